@@ -1,0 +1,42 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "pingem",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "pingem", targets: ["pingem"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System library over Debian's libsqlite3-dev; only Store imports it.
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        // The only code that touches SQLite; owns the schema and migrations.
+        .target(name: "Store", dependencies: ["CSQLite"]),
+        // The only code that touches sockets and clocks.
+        .target(name: "Recorder", dependencies: ["Store"]),
+        // Aggregation and rendering, pure Swift over Store's record types.
+        .target(name: "Reports", dependencies: ["Store"]),
+        // Thin CLI: one file per subcommand.
+        .executableTarget(
+            name: "pingem",
+            dependencies: [
+                "Store", "Recorder", "Reports",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Test host for end-to-end tests: answers echo on a TUN device with
+        // scripted behaviour per destination and logs what it did.
+        .executableTarget(name: "pingem-responder", path: "Tests/Responder"),
+        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Store"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Store", "Reports"]),
+    ]
+)
