@@ -1,0 +1,63 @@
+// The boundary between the probe engine and the kernel. The engine speaks
+// only this protocol, so tests can "play the kernel" with a fake transport
+// (swift-nio's SyscallAbstractionLayer idea); the real one is ICMPSockets.
+
+/// An IPv4 (4 bytes) or IPv6 (16 bytes) address, network byte order.
+public struct IPAddress: Hashable, Sendable {
+    public var bytes: [UInt8]
+    public init?(bytes: [UInt8]) {
+        guard bytes.count == 4 || bytes.count == 16 else { return nil }
+        self.bytes = bytes
+    }
+    public var family: IPFamily { bytes.count == 4 ? .v4 : .v6 }
+}
+
+public enum IPFamily: Int, Sendable, Hashable {
+    case v4 = 4
+    case v6 = 6
+}
+
+public enum SocketKind: String, Sendable {
+    /// Unprivileged ICMP datagram ("ping") socket: the kernel owns the
+    /// identifier and checksum and delivers only replies with our identifier.
+    case datagram
+    /// Raw socket (CAP_NET_RAW): sees every ICMP packet; filtered in the
+    /// kernel by ICMP_FILTER / ICMP6_FILTER and by us.
+    case raw
+}
+
+/// One thing the kernel handed us, parsed as far as the wire allows but not
+/// yet matched against our probes (that is the engine's job).
+public enum Incoming: Sendable, Equatable {
+    /// An echo reply. `payload` is everything after the 8-byte ICMP header,
+    /// exactly as received (possibly truncated, zeroed or forged).
+    case echoReply(from: IPAddress, identifier: UInt16, sequence: UInt16, payload: [UInt8], kernelReceivedNs: Int64?)
+    /// An ICMP error (destination unreachable, time exceeded, ...) quoting an
+    /// echo request. `destination` is the quoted packet's destination (the
+    /// probe's target), `identifier`/`sequence` from the quoted echo header,
+    /// `quotedPayload` whatever of the probe's payload was quoted (often
+    /// nothing for IPv4: RFC 792 only requires 8 bytes of the original).
+    case icmpError(family: IPFamily, type: UInt8, code: UInt8, reporter: IPAddress, destination: IPAddress,
+                   identifier: UInt16, sequence: UInt16, quotedPayload: [UInt8], kernelReceivedNs: Int64?)
+    /// A packet that can never match a probe of ours (other identifier,
+    /// other ICMP type, malformed, quoting something that is not our echo).
+    case foreign
+}
+
+/// Sends echo requests and receives what comes back. Implementations are
+/// used from two threads at once: one sends, one receives.
+public protocol ICMPTransport: AnyObject, Sendable {
+    var kind: SocketKind { get }
+    /// Families this transport can send to.
+    var families: Set<IPFamily> { get }
+    /// The ICMP echo identifier our requests carry (and replies must carry)
+    /// for a family. For datagram sockets the kernel chose it.
+    func identifier(for family: IPFamily) -> UInt16
+    /// Sends one echo request. Returns nil on success, else the errno of the
+    /// failed send (ENETUNREACH, EHOSTUNREACH, ...): the probe still counts.
+    func sendEcho(to destination: IPAddress, sequence: UInt16, payload: [UInt8]) -> Int32?
+    /// Waits at most `timeoutMilliseconds` for packets and returns all that
+    /// are ready (empty on timeout). Never blocks longer than the timeout.
+    func receive(timeoutMilliseconds: Int32) -> [Incoming]
+    func close()
+}
