@@ -1,0 +1,365 @@
+// The probe engine: the schedule, the in-flight table that matches replies
+// and ICMP errors to probes, and the batch of rows waiting to be committed.
+//
+// Invariants this file keeps:
+// - Probe k of target i is due at start + k * interval + offset_i on the
+//   monotonic clock (never "now + interval", so there is no drift). If the
+//   process could not send for a whole interval (stopped, suspended), the
+//   missed slots are skipped and one `gap` row says so: no burst, no loss.
+// - A reply counts only if source address, ICMP identifier, payload (magic,
+//   run id, target, 64-bit sequence, padding, length) all match a probe this
+//   run sent and still remembers. Everything else is counted as foreign.
+// - Every probe becomes exactly one row, whether its send worked or not.
+//   The first reply is folded into the probe's row while that row is still
+//   in the unwritten batch; later and duplicate replies become `reply` rows.
+//
+// It does no I/O of its own except through the injected transport and clock,
+// so tests drive it by hand (`sendDue`, `handle`, `cutBatch`).
+
+import Store
+import Synchronization
+
+public struct RecorderTarget: Sendable, Hashable {
+    /// Database id of the target.
+    public var id: Int64
+    /// Label if given, else the host as given.
+    public var name: String
+    public var host: String
+    public init(id: Int64, name: String, host: String) {
+        self.id = id; self.name = name; self.host = host
+    }
+}
+
+public struct EngineConfig: Sendable {
+    public var runID: UInt64
+    public var intervalNs: Int64
+    public var payloadSize: Int
+    /// How long a probe is remembered for matching late replies and errors.
+    public var matchWindowNs: Int64
+    public init(runID: UInt64, intervalNs: Int64, payloadSize: Int, matchWindowNs: Int64 = 600_000_000_000) {
+        self.runID = runID; self.intervalNs = intervalNs; self.payloadSize = payloadSize
+        self.matchWindowNs = matchWindowNs
+    }
+}
+
+/// Something worth one line on stderr.
+public enum EngineEvent: Sendable, Equatable {
+    case sendErrorsBegan(target: String, errno: Int32)
+    case sendErrorsEnded(target: String, failedProbes: Int)
+    case addressChanged(target: String, from: IPAddress?, to: IPAddress)
+    case stalled(skippedSlots: Int64, seconds: Double)
+    case probe(target: String, sequence: UInt64, sendError: Int32?)
+    case reply(target: String, sequence: UInt64, rttNs: Int64, duplicate: Bool)
+    case icmpError(target: String, sequence: UInt64, family: IPFamily, type: UInt8, code: UInt8, reporter: IPAddress)
+}
+
+public final class ProbeEngine: Sendable {
+    /// One remembered probe. `sequence == .max` marks an empty slot.
+    struct Slot {
+        var sequence: UInt64 = .max
+        var sentMono: Int64 = 0
+        var sentWall: Int64 = 0
+        /// Index into the target's address history; -1: no address (unresolved).
+        var address: Int32 = -1
+        var replied = false
+        /// The batch generation the probe's row belongs to, and its index
+        /// there: while `generation` is current, the row is still unwritten.
+        var generation: UInt64 = 0
+        var rowIndex: Int32 = 0
+    }
+
+    struct TargetState {
+        var target: RecorderTarget
+        var offsetNs: Int64
+        var addresses: [IPAddress] = []
+        var current: Int32 = -1
+        var nextSequence: UInt64 = 0
+        var ring: [Slot]
+        var failingSince: Int = 0  // consecutive failed sends, for begin/end events
+    }
+
+    struct State {
+        var targets: [TargetState]
+        var startMono: Int64
+        var generation: UInt64 = 1
+        var batch = WriteBatch()
+        var events: [EngineEvent] = []
+        var probesSent: Int64 = 0
+        var repliesMatched: Int64 = 0
+    }
+
+    public let config: EngineConfig
+    public let sessionID: Int64
+    public let verbose: Bool
+    private let transport: any ICMPTransport
+    private let clock: any RecorderClock
+    private let state: Mutex<State>
+    private let ringCapacity: Int
+
+    /// - Parameters:
+    ///   - startMono: the schedule's origin on the monotonic clock.
+    public init(config: EngineConfig, sessionID: Int64, targets: [RecorderTarget],
+                transport: any ICMPTransport, clock: any RecorderClock,
+                startMono: Int64, verbose: Bool = false) {
+        self.config = config
+        self.sessionID = sessionID
+        self.verbose = verbose
+        self.transport = transport
+        self.clock = clock
+        // ICMP errors quote only the 16-bit sequence (RFC 792 needs just 8
+        // bytes of the original), so the ring never holds two probes with
+        // the same low 16 bits: at most 65536 slots per target.
+        let window = max(1, (config.matchWindowNs + config.intervalNs - 1) / config.intervalNs)
+        self.ringCapacity = Int(min(window, 65_536))
+        let n = Int64(max(targets.count, 1))
+        let states = targets.enumerated().map { i, t in
+            TargetState(target: t, offsetNs: config.intervalNs * Int64(i) / n,
+                        ring: Array(repeating: Slot(), count: Int(min(window, 65_536))))
+        }
+        self.state = Mutex(State(targets: states, startMono: startMono))
+    }
+
+    /// Offsets that spread the targets evenly over one interval.
+    public var offsets: [Int64] { state.withLock { $0.targets.map(\.offsetNs) } }
+
+    public var counts: (probes: Int64, replies: Int64) {
+        state.withLock { ($0.probesSent, $0.repliesMatched) }
+    }
+
+    // MARK: Addresses
+
+    /// Sets the address a target's next probes go to. A change is logged and
+    /// stored, so reports can say which address answered when.
+    public func setAddress(_ address: IPAddress, forTarget index: Int) {
+        let wall = clock.wallNs()
+        state.withLock { s in
+            let old = s.targets[index].current >= 0 ? s.targets[index].addresses[Int(s.targets[index].current)] : nil
+            if old == address { return }
+            // Mutate in place: a copy of TargetState would copy its ring.
+            if let known = s.targets[index].addresses.firstIndex(of: address) {
+                s.targets[index].current = Int32(known)
+            } else {
+                s.targets[index].addresses.append(address)
+                s.targets[index].current = Int32(s.targets[index].addresses.count - 1)
+            }
+            let target = s.targets[index].target
+            s.batch.addresses.append(AddressRecord(targetID: target.id, sinceNs: wall, address: address.text))
+            s.events.append(.addressChanged(target: target.name, from: old, to: address))
+        }
+    }
+
+    /// True while a target's sends fail (or its name does not resolve).
+    public func isFailing(target index: Int) -> Bool {
+        state.withLock { $0.targets[index].failingSince > 0 }
+    }
+
+    public func currentAddress(ofTarget index: Int) -> IPAddress? {
+        state.withLock { s in
+            let t = s.targets[index]
+            return t.current >= 0 ? t.addresses[Int(t.current)] : nil
+        }
+    }
+
+    // MARK: Schedule
+
+    /// When the earliest next probe is due, on the monotonic clock.
+    public func nextDeadline() -> Int64 {
+        state.withLock { s in
+            s.targets.map { slotTime(s, $0, $0.nextSequence) }.min() ?? Int64.max
+        }
+    }
+
+    private func slotTime(_ s: State, _ t: TargetState, _ k: UInt64) -> Int64 {
+        s.startMono + t.offsetNs + Int64(k) * config.intervalNs
+    }
+
+    /// Sends every probe that is due at `now` (monotonic). A target more than
+    /// one interval behind skips to its latest due slot: the stall becomes a
+    /// gap (no data), never a burst of catch-up probes.
+    public func sendDue() {
+        let nowMono = clock.monotonicNs()
+        state.withLock { s in
+            var earliestMissed: Int64? = nil
+            var skipped: Int64 = 0
+            for i in s.targets.indices {
+                // In place, never `var t = s.targets[i]`: that would copy the ring.
+                let due = slotTime(s, s.targets[i], s.targets[i].nextSequence)
+                guard due <= nowMono else { continue }
+                if nowMono - due >= config.intervalNs {
+                    let latest = UInt64((nowMono - s.startMono - s.targets[i].offsetNs) / config.intervalNs)
+                    earliestMissed = min(earliestMissed ?? due, due)
+                    skipped += Int64(latest - s.targets[i].nextSequence)
+                    s.targets[i].nextSequence = latest
+                }
+                send(target: i, &s)
+                s.targets[i].nextSequence += 1
+            }
+            if let missed = earliestMissed {
+                let wallNow = clock.wallNs()
+                let monoNow = clock.monotonicNs()
+                let start = wallNow - (monoNow - missed)
+                s.batch.gaps.append(GapRecord(sessionID: sessionID, startNs: start, endNs: wallNow, reason: .stalled))
+                s.events.append(.stalled(skippedSlots: skipped, seconds: Double(nowMono - missed) / 1e9))
+            }
+        }
+    }
+
+    private func send(target i: Int, _ s: inout State) {
+        let k = s.targets[i].nextSequence
+        let current = s.targets[i].current
+        let payload = ProbePayload(runID: config.runID, targetIndex: UInt32(i), sequence: k).encode(size: config.payloadSize)
+        var slot = Slot(sequence: k, address: current, generation: s.generation,
+                        rowIndex: Int32(s.batch.probes.count))
+        let error: Int32?
+        slot.sentMono = clock.monotonicNs()
+        slot.sentWall = clock.wallNs()
+        if current >= 0 {
+            let destination = s.targets[i].addresses[Int(current)]
+            error = transport.sendEcho(to: destination, sequence: UInt16(truncatingIfNeeded: k), payload: payload)
+        } else {
+            error = sendErrorUnresolved
+        }
+        s.targets[i].ring[Int(k % UInt64(ringCapacity))] = slot
+        let target = s.targets[i].target
+        s.batch.probes.append(ProbeRecord(sentNs: slot.sentWall, targetID: target.id, rttNs: nil, sendError: error))
+        s.probesSent += 1
+        if let error {
+            if s.targets[i].failingSince == 0 { s.events.append(.sendErrorsBegan(target: target.name, errno: error)) }
+            s.targets[i].failingSince += 1
+        } else if s.targets[i].failingSince > 0 {
+            s.events.append(.sendErrorsEnded(target: target.name, failedProbes: s.targets[i].failingSince))
+            s.targets[i].failingSince = 0
+        }
+        if verbose { s.events.append(.probe(target: target.name, sequence: k, sendError: error)) }
+    }
+
+    // MARK: Matching
+
+    /// Matches what the transport received. Call right after `receive`
+    /// returns: the clocks read here anchor the kernel's receive stamps.
+    public func handle(_ packets: [Incoming]) {
+        guard !packets.isEmpty else { return }
+        let monoNow = clock.monotonicNs()
+        let wallNow = clock.wallNs()
+        state.withLock { s in
+            for packet in packets {
+                if !match(&s, packet, monoNow: monoNow, wallNow: wallNow) {
+                    s.batch.foreignPackets += 1
+                }
+            }
+        }
+    }
+
+    /// The receive time on the monotonic axis (see RecorderClock).
+    private func receivedMono(_ kernelWall: Int64?, monoNow: Int64, wallNow: Int64) -> Int64 {
+        guard let kernelWall else { return monoNow }
+        let delay = wallNow - kernelWall
+        return (0...1_000_000_000).contains(delay) ? monoNow - delay : monoNow
+    }
+
+    private func match(_ s: inout State, _ packet: Incoming, monoNow: Int64, wallNow: Int64) -> Bool {
+        switch packet {
+        case .foreign:
+            return false
+
+        case let .echoReply(from, identifier, sequence, payload, kernelNs):
+            guard identifier == transport.identifier(for: from.family),
+                  let p = ProbePayload.decode(payload, expectedSize: config.payloadSize),
+                  p.runID == config.runID,
+                  Int(p.targetIndex) < s.targets.count,
+                  UInt16(truncatingIfNeeded: p.sequence) == sequence
+            else { return false }
+            let ti = Int(p.targetIndex)
+            let r = Int(p.sequence % UInt64(ringCapacity))
+            let slot = s.targets[ti].ring[r]
+            guard slot.sequence == p.sequence, slot.address >= 0,
+                  s.targets[ti].addresses[Int(slot.address)] == from
+            else { return false }
+            let rtt = max(0, receivedMono(kernelNs, monoNow: monoNow, wallNow: wallNow) - slot.sentMono)
+            let targetID = s.targets[ti].target.id
+            let duplicate = slot.replied
+            if !duplicate && slot.generation == s.generation {
+                s.batch.probes[Int(slot.rowIndex)].rttNs = rtt
+            } else {
+                s.batch.replies.append(ReplyRecord(sentNs: slot.sentWall, targetID: targetID, rttNs: rtt))
+            }
+            s.targets[ti].ring[r].replied = true
+            s.repliesMatched += 1
+            if verbose {
+                s.events.append(.reply(target: s.targets[ti].target.name, sequence: p.sequence, rttNs: rtt, duplicate: duplicate))
+            }
+            return true
+
+        case let .icmpError(family, type, code, reporter, destination, identifier, sequence, quoted, kernelNs):
+            guard identifier == transport.identifier(for: family) else { return false }
+            guard let (ti, r) = findErrorProbe(s, destination: destination, sequence: sequence, quoted: quoted)
+            else { return false }
+            let slot = s.targets[ti].ring[r]
+            let rtt = max(0, receivedMono(kernelNs, monoNow: monoNow, wallNow: wallNow) - slot.sentMono)
+            s.batch.icmpErrors.append(ICMPErrorRecord(
+                sentNs: slot.sentWall, targetID: s.targets[ti].target.id, rttNs: rtt,
+                family: family.rawValue, type: type, code: code, source: reporter.text))
+            s.events.append(.icmpError(target: s.targets[ti].target.name, sequence: slot.sequence,
+                                       family: family, type: type, code: code, reporter: reporter))
+            return true
+        }
+    }
+
+    /// Finds the probe an ICMP error quotes. With the payload quoted (ICMPv6,
+    /// RFC 1812 routers) the match is exact; with only the 8-byte echo header
+    /// (all RFC 792 requires) it is the target by destination address plus
+    /// the one remembered probe with that 16-bit sequence: the ring holds at
+    /// most 65536 probes per target, so that probe is unique.
+    private func findErrorProbe(_ s: State, destination: IPAddress, sequence: UInt16, quoted: [UInt8]) -> (Int, Int)? {
+        if let p = ProbePayload.decodeQuoted(quoted) {
+            guard p.runID == config.runID, Int(p.targetIndex) < s.targets.count,
+                  UInt16(truncatingIfNeeded: p.sequence) == sequence else { return nil }
+            let ti = Int(p.targetIndex)
+            let r = Int(p.sequence % UInt64(ringCapacity))
+            let slot = s.targets[ti].ring[r]
+            guard slot.sequence == p.sequence, slot.address >= 0,
+                  s.targets[ti].addresses[Int(slot.address)] == destination else { return nil }
+            return (ti, r)
+        }
+        if quoted.count >= 4, quoted.prefix(4).elementsEqual(ProbePayload.magic) {
+            return nil  // our magic but not decodable: altered, never a match
+        }
+        for ti in s.targets.indices {
+            let t = s.targets[ti]  // read-only: no copy of the ring is made
+            guard let a = t.addresses.firstIndex(of: destination), t.nextSequence > 0 else { continue }
+            let last = t.nextSequence - 1
+            let back = UInt64(UInt16(truncatingIfNeeded: last) &- sequence)
+            guard back <= last else { continue }
+            let k = last - back
+            let r = Int(k % UInt64(ringCapacity))
+            let slot = t.ring[r]
+            if slot.sequence == k && slot.address == Int32(a) { return (ti, r) }
+        }
+        return nil
+    }
+
+    // MARK: Batches
+
+    /// Takes everything not yet written, stamped with a heartbeat. Probes in
+    /// it can no longer take their first reply in place: later replies for
+    /// them become `reply` rows.
+    public func cutBatch() -> WriteBatch {
+        let wall = clock.wallNs()
+        return state.withLock { s in
+            var batch = s.batch
+            batch.heartbeatNs = wall
+            s.batch = WriteBatch()
+            s.generation += 1
+            return batch
+        }
+    }
+
+    /// Events since the last call, for the log.
+    public func takeEvents() -> [EngineEvent] {
+        state.withLock { s in
+            let e = s.events
+            s.events.removeAll()
+            return e
+        }
+    }
+}

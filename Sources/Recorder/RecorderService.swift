@@ -1,0 +1,314 @@
+// `pingem record`: opens the sockets and the database, then runs four
+// threads until SIGINT or SIGTERM:
+//   sender   - sleeps to each slot on the monotonic clock and sends;
+//   receiver - polls the sockets and matches what comes back;
+//   writer   - commits one batch per --flush period (and the heartbeat);
+//   resolver - re-resolves names every few minutes and after failures.
+// The main thread only waits for the signal, then stops them in that order
+// so that every probe sent and every reply received is in the last batch.
+
+import Dispatch
+import Foundation
+import Glibc
+import Store
+import Synchronization
+
+public struct RecordOptions: Sendable {
+    public var targets: [TargetSpec]
+    public var intervalNs: Int64
+    public var payloadSize: Int
+    public var flushNs: Int64
+    public var databasePath: String
+    public var verbose: Bool
+    public var version: String
+    public init(targets: [TargetSpec], intervalNs: Int64, payloadSize: Int, flushNs: Int64,
+                databasePath: String, verbose: Bool, version: String) {
+        self.targets = targets; self.intervalNs = intervalNs; self.payloadSize = payloadSize
+        self.flushNs = flushNs; self.databasePath = databasePath; self.verbose = verbose
+        self.version = version
+    }
+}
+
+/// One line on stderr per significant event, stamped with the UTC time.
+public enum RecorderLog {
+    public static func line(_ message: String, wallNs: Int64 = SystemClock().wallNs()) {
+        fputs("\(isoUTC(wallNs)) pingem: \(message)\n", stderr)
+    }
+
+    static func isoUTC(_ ns: Int64) -> String {
+        var seconds = time_t(ns / 1_000_000_000)
+        var tm = tm()
+        gmtime_r(&seconds, &tm)
+        let ms = Int(ns % 1_000_000_000) / 1_000_000
+        func p(_ v: Int32, _ w: Int) -> String {
+            let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s
+        }
+        return "\(p(tm.tm_year + 1900, 4))-\(p(tm.tm_mon + 1, 2))-\(p(tm.tm_mday, 2))T"
+            + "\(p(tm.tm_hour, 2)):\(p(tm.tm_min, 2)):\(p(tm.tm_sec, 2)).\(p(Int32(ms), 3))Z"
+    }
+}
+
+public enum RecorderService {
+    static let minimumIntervalNs: Int64 = 10_000_000
+
+    /// Validates options; throws a one-sentence RecorderError.
+    public static func validate(_ o: RecordOptions) throws {
+        if o.targets.isEmpty {
+            throw RecorderError("no target given: name at least one host, e.g. pingem record 192.0.2.1 example.com.")
+        }
+        if o.intervalNs < minimumIntervalNs {
+            throw RecorderError("--interval must be at least 10ms.")
+        }
+        if o.payloadSize < ProbePayload.minimumSize || o.payloadSize > 65_000 {
+            throw RecorderError("--size must be between \(ProbePayload.minimumSize) (what a probe's own fields need) and 65000 bytes.")
+        }
+        if o.flushNs < minimumIntervalNs || o.flushNs > 60_000_000_000 {
+            throw RecorderError("--flush must be between 10ms and 60s.")
+        }
+        let names = o.targets.map(\.name)
+        if Set(names).count != names.count {
+            throw RecorderError("a target is named twice: give each target once, or distinct labels (label=host).")
+        }
+    }
+
+    public static func offset(index: Int, count: Int, intervalNs: Int64) -> Int64 {
+        intervalNs * Int64(index) / Int64(max(count, 1))
+    }
+
+    /// Records until SIGINT or SIGTERM, then commits everything and returns.
+    public static func run(_ options: RecordOptions, clock: SystemClock = SystemClock()) throws {
+        try validate(options)
+
+        // Signals go to the main thread's sigwait only: block them before any
+        // thread exists, so the threads inherit the mask.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+
+        let transport = try ICMPSockets.open(families: [.v4, .v6])
+        let lock = try RecorderLock.acquire(databasePath: options.databasePath)
+        defer { withExtendedLifetime(lock) {} }
+        let db = try Database(path: options.databasePath, mode: .readWrite)
+
+        // Resolve every name before the first probe, so a start never shows
+        // as a burst of "unresolved" loss.
+        var initial: [IPAddress?] = []
+        for spec in options.targets {
+            switch resolve(host: spec.host, families: transport.families) {
+            case .resolved(let a):
+                initial.append(a)
+                if spec.host != a.text { RecorderLog.line("\(spec.name): \(spec.host) resolved to \(a.text)") }
+            case .failed(let why):
+                initial.append(nil)
+                RecorderLog.line("\(spec.name): cannot resolve \(spec.host) (\(why)); its probes count as lost until it resolves")
+            }
+        }
+
+        var targets: [RecorderTarget] = []
+        for spec in options.targets {
+            let t = try db.target(name: spec.name, host: spec.host)
+            targets.append(RecorderTarget(id: t.id, name: t.name, host: spec.host))
+        }
+
+        // The schedule starts at the next whole multiple of the interval on the
+        // wall clock, so with 1 s probes every 5 m epoch holds exactly 300 slots.
+        let monoNow = clock.monotonicNs()
+        let wallNow = clock.wallNs()
+        let untilAligned = options.intervalNs - wallNow % options.intervalNs
+        let startMono = monoNow + untilAligned
+        let startWall = wallNow + untilAligned
+
+        var runID: UInt64 = 0
+        withUnsafeMutableBytes(of: &runID) { _ = getrandom($0.baseAddress, 8, 0) }
+        let hostname = ProcessInfo.processInfo.hostName
+        let sessionID = try db.beginSession(
+            NewSession(runID: runID, pid: getpid(), hostname: hostname, version: options.version,
+                       socketKind: transport.kind.rawValue, intervalNs: options.intervalNs,
+                       payloadBytes: options.payloadSize, startedNs: startWall),
+            targets: targets.enumerated().map { i, t in
+                SessionTargetRecord(sessionID: 0, targetID: t.id,
+                                    offsetNs: offset(index: i, count: targets.count, intervalNs: options.intervalNs))
+            })
+
+        let engine = ProbeEngine(
+            config: EngineConfig(runID: runID, intervalNs: options.intervalNs, payloadSize: options.payloadSize),
+            sessionID: sessionID, targets: targets, transport: transport, clock: clock,
+            startMono: startMono, verbose: options.verbose)
+        for (i, a) in initial.enumerated() { if let a { engine.setAddress(a, forTarget: i) } }
+
+        RecorderLog.line("recording \(targets.count) target\(targets.count == 1 ? "" : "s") every "
+            + "\(formatDuration(options.intervalNs)) into \(options.databasePath) "
+            + "(\(transport.kind.rawValue) socket, session \(sessionID), pid \(getpid()))")
+
+        let stopping = Atomic<Bool>(false)
+        let workers = DispatchGroup()
+
+        func spawn(_ name: String, joined: Bool = true, _ body: @escaping @Sendable () -> Void) {
+            if joined { workers.enter() }
+            let thread = Thread {
+                body()
+                if joined { workers.leave() }
+            }
+            thread.name = name
+            thread.start()
+        }
+
+        spawn("sender") {
+            while !stopping.load(ordering: .relaxed) {
+                let deadline = engine.nextDeadline()
+                // Sleep in short steps so a stop is noticed within 100 ms.
+                let now = clock.monotonicNs()
+                if deadline > now {
+                    clock.sleep(untilMonotonicNs: min(deadline, now + 100_000_000))
+                    continue
+                }
+                engine.sendDue()
+            }
+        }
+
+        spawn("receiver") {
+            while !stopping.load(ordering: .relaxed) {
+                engine.handle(transport.receive(timeoutMilliseconds: 100))
+            }
+            // One last non-blocking read: replies already queued in the kernel
+            // when the signal came are received, not dropped.
+            engine.handle(transport.receive(timeoutMilliseconds: 0))
+        }
+
+        // Not joined at stop: getaddrinfo may block for seconds when DNS is
+        // down, and nothing it does must reach the last batch.
+        spawn("resolver", joined: false) {
+            let start = clock.monotonicNs()
+            var next = [Int64](repeating: start + 300_000_000_000, count: options.targets.count)
+            var last = [Int64](repeating: start, count: options.targets.count)
+            var failing = [Bool](repeating: false, count: options.targets.count)
+            for (i, a) in initial.enumerated() where a == nil {
+                next[i] = clock.monotonicNs() + 10_000_000_000
+                failing[i] = true
+            }
+            while !stopping.load(ordering: .relaxed) {
+                let now = clock.monotonicNs()
+                for (i, spec) in options.targets.enumerated() where IPAddress(parsing: spec.host) == nil {
+                    // Every 5 minutes; every 10 s while the name or the sends fail.
+                    let due = now >= next[i] || (engine.isFailing(target: i) && now - last[i] >= 10_000_000_000)
+                    guard due else { continue }
+                    last[i] = now
+                    switch resolve(host: spec.host, families: transport.families) {
+                    case .resolved(let a):
+                        engine.setAddress(a, forTarget: i)
+                        if failing[i] { RecorderLog.line("\(spec.name): \(spec.host) resolves again, to \(a.text)") }
+                        failing[i] = false
+                        next[i] = now + 300_000_000_000
+                    case .failed(let why):
+                        if !failing[i] { RecorderLog.line("\(spec.name): cannot resolve \(spec.host) (\(why)); retrying every 10s") }
+                        failing[i] = true
+                        next[i] = now + 10_000_000_000
+                    }
+                }
+                clock.sleep(untilMonotonicNs: clock.monotonicNs() + 100_000_000)
+            }
+        }
+
+        // The main thread is the writer: it commits one batch per --flush
+        // period and wakes early only for SIGINT/SIGTERM (sigtimedwait).
+        var pending = WriteBatch()
+        var failingSince: Int64? = nil
+        func commit() -> Bool {
+            pending.heartbeatNs = clock.wallNs()
+            do {
+                try db.write(pending, session: sessionID)
+                if failingSince != nil { RecorderLog.line("database writable again; all held probes are written") }
+                failingSince = nil
+                pending = WriteBatch()
+                return true
+            } catch {
+                // Keep everything in memory (in order) and retry next flush.
+                if failingSince == nil {
+                    RecorderLog.line("cannot write to \(options.databasePath) (\(error)); holding probes in memory and retrying")
+                    failingSince = clock.wallNs()
+                }
+                return false
+            }
+        }
+        func drain() {
+            pending.append(engine.cutBatch())
+            for event in engine.takeEvents() { RecorderLog.line(describe(event)) }
+        }
+
+        var flushDeadline = clock.monotonicNs() + options.flushNs
+        var received: Int32 = 0
+        while true {
+            let now = clock.monotonicNs()
+            if now < flushDeadline {
+                var timeout = timespec(tv_sec: Int((flushDeadline - now) / 1_000_000_000),
+                                       tv_nsec: Int((flushDeadline - now) % 1_000_000_000))
+                let sig = sigtimedwait(&signals, nil, &timeout)
+                if sig == SIGINT || sig == SIGTERM { received = sig; break }
+                continue  // timeout or EINTR: look at the clock again
+            }
+            flushDeadline += options.flushNs
+            if flushDeadline <= now { flushDeadline = now + options.flushNs }
+            drain()
+            _ = commit()
+        }
+
+        let stopWall = clock.wallNs()
+        RecorderLog.line("received \(received == SIGINT ? "SIGINT" : "SIGTERM"); writing everything and stopping")
+        stopping.store(true, ordering: .relaxed)
+        workers.wait()  // sender and receiver are done: nothing more can arrive
+        drain()
+        var attempts = 0
+        while !commit() {
+            attempts += 1
+            if attempts >= 25 {
+                throw RecorderError("could not write the last probes to \(options.databasePath); the session stays open and reports treat its end as a crash.")
+            }
+            usleep(200_000)
+        }
+        try db.endSession(sessionID, stoppedNs: stopWall)
+        transport.close()
+        let (probes, replies) = engine.counts
+        RecorderLog.line("stopped: \(probes) probes sent, \(replies) replies matched in this session")
+    }
+
+    static func describe(_ e: EngineEvent) -> String {
+        switch e {
+        case let .sendErrorsBegan(target, errno):
+            return "\(target): sends failing (\(String(cString: strerror(errno)))); probes count as lost"
+        case let .sendErrorsEnded(target, n):
+            return "\(target): sends work again after \(n) failed probe\(n == 1 ? "" : "s")"
+        case let .addressChanged(target, from, to):
+            return from == nil ? "\(target): probing \(to.text)" : "\(target): address changed from \(from!.text) to \(to.text)"
+        case let .stalled(skipped, seconds):
+            return "schedule stalled for \(String(format: "%.1f", seconds)) s (process stopped or machine suspended); skipped \(skipped) slot\(skipped == 1 ? "" : "s"), recorded as no data"
+        case let .probe(target, seq, error):
+            return "\(target): probe \(seq) " + (error.map { $0 == sendErrorUnresolved ? "not sent (unresolved)" : "send failed (\(String(cString: strerror($0))))" } ?? "sent")
+        case let .reply(target, seq, rtt, dup):
+            return "\(target): \(dup ? "duplicate reply" : "reply") to probe \(seq), rtt \(String(format: "%.3f", Double(rtt) / 1e6)) ms"
+        case let .icmpError(target, seq, family, type, code, reporter):
+            return "\(target): ICMP\(family == .v6 ? "v6" : "") error type \(type) code \(code) from \(reporter.text) for probe \(seq)"
+        }
+    }
+}
+
+func formatDuration(_ ns: Int64) -> String {
+    if ns % 1_000_000_000 == 0 { return "\(ns / 1_000_000_000)s" }
+    if ns % 1_000_000 == 0 { return "\(ns / 1_000_000)ms" }
+    return "\(Double(ns) / 1e9)s"
+}
+
+extension WriteBatch {
+    /// Appends a later batch to this unwritten one (used while the database
+    /// cannot be written: nothing is dropped, the rows keep their order).
+    mutating func append(_ other: WriteBatch) {
+        probes += other.probes
+        replies += other.replies
+        icmpErrors += other.icmpErrors
+        addresses += other.addresses
+        gaps += other.gaps
+        foreignPackets += other.foreignPackets
+        heartbeatNs = max(heartbeatNs, other.heartbeatNs)
+    }
+}

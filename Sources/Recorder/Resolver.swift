@@ -1,0 +1,104 @@
+// Names to addresses. getaddrinfo blocks (for seconds when DNS is down), so
+// it runs on the resolver thread, never on the sender's.
+import Glibc
+
+extension IPAddress {
+    /// Parses a numeric IPv4 or IPv6 address ("192.0.2.1", "2001:db8::1").
+    public init?(parsing text: String) {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 {
+            self.init(bytes: withUnsafeBytes(of: &v4) { Array($0) })
+            return
+        }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, text, &v6) == 1 {
+            self.init(bytes: withUnsafeBytes(of: &v6) { Array($0) })
+            return
+        }
+        return nil
+    }
+
+    /// The numeric form (inet_ntop), as stored in the database.
+    public var text: String {
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        let family = bytes.count == 4 ? AF_INET : AF_INET6
+        let ok = bytes.withUnsafeBytes { raw in
+            inet_ntop(family, raw.baseAddress, &buffer, socklen_t(buffer.count)) != nil
+        }
+        guard ok else { return "?" }
+        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+}
+
+public enum Resolution: Sendable, Equatable {
+    case resolved(IPAddress)
+    case failed(String)
+}
+
+/// Resolves a host to one address the transport can reach, in the order
+/// getaddrinfo gives them (RFC 6724 preference, /etc/gai.conf).
+public func resolve(host: String, families: Set<IPFamily>) -> Resolution {
+    if let literal = IPAddress(parsing: host) {
+        return families.contains(literal.family)
+            ? .resolved(literal)
+            : .failed("\(host) is an IPv\(literal.family.rawValue) address but this machine has no IPv\(literal.family.rawValue) ICMP socket")
+    }
+    var hints = addrinfo()
+    hints.ai_family = AF_UNSPEC
+    hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
+    var result: UnsafeMutablePointer<addrinfo>? = nil
+    let rc = getaddrinfo(host, nil, &hints, &result)
+    guard rc == 0, let first = result else {
+        return .failed(String(cString: gai_strerror(rc)))
+    }
+    defer { freeaddrinfo(first) }
+    var cursor: UnsafeMutablePointer<addrinfo>? = first
+    while let ai = cursor {
+        if ai.pointee.ai_family == AF_INET, families.contains(.v4), let sa = ai.pointee.ai_addr {
+            let bytes = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { p in
+                withUnsafeBytes(of: p.pointee.sin_addr) { Array($0) }
+            }
+            if let a = IPAddress(bytes: bytes) { return .resolved(a) }
+        } else if ai.pointee.ai_family == AF_INET6, families.contains(.v6), let sa = ai.pointee.ai_addr {
+            let bytes = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { p in
+                withUnsafeBytes(of: p.pointee.sin6_addr) { Array($0) }
+            }
+            if let a = IPAddress(bytes: bytes) { return .resolved(a) }
+        }
+        cursor = ai.pointee.ai_next
+    }
+    return .failed("no address of a usable family")
+}
+
+/// A target as given on the command line: `host` or `label=host`, split at
+/// the last "=" so labels may contain "=" themselves.
+public struct TargetSpec: Sendable, Equatable {
+    public var label: String?
+    public var host: String
+    public var name: String { label ?? host }
+
+    public init(parsing argument: String) throws {
+        if let eq = argument.lastIndex(of: "=") {
+            let label = String(argument[..<eq])
+            let host = String(argument[argument.index(after: eq)...])
+            guard !label.isEmpty, !host.isEmpty else {
+                throw RecorderError("'\(argument)' is not a target: give a host, or label=host with both parts non-empty.")
+            }
+            self.label = label
+            self.host = host
+        } else {
+            guard !argument.isEmpty else { throw RecorderError("an empty target was given: name a host or address.") }
+            self.label = nil
+            self.host = argument
+        }
+        guard !host.contains(where: { $0 == " " || $0 == "/" }) else {
+            throw RecorderError("'\(host)' is not a host name or address: give a name like example.com or an address like 192.0.2.1.")
+        }
+    }
+}
+
+/// An error the user sees: one sentence that says what to do next.
+public struct RecorderError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import Recorder
+import Reports
+
+extension Pingem {
+    struct Record: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Probe targets on a fixed schedule and store every probe and reply.",
+            discussion: """
+                Runs until SIGINT or SIGTERM, then writes everything it has and exits 0. \
+                A target is a host name or address, optionally labelled: home-router=192.168.1.1.
+                """
+        )
+
+        @Argument(help: ArgumentHelp("Hosts to probe: name, address, or label=host.", valueName: "target"))
+        var targets: [String] = []
+
+        @Option(help: ArgumentHelp("Time between two probes of one target (10ms or more).", valueName: "duration"))
+        var interval: String = "1s"
+
+        @Option(help: ArgumentHelp("ICMP payload bytes (24 or more, as ping's -s).", valueName: "bytes"))
+        var size: Int = 56
+
+        @Option(help: ArgumentHelp("How often a batch of probes is committed; a hard kill loses at most one batch.", valueName: "duration"))
+        var flush: String = "1s"
+
+        @Flag(help: "Log every probe and reply on stderr.")
+        var verbose = false
+
+        @OptionGroup var database: DatabaseOption
+
+        var options: RecordOptions {
+            get throws {
+                let specs: [TargetSpec]
+                do { specs = try targets.map(TargetSpec.init(parsing:)) } catch { throw ValidationError("\(error)") }
+                func duration(_ text: String, _ flag: String) throws -> Int64 {
+                    do { return try parseDuration(text) } catch {
+                        throw ValidationError("--\(flag): \(error)")
+                    }
+                }
+                return RecordOptions(
+                    targets: specs, intervalNs: try duration(interval, "interval"), payloadSize: size,
+                    flushNs: try duration(flush, "flush"), databasePath: database.path,
+                    verbose: verbose, version: Pingem.version)
+            }
+        }
+
+        func validate() throws {
+            do { try RecorderService.validate(try options) } catch let e as RecorderError {
+                throw ValidationError(e.description)
+            }
+        }
+
+        func run() throws {
+            do {
+                try RecorderService.run(try options)
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+}
