@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "pingem", targets: ["pingem"]),
+        .executable(name: "pingem-bench", targets: ["pingem-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,6 +29,15 @@ let package = Package(
             name: "pingem",
             dependencies: [
                 "Store", "Recorder", "Reports",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // The benchmark: synthetic histories through the real Store, timed
+        // reports of them, figures for docs/BENCHMARKS.md.
+        .executableTarget(
+            name: "pingem-bench",
+            dependencies: [
+                "Store", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

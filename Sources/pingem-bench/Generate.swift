@@ -1,0 +1,169 @@
+// A realistic synthetic history, written through the same Store code the
+// recorder uses: send times off their slots by a scheduling error of tens
+// of microseconds, RTTs with a diurnal swing and jitter at full nanosecond
+// resolution, random loss, a few outages with ICMP errors, recorder restarts
+// (gaps), duplicates and late replies. Storage and query figures only mean
+// something on data this noisy: a clean grid would compress unrealistically.
+
+import Foundation
+import Store
+
+/// xoshiro256** seeded by SplitMix64: fast, reproducible across runs.
+struct Random {
+    var s: (UInt64, UInt64, UInt64, UInt64)
+    init(seed: UInt64) {
+        var x = seed
+        func next() -> UInt64 {
+            x &+= 0x9E37_79B9_7F4A_7C15
+            var z = x
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        s = (next(), next(), next(), next())
+    }
+    mutating func next() -> UInt64 {
+        let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
+        let t = s.1 << 17
+        s.2 ^= s.0; s.3 ^= s.1; s.1 ^= s.2; s.0 ^= s.3; s.2 ^= t
+        s.3 = (s.3 << 45) | (s.3 >> 19)
+        return result
+    }
+    /// Uniform in [0, 1).
+    mutating func unit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+    /// Standard normal (Box-Muller).
+    mutating func normal() -> Double {
+        let u = max(unit(), 1e-300), v = unit()
+        return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
+    }
+    mutating func exponential(mean: Double) -> Double { -log(max(unit(), 1e-300)) * mean }
+}
+
+struct GenerateOptions {
+    var targets: Int
+    var days: Double
+    var intervalNs: Int64
+    var rttNs: Int64
+    var jitterNs: Int64
+    var loss: Double          // fraction, 0.005 for 0.5 %
+    var seed: UInt64
+    var endNs: Int64          // history ends here (now)
+}
+
+struct GenerateResult {
+    var probes: Int = 0
+    var replies: Int = 0
+    var lost: Int = 0
+    var seconds: Double = 0
+}
+
+/// Writes the history into `db` (an empty pingem database).
+func generateHistory(into db: Database, _ o: GenerateOptions, progress: ((Double) -> Void)? = nil) throws -> GenerateResult {
+    var rng = Random(seed: o.seed)
+    let day: Int64 = 86_400_000_000_000
+    let totalNs = Int64(o.days * Double(day))
+    let startNs = (o.endNs - totalNs) / o.intervalNs * o.intervalNs
+    var targets: [TargetRecord] = []
+    for i in 0..<o.targets {
+        targets.append(try db.target(name: "bench-\(i + 1)", host: "198.18.\(i / 250).\(i % 250 + 1)"))
+    }
+    // Recorder sessions: a restart every ~3 days, 1 to 5 minutes apart.
+    var sessions: [(start: Int64, end: Int64)] = []
+    var t = startNs
+    while t < o.endNs {
+        let length = Int64((2.0 + rng.unit() * 2.0) * Double(day))
+        let end = min(o.endNs, t + length)
+        sessions.append((t, end))
+        t = end + Int64(60 + rng.unit() * 240) * 1_000_000_000
+        t = (t + o.intervalNs - 1) / o.intervalNs * o.intervalNs
+    }
+    // Outages: about two a day per target, 20 s to 3 min, some answered by a
+    // router with host unreachable.
+    var outages: [[(Int64, Int64, Bool)]] = Array(repeating: [], count: o.targets)
+    for i in 0..<o.targets {
+        let count = max(1, Int(o.days * 2))
+        for _ in 0..<count {
+            let s = startNs + Int64(rng.unit() * Double(totalNs))
+            outages[i].append((s, s + Int64((20 + rng.unit() * 160) * 1e9), rng.unit() < 0.5))
+        }
+        outages[i].sort { $0.0 < $1.0 }
+    }
+    var nextOutage = [Int](repeating: 0, count: o.targets)  // time only moves forward
+    let clock = ContinuousClock()
+    let began = clock.now
+    var result = GenerateResult()
+    let perTarget = Double(o.intervalNs) / Double(o.targets)
+    let flushNs: Int64 = 1_000_000_000
+    let batchSlots = Int64(max(1, 100_000 / o.targets))   // ~100k probes per transaction
+    for (si, session) in sessions.enumerated() {
+        let id = try db.beginSession(
+            NewSession(runID: rng.next(), pid: 4242, hostname: "bench", version: "bench",
+                       socketKind: "raw", intervalNs: o.intervalNs, payloadBytes: 56,
+                       startedNs: session.start),
+            targets: targets.enumerated().map { i, tr in
+                SessionTargetRecord(sessionID: 0, targetID: tr.id, offsetNs: Int64(Double(i) * perTarget))
+            })
+        if si == 0 {
+            var first = WriteBatch()
+            first.addresses = targets.map { AddressRecord(targetID: $0.id, sinceNs: startNs - 1, address: $0.host) }
+            first.heartbeatNs = session.start
+            try db.write(first, session: id)
+        }
+        let slots = (session.end - session.start) / o.intervalNs
+        var k: Int64 = 0
+        var pendingLate: [ReplyRecord] = []
+        while k < slots {
+            var batch = WriteBatch()
+            let upto = min(slots, k + batchSlots)
+            while k < upto {
+                let slot = session.start + k * o.intervalNs
+                for (i, target) in targets.enumerated() {
+                    // Scheduling error: tens of microseconds, occasionally more.
+                    let sent = slot + Int64(Double(i) * perTarget) + Int64(rng.exponential(mean: 30_000))
+                    var probe = ProbeRecord(sentNs: sent, targetID: target.id)
+                    result.probes += 1
+                    while nextOutage[i] < outages[i].count && outages[i][nextOutage[i]].1 <= sent { nextOutage[i] += 1 }
+                    let outage = nextOutage[i] < outages[i].count && outages[i][nextOutage[i]].0 <= sent
+                        ? outages[i][nextOutage[i]] : nil
+                    if let outage {
+                        result.lost += 1
+                        if outage.2 {
+                            batch.icmpErrors.append(ICMPErrorRecord(
+                                sentNs: sent, targetID: target.id, rttNs: Int64(1_000_000 + rng.unit() * 4_000_000),
+                                family: 4, type: 3, code: 1, source: "198.18.255.1"))
+                        }
+                    } else if rng.unit() < o.loss {
+                        result.lost += 1
+                    } else {
+                        let phase = Double(sent % day) / Double(day)
+                        let diurnal = 1 + 0.25 * sin(2 * .pi * phase)
+                        let rtt = max(100_000, Int64(Double(o.rttNs) * diurnal + rng.normal() * Double(o.jitterNs)))
+                        let late = rng.unit() < 0.0002
+                        let rttNs = late ? Int64(3e9 + rng.unit() * 7e9) : rtt
+                        result.replies += 1
+                        // A reply after its probe's batch was cut is a reply row.
+                        if (sent + rttNs) / flushNs != sent / flushNs || late {
+                            pendingLate.append(ReplyRecord(sentNs: sent, targetID: target.id, rttNs: rttNs))
+                        } else {
+                            probe.rttNs = rttNs
+                        }
+                        if rng.unit() < 0.0001 {
+                            pendingLate.append(ReplyRecord(sentNs: sent, targetID: target.id, rttNs: rttNs + Int64(rng.unit() * 5e6)))
+                        }
+                    }
+                    batch.probes.append(probe)
+                }
+                k += 1
+            }
+            batch.replies = pendingLate
+            pendingLate = []
+            batch.heartbeatNs = session.start + k * o.intervalNs
+            try db.write(batch, session: id)
+            progress?(Double(batch.heartbeatNs - startNs) / Double(totalNs))
+        }
+        try db.endSession(id, stoppedNs: session.end)
+    }
+    let elapsed = (clock.now - began).components
+    result.seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+    return result
+}
