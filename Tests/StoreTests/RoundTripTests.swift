@@ -245,3 +245,43 @@ extension WriteBatch {
         return batch
     }
 }
+
+@Suite struct StatusTests {
+    @Test func statusOfAFreshDatabase() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("pingem.db")
+        let database = try Database(path: path, mode: .readWrite)
+        let status = try database.statusSummary()
+        #expect(status.latestSession == nil)
+        #expect(status.latestSessionTargets.isEmpty)
+        #expect(status.probeCount == 0 && status.replyCount == 0)
+        #expect(status.lastProbeSentNs == nil)
+        #expect(status.fileBytes == Int64(fileBytes(path)!.count) + Int64(fileBytes(path + "-wal")?.count ?? 0))
+        #expect(status.pageCount > 0)
+        withExtendedLifetime(database) {}
+    }
+
+    @Test func latestSessionAndTargetsOfEachSession() throws {
+        let folder = TemporaryFolder()
+        let database = try Database(path: folder.file("pingem.db"), mode: .readWrite)
+        let a = try database.target(name: "a", host: "a").id
+        let b = try database.target(name: "b", host: "b").id
+        var first = sampleSession
+        first.startedNs = 10
+        let one = try database.beginSession(first, targets: [SessionTargetRecord(sessionID: 0, targetID: a, offsetNs: 0)])
+        var second = sampleSession
+        second.startedNs = 20
+        let two = try database.beginSession(second, targets: [
+            SessionTargetRecord(sessionID: 0, targetID: a, offsetNs: 7),
+            SessionTargetRecord(sessionID: 0, targetID: b, offsetNs: 3),
+        ])
+        #expect(try database.sessionTargets(sessions: [two, one]) == [
+            SessionTargetRecord(sessionID: two, targetID: b, offsetNs: 3),
+            SessionTargetRecord(sessionID: two, targetID: a, offsetNs: 7),
+            SessionTargetRecord(sessionID: one, targetID: a, offsetNs: 0),
+        ])
+        let status = try database.statusSummary()
+        #expect(status.latestSession?.id == two)
+        #expect(status.latestSessionTargets == ["b", "a"])
+    }
+}
