@@ -1,0 +1,158 @@
+// The recorder's writes. One writer per database (RecorderLock); every call
+// is one BEGIN IMMEDIATE transaction, so a crash leaves whole batches only.
+
+internal import CSQLite
+
+extension Database {
+    /// Finds the target by name, inserting it or updating its host.
+    public func target(name: String, host: String) throws -> TargetRecord {
+        let id = try inTransaction {
+            try withStatement("""
+                INSERT INTO target(name, host) VALUES (?1, ?2)
+                ON CONFLICT(name) DO UPDATE SET host = excluded.host
+                RETURNING id
+                """) { statement in
+                statement.bind(name, at: 1)
+                statement.bind(host, at: 2)
+                guard try statement.step() else {
+                    throw StoreError(resultCode: .error, message: "upsert of target \(name) returned no id", sql: statement.sql)
+                }
+                let id = statement.int64(at: 0)
+                // RETURNING rows come before the statement is done: finish it.
+                while try statement.step() {}
+                return id
+            }
+        }
+        return TargetRecord(id: id, name: name, host: host)
+    }
+
+    /// Inserts a running session (heartbeat = start) and the targets it
+    /// probes; the records' sessionID is ignored. Returns the session's id.
+    public func beginSession(_ session: NewSession, targets: [SessionTargetRecord]) throws -> Int64 {
+        try inTransaction {
+            try run("""
+                INSERT INTO session(run_id, pid, hostname, version, socket_kind, interval_ns,
+                                    payload_bytes, started_ns, heartbeat_ns, stopped_ns, foreign_packets)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, NULL, 0)
+                """) { statement in
+                statement.bind(Int64(bitPattern: session.runID), at: 1)
+                statement.bind(Int64(session.pid), at: 2)
+                statement.bind(session.hostname, at: 3)
+                statement.bind(session.version, at: 4)
+                statement.bind(session.socketKind, at: 5)
+                statement.bind(session.intervalNs, at: 6)
+                statement.bind(Int64(session.payloadBytes), at: 7)
+                statement.bind(session.startedNs, at: 8)
+            }
+            let id = sqlite3_last_insert_rowid(sqliteConnection)
+            try withStatement("INSERT INTO session_target(session_id, target_id, offset_ns) VALUES (?1, ?2, ?3)") { statement in
+                for target in targets {
+                    statement.reset()
+                    statement.bind(id, at: 1)
+                    statement.bind(target.targetID, at: 2)
+                    statement.bind(target.offsetNs, at: 3)
+                    try statement.run()
+                }
+            }
+            return id
+        }
+    }
+
+    /// Commits one batch in one transaction: probes in the given order,
+    /// replies, ICMP errors, new addresses (a known (target, since) is kept),
+    /// gaps (a gap with the same start replaces the old one: it grew), the
+    /// foreign packet count and the heartbeat.
+    public func write(_ batch: WriteBatch, session: Int64) throws {
+        try inTransaction {
+            if !batch.probes.isEmpty {
+                try withStatement("INSERT INTO probe(sent_ns, target_id, rtt_ns, send_error) VALUES (?1, ?2, ?3, ?4)") { statement in
+                    for probe in batch.probes {
+                        statement.reset()
+                        statement.bind(probe.sentNs, at: 1)
+                        statement.bind(probe.targetID, at: 2)
+                        statement.bind(probe.rttNs, at: 3)
+                        statement.bind(probe.sendError.map(Int64.init), at: 4)
+                        try statement.run()
+                    }
+                }
+            }
+            if !batch.replies.isEmpty {
+                try withStatement("INSERT INTO reply(sent_ns, target_id, rtt_ns) VALUES (?1, ?2, ?3)") { statement in
+                    for reply in batch.replies {
+                        statement.reset()
+                        statement.bind(reply.sentNs, at: 1)
+                        statement.bind(reply.targetID, at: 2)
+                        statement.bind(reply.rttNs, at: 3)
+                        try statement.run()
+                    }
+                }
+            }
+            if !batch.icmpErrors.isEmpty {
+                try withStatement("""
+                    INSERT INTO icmp_error(sent_ns, target_id, rtt_ns, family, type, code, source)
+                    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                    """) { statement in
+                    for error in batch.icmpErrors {
+                        statement.reset()
+                        statement.bind(error.sentNs, at: 1)
+                        statement.bind(error.targetID, at: 2)
+                        statement.bind(error.rttNs, at: 3)
+                        statement.bind(Int64(error.family), at: 4)
+                        statement.bind(Int64(error.type), at: 5)
+                        statement.bind(Int64(error.code), at: 6)
+                        statement.bind(error.source, at: 7)
+                        try statement.run()
+                    }
+                }
+            }
+            if !batch.addresses.isEmpty {
+                try withStatement("INSERT OR IGNORE INTO address(target_id, since_ns, address) VALUES (?1, ?2, ?3)") { statement in
+                    for address in batch.addresses {
+                        statement.reset()
+                        statement.bind(address.targetID, at: 1)
+                        statement.bind(address.sinceNs, at: 2)
+                        statement.bind(address.address, at: 3)
+                        try statement.run()
+                    }
+                }
+            }
+            if !batch.gaps.isEmpty {
+                try withStatement("INSERT OR REPLACE INTO gap(session_id, start_ns, end_ns, reason) VALUES (?1, ?2, ?3, ?4)") { statement in
+                    for gap in batch.gaps {
+                        statement.reset()
+                        statement.bind(gap.sessionID, at: 1)
+                        statement.bind(gap.startNs, at: 2)
+                        statement.bind(gap.endNs, at: 3)
+                        statement.bind(gap.reason.rawValue, at: 4)
+                        try statement.run()
+                    }
+                }
+            }
+            try run("UPDATE session SET foreign_packets = foreign_packets + ?1, heartbeat_ns = ?2 WHERE id = ?3") { statement in
+                statement.bind(batch.foreignPackets, at: 1)
+                statement.bind(batch.heartbeatNs, at: 2)
+                statement.bind(session, at: 3)
+            }
+            try requireChangedRow(session: session)
+        }
+    }
+
+    /// Marks a clean stop: stopped_ns, and the heartbeat with it.
+    public func endSession(_ session: Int64, stoppedNs: Nanoseconds) throws {
+        try inTransaction {
+            try run("UPDATE session SET stopped_ns = ?1, heartbeat_ns = ?1 WHERE id = ?2") { statement in
+                statement.bind(stoppedNs, at: 1)
+                statement.bind(session, at: 2)
+            }
+            try requireChangedRow(session: session)
+        }
+    }
+
+    /// A batch for a session that does not exist would be rows no report can
+    /// place: fail (and roll back) instead.
+    private func requireChangedRow(session: Int64) throws {
+        if sqlite3_changes(sqliteConnection) != 1 {
+            throw StoreError(resultCode: .notFound, message: "no session with id \(session)", sql: nil)
+        }
+    }
+}

@@ -1,0 +1,150 @@
+// Schema migrations, versioned by PRAGMA user_version. Each runs with its
+// user_version bump in one BEGIN IMMEDIATE transaction, so a database is
+// always at exactly one known version.
+//
+// Version 1 is schema.sql verbatim (comments included: SQLite keeps the text
+// of each CREATE statement in sqlite_master, and StoreTests compares a fresh
+// database's sqlite_master with schema.sql's). Never edit a shipped
+// migration; add the next one.
+
+struct Migration {
+    var version: Int
+    var sql: String
+}
+
+let migrations: [Migration] = [
+    Migration(version: 1, sql: schemaVersion1),
+]
+
+/// The highest schema version this build knows.
+let latestSchemaVersion = migrations.last!.version
+
+private let schemaVersion1 = #"""
+-- pingem database schema (user_version 1).
+--
+-- This file is the documented schema and the one source of truth for the
+-- tables: a test proves that a database made by `pingem record` has exactly
+-- these tables, columns and indexes. Store's migrations build it.
+--
+-- Conventions
+--   * Times ("..._ns") are integer nanoseconds since the Unix epoch, UTC, read
+--     from the wall clock (CLOCK_REALTIME) at the moment named.
+--   * Durations ("rtt_ns", "interval_ns", "offset_ns") are integer nanoseconds.
+--     Round-trip times are measured on the monotonic clock, so a step of the
+--     wall clock (NTP) never makes them negative or huge; a reply's wall-clock
+--     receive time is sent_ns + rtt_ns.
+--   * Nothing is averaged at record time: every probe, every echo reply
+--     (duplicates and late ones too) and every ICMP error is a row. Whether a
+--     probe was lost is decided by `pingem report`, with its --timeout.
+--   * The big tables are WITHOUT ROWID and keyed by time first, so the
+--     recorder always appends at the end of the b-tree (full pages, small
+--     files) and reports read a time range in one sequential scan.
+
+-- A host probed by pingem, named as the user named it.
+CREATE TABLE target (
+    id   INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,   -- what reports show: the label ("home-router"), else the host as given
+    host TEXT NOT NULL           -- the host name or address as given to the latest recorder
+);
+
+-- One run of `pingem record`: from start to clean stop, or to its last sign
+-- of life after a crash. Time outside every session is "no data", never loss.
+CREATE TABLE session (
+    id            INTEGER PRIMARY KEY,
+    run_id        INTEGER NOT NULL,  -- random 64-bit id carried in every probe's payload (two's complement)
+    pid           INTEGER NOT NULL,  -- process id of the recorder
+    hostname      TEXT NOT NULL,     -- machine the recorder ran on
+    version       TEXT NOT NULL,     -- pingem version that recorded
+    socket_kind   TEXT NOT NULL,     -- 'datagram' (unprivileged ICMP socket) or 'raw'
+    interval_ns   INTEGER NOT NULL,  -- time between two probes of one target
+    payload_bytes INTEGER NOT NULL,  -- ICMP echo payload size (--size)
+    started_ns    INTEGER NOT NULL,  -- when the recorder started probing
+    heartbeat_ns  INTEGER NOT NULL,  -- when its latest batch committed: its last sign of life
+    stopped_ns    INTEGER,           -- clean stop (SIGINT/SIGTERM); NULL while running or after a crash
+    foreign_packets INTEGER NOT NULL DEFAULT 0  -- ICMP packets received that matched no probe of this run (counted, not stored)
+);
+
+-- Which targets a session probed, and where in the interval their slots lie:
+-- probe k of a target is due at start + k * interval + offset.
+CREATE TABLE session_target (
+    session_id INTEGER NOT NULL REFERENCES session(id),
+    target_id  INTEGER NOT NULL REFERENCES target(id),
+    offset_ns  INTEGER NOT NULL,     -- the target's fixed offset in the interval, 0 <= offset < interval
+    PRIMARY KEY (session_id, target_id)
+) WITHOUT ROWID;
+
+-- The address a target's probes went to, from since_ns on (until the next row
+-- of the same target). A row is written when a recorder starts and whenever a
+-- re-resolved name gives a new address.
+CREATE TABLE address (
+    target_id INTEGER NOT NULL REFERENCES target(id),
+    since_ns  INTEGER NOT NULL,      -- first probe to this address was sent at or after this time
+    address   TEXT NOT NULL,         -- numeric IPv4 or IPv6 address
+    PRIMARY KEY (target_id, since_ns)
+) WITHOUT ROWID;
+
+-- Stretches inside a session when no probe was sent on purpose: the process
+-- was stopped or the machine suspended (missed slots are skipped, not sent
+-- in a burst), or unwritten probes had to be dropped. Reports count them as
+-- "no data", like time outside any session.
+CREATE TABLE gap (
+    session_id INTEGER NOT NULL REFERENCES session(id),
+    start_ns   INTEGER NOT NULL,     -- slot time of the first missed probe
+    end_ns     INTEGER NOT NULL,     -- slot time of the next probe that was sent
+    reason     TEXT NOT NULL,        -- 'stalled' or 'dropped'
+    PRIMARY KEY (session_id, start_ns)
+) WITHOUT ROWID;
+
+-- Every echo request, one row: also those whose send failed (the network was
+-- down) or whose name did not resolve. Those count as lost in reports.
+CREATE TABLE probe (
+    sent_ns    INTEGER NOT NULL,     -- wall clock at the send call
+    target_id  INTEGER NOT NULL REFERENCES target(id),
+    rtt_ns     INTEGER,              -- first echo reply received before this row was written, else NULL (see reply)
+    send_error INTEGER,              -- NULL: sent; > 0: errno of the failed send (101 ENETUNREACH, 113 EHOSTUNREACH, ...); -1: the name did not resolve
+    PRIMARY KEY (sent_ns, target_id)
+) WITHOUT ROWID;
+
+-- Echo replies not stored in probe.rtt_ns: duplicates (a second reply for the
+-- same probe) and replies that arrived after their probe's row was written
+-- (late, even minutes late). The first reply of a probe is the smallest
+-- rtt_ns among probe.rtt_ns and its rows here; every other one is a duplicate.
+CREATE TABLE reply (
+    sent_ns   INTEGER NOT NULL,      -- the probe's sent_ns
+    target_id INTEGER NOT NULL REFERENCES target(id),
+    rtt_ns    INTEGER NOT NULL       -- receive time (kernel timestamp) - sent_ns, on the monotonic clock
+);
+CREATE INDEX reply_by_probe ON reply(sent_ns, target_id);
+
+-- ICMP errors quoting one of our probes (destination unreachable, time
+-- exceeded, ...), with the router that sent them.
+CREATE TABLE icmp_error (
+    sent_ns   INTEGER NOT NULL,      -- the probe's sent_ns
+    target_id INTEGER NOT NULL REFERENCES target(id),
+    rtt_ns    INTEGER NOT NULL,      -- receive time - sent_ns, on the monotonic clock
+    family    INTEGER NOT NULL,      -- 4: ICMP (RFC 792), 6: ICMPv6 (RFC 4443); the type numbers differ
+    type      INTEGER NOT NULL,      -- ICMP type as on the wire (v4: 3 unreachable, 11 time exceeded, ...)
+    code      INTEGER NOT NULL,      -- ICMP code as on the wire
+    source    TEXT NOT NULL          -- numeric address of the router that reported it
+);
+CREATE INDEX icmp_error_by_probe ON icmp_error(sent_ns, target_id);
+
+-- Plain rows for people with the sqlite3 shell: one row per probe with its
+-- first reply and times in UTC.
+CREATE VIEW probe_view AS
+SELECT target.name AS target,
+       strftime('%Y-%m-%dT%H:%M:%f', probe.sent_ns / 1000000000.0, 'unixepoch') || 'Z' AS sent_utc,
+       probe.sent_ns AS sent_ns,
+       probe.sent_ns + first.rtt_ns AS received_ns,
+       first.rtt_ns / 1000000.0 AS rtt_ms,
+       probe.send_error AS send_error
+FROM probe
+JOIN target ON target.id = probe.target_id
+LEFT JOIN (
+    SELECT sent_ns, target_id, min(rtt_ns) AS rtt_ns FROM (
+        SELECT sent_ns, target_id, rtt_ns FROM probe WHERE rtt_ns IS NOT NULL
+        UNION ALL
+        SELECT sent_ns, target_id, rtt_ns FROM reply
+    ) GROUP BY sent_ns, target_id
+) AS first ON first.sent_ns = probe.sent_ns AND first.target_id = probe.target_id;
+"""#
