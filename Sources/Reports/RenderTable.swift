@@ -12,7 +12,10 @@ private enum Style {
 }
 
 func renderTable(_ report: Report, color: Bool, timeZone: TimeZone) -> String {
-    let clock = LocalClock(timeZone: timeZone, since: report.since, until: report.until)
+    var clock = LocalClock(timeZone: timeZone, since: report.since, until: report.until)
+    // Sub-minute epochs (or a window starting mid-minute) need seconds to tell rows apart.
+    let minute: Nanoseconds = 60_000_000_000
+    clock.epochSeconds = report.epochNs.map { $0 % minute != 0 || report.since % minute != 0 } ?? false
     var lines: [String] = []
     var header = "Window \(clock.full(report.since)) → \(clock.full(report.until)) \(clock.zoneLabel)"
         + ", timeout \(durationLabel(report.timeoutNs))"
@@ -118,6 +121,8 @@ private struct LocalClock {
     var timeZone: TimeZone
     var spansDays: Bool
     var zoneLabel: String
+    /// Epoch labels with seconds.
+    var epochSeconds = false
 
     init(timeZone: TimeZone, since: Nanoseconds, until: Nanoseconds) {
         var calendar = Calendar(identifier: .gregorian)
@@ -128,7 +133,9 @@ private struct LocalClock {
         spansDays = !calendar.isDate(start, inSameDayAs: LocalClock.date(until - 1))
         let offset = timeZone.secondsFromGMT(for: start)
         let sign = offset < 0 ? "-" : "+"
-        zoneLabel = "\(timeZone.identifier) (UTC\(sign)\(pad(abs(offset) / 3600, 2)):\(pad(abs(offset) / 60 % 60, 2)))"
+        // Foundation on Linux names UTC "GMT"; the rest of pingem says UTC.
+        let name = timeZone.identifier == "GMT" ? "UTC" : timeZone.identifier
+        zoneLabel = "\(name) (UTC\(sign)\(pad(abs(offset) / 3600, 2)):\(pad(abs(offset) / 60 % 60, 2)))"
     }
 
     static func date(_ ns: Nanoseconds) -> Date {
@@ -149,10 +156,11 @@ private struct LocalClock {
         return "\(day(c)) \(pad(c.hour ?? 0, 2)):\(pad(c.minute ?? 0, 2)):\(pad(c.second ?? 0, 2))"
     }
 
-    /// Epoch starts: "HH:MM", with the date when the window spans days.
+    /// Epoch starts: "HH:MM" (or "HH:MM:SS"), with the date when the window spans days.
     func short(_ ns: Nanoseconds) -> String {
         let c = parts(ns)
-        let time = "\(pad(c.hour ?? 0, 2)):\(pad(c.minute ?? 0, 2))"
+        var time = "\(pad(c.hour ?? 0, 2)):\(pad(c.minute ?? 0, 2))"
+        if epochSeconds { time += ":\(pad(c.second ?? 0, 2))" }
         return spansDays ? "\(day(c)) \(time)" : time
     }
 
