@@ -48,7 +48,7 @@ public func parseDuration(_ text: String) throws -> Nanoseconds {
 /// "Z", "+01:00", "-0500" or "+01". Without a zone the time is in `timeZone`.
 public func parseTime(_ text: String, timeZone: TimeZone) throws -> Nanoseconds {
     let bad = ReportError("\"\(text)\" is not a date and time: write it like 2026-11-24, 2026-11-24T18:00 or 2026-11-24 18:00:05+01:00.")
-    var scanner = Scanner(Array(text.trimmingCharacters(in: .whitespaces).utf8))
+    var scanner = TimeScanner(Array(text.trimmingCharacters(in: .whitespaces).utf8))
     guard let year = scanner.digits(4), scanner.take("-"), let month = scanner.digits(2), scanner.take("-"),
           let day = scanner.digits(2) else { throw bad }
     var hour = 0, minute = 0, second = 0
@@ -156,7 +156,7 @@ func civilFromDays(_ days: Int64) -> (year: Int, month: Int, day: Int) {
     return (Int(yoe + era * 400 + (month <= 2 ? 1 : 0)), Int(month), Int(day))
 }
 
-private struct Scanner {
+private struct TimeScanner {
     var bytes: [UInt8]
     var position = 0
     init(_ bytes: [UInt8]) { self.bytes = bytes }
