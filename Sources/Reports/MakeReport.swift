@@ -1,0 +1,332 @@
+// Aggregation: classify every probe once with the report's timeout, then
+// count per period. The definitions (received, late, lost, unknown, coverage,
+// outages) are the spec quoted in the README; keep the two in step.
+//
+// Invariant: "the recorder was not running" is never loss. A probe without a
+// reply whose timeout had not run out when its session's data ends is
+// `unknown`, and time outside sessions (or inside gaps) has no probes and
+// lowers coverage instead of raising loss.
+import Store
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Builds the report of `options.targets` over [since, until).
+public func makeReport(_ input: ReportInput, _ options: ReportOptions) throws -> Report {
+    try validate(options)
+    let selected = try selectTargets(input.targets, options.targets)
+    let periods = try epochPeriods(options)
+    let index = ProbeIndex(input)
+    let wanted = Set(selected.map(\.id))
+
+    var probesByTarget: [Int64: [ProbeRecord]] = [:]
+    for probe in input.probes
+    where probe.sentNs >= options.since && probe.sentNs < options.until && wanted.contains(probe.targetID) {
+        probesByTarget[probe.targetID, default: []].append(probe)
+    }
+
+    let targetReports = selected.map { target -> TargetReport in
+        var probes = probesByTarget[target.id] ?? []
+        // The loader gives send order; sorting is only a guard for hand-built input.
+        if zip(probes, probes.dropFirst()).contains(where: { $0.sentNs > $1.sentNs }) {
+            probes.sort { $0.sentNs < $1.sentNs }
+        }
+        let probed = Set(input.sessionTargets.lazy.filter { $0.targetID == target.id }.map(\.sessionID))
+        var sessions = input.sessions.filter { probed.contains($0.id) }
+        // Without session_target rows (hand-made data), still find the session a probe belongs to.
+        if sessions.isEmpty { sessions = input.sessions }
+        sessions.sort { $0.startedNs < $1.startedNs }
+
+        let classified = classify(probes, target: target.id, sessions: sessions, index: index, timeoutNs: options.timeoutNs)
+        let covered = coveredIntervals(input.sessions.filter { probed.contains($0.id) }, gaps: input.gaps)
+
+        let summary = summarize(classified[...], coverage: coverage(covered, options.since, options.until))
+        var epochs: [Epoch] = []
+        epochs.reserveCapacity(periods.count)
+        var lower = 0
+        for (start, end) in periods {
+            var upper = lower
+            while upper < classified.count && classified[upper].sentNs < end { upper += 1 }
+            epochs.append(Epoch(start: start, end: end,
+                                summary: summarize(classified[lower..<upper], coverage: coverage(covered, start, end))))
+            lower = upper
+        }
+        return TargetReport(
+            target: target.name, host: target.host,
+            addresses: addressesInEffect(input.addresses, target: target.id, options.since, options.until),
+            summary: summary, epochs: epochs,
+            outages: findOutages(classified, sessions: sessions, minimum: options.outageMin))
+    }
+    return Report(since: options.since, until: options.until, epochNs: options.epochNs,
+                  timeoutNs: options.timeoutNs, targets: targetReports)
+}
+
+private func validate(_ options: ReportOptions) throws {
+    if options.since >= options.until {
+        throw ReportError("The report window is empty: choose a start (--since) before its end (--until).")
+    }
+    if options.timeoutNs <= 0 {
+        throw ReportError("The timeout must be positive: give --timeout a duration such as 2s.")
+    }
+    if let epoch = options.epochNs, epoch <= 0 {
+        throw ReportError("The epoch length must be positive: give --epoch a duration such as 5m.")
+    }
+    if options.outageMin < 1 {
+        throw ReportError("The outage length must be at least 1 probe: give --outage-min a positive number.")
+    }
+}
+
+/// [k*E, (k+1)*E) in Unix time, cut to the window: epochs align to UTC.
+private func epochPeriods(_ options: ReportOptions) throws -> [(Nanoseconds, Nanoseconds)] {
+    guard let epoch = options.epochNs else { return [] }
+    let span = options.until - options.since
+    if span / epoch > 1_000_000 {
+        throw ReportError("The window holds more than a million epochs: choose a longer --epoch or a shorter window.")
+    }
+    var start = floorDivide(options.since, epoch) * epoch
+    var periods: [(Nanoseconds, Nanoseconds)] = []
+    while start < options.until {
+        periods.append((max(start, options.since), min(start + epoch, options.until)))
+        start += epoch
+    }
+    return periods
+}
+
+func floorDivide(_ a: Int64, _ b: Int64) -> Int64 {
+    let q = a / b
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
+}
+
+// MARK: - Classification
+
+private struct ProbeKey: Hashable {
+    var sentNs: Nanoseconds
+    var targetID: Int64
+}
+
+/// Replies and ICMP errors by the probe they answer.
+private struct ProbeIndex {
+    /// Smallest rtt among the reply rows, and how many there are.
+    var replies: [ProbeKey: (first: Nanoseconds, count: Int)] = [:]
+    /// The first ICMP error (smallest rtt) of each probe.
+    var icmpErrors: [ProbeKey: ICMPErrorRecord] = [:]
+
+    init(_ input: ReportInput) {
+        for reply in input.replies {
+            let key = ProbeKey(sentNs: reply.sentNs, targetID: reply.targetID)
+            if let seen = replies[key] {
+                replies[key] = (min(seen.first, reply.rttNs), seen.count + 1)
+            } else {
+                replies[key] = (reply.rttNs, 1)
+            }
+        }
+        for error in input.icmpErrors {
+            let key = ProbeKey(sentNs: error.sentNs, targetID: error.targetID)
+            if let seen = icmpErrors[key], seen.rttNs <= error.rttNs { continue }
+            icmpErrors[key] = error
+        }
+    }
+}
+
+struct ClassifiedProbe {
+    enum Status: UInt8 { case received, lost, unknown }
+    var sentNs: Nanoseconds
+    var status: Status
+    /// Only for lost probes whose first reply came after the timeout.
+    var late: Bool
+    /// First reply's rtt; meaningful when received.
+    var rttNs: Nanoseconds
+    var duplicates: Int
+    /// Why a lost probe failed (send error or ICMP error), if known.
+    var errorKind: String?
+    /// Index into the target's sessions (sorted by start), -1 when none.
+    var session: Int
+}
+
+private func classify(
+    _ probes: [ProbeRecord], target: Int64, sessions: [SessionRecord], index: ProbeIndex, timeoutNs: Nanoseconds
+) -> [ClassifiedProbe] {
+    var result: [ClassifiedProbe] = []
+    result.reserveCapacity(probes.count)
+    var latest = -1  // the last session started at or before the current probe
+    for probe in probes {
+        while latest + 1 < sessions.count && sessions[latest + 1].startedNs <= probe.sentNs { latest += 1 }
+        var session = latest
+        // Sessions of one target rarely overlap; if they do, prefer one that contains the probe.
+        if session >= 0 && sessions[session].endNs < probe.sentNs {
+            var earlier = session - 1
+            while earlier >= 0 && sessions[earlier].endNs < probe.sentNs { earlier -= 1 }
+            if earlier >= 0 { session = earlier }
+        }
+
+        let key = ProbeKey(sentNs: probe.sentNs, targetID: target)
+        var first = probe.rttNs
+        var replyCount = probe.rttNs == nil ? 0 : 1
+        if let extra = index.replies[key] {
+            first = min(first ?? extra.first, extra.first)
+            replyCount += extra.count
+        }
+        var errorKind: String?
+        if let sendError = probe.sendError {
+            errorKind = sendErrorKind(sendError)
+        } else if let icmp = index.icmpErrors[key] {
+            errorKind = icmpErrorKind(family: icmp.family, type: icmp.type, code: icmp.code)
+        }
+
+        var item = ClassifiedProbe(sentNs: probe.sentNs, status: .lost, late: false, rttNs: 0,
+                                   duplicates: max(0, replyCount - 1), errorKind: nil, session: session)
+        if let first, first <= timeoutNs {
+            item.status = .received  // a reply in time wins over an ICMP error
+            item.rttNs = first
+        } else if first != nil {
+            item.late = true
+            item.errorKind = errorKind
+        } else if errorKind != nil {
+            item.errorKind = errorKind
+        } else if session < 0 || probe.sentNs + timeoutNs > sessions[session].endNs {
+            // The recorder stopped (or died) before this probe's timeout ran out.
+            item.status = .unknown
+        }
+        result.append(item)
+    }
+    return result
+}
+
+// MARK: - Counting
+
+private func summarize(_ probes: ArraySlice<ClassifiedProbe>, coverage: Double) -> Summary {
+    var summary = Summary()
+    summary.coverage = coverage
+    var rtts: [Nanoseconds] = []
+    rtts.reserveCapacity(probes.count)
+    var jitterSum = 0.0
+    var previous: Nanoseconds?
+    for probe in probes {
+        summary.sent += 1
+        summary.duplicates += probe.duplicates
+        switch probe.status {
+        case .received:
+            summary.received += 1
+            rtts.append(probe.rttNs)
+            if let previous { jitterSum += Double(abs(probe.rttNs - previous)) }
+            previous = probe.rttNs
+        case .lost:
+            summary.lost += 1
+            if probe.late { summary.late += 1 }
+            if let kind = probe.errorKind {
+                summary.errors += 1
+                summary.errorKinds[kind, default: 0] += 1
+            }
+        case .unknown:
+            summary.unknown += 1
+        }
+    }
+    let judged = summary.sent - summary.unknown
+    if judged > 0 { summary.lossPct = Double(summary.lost) / Double(judged) * 100 }
+    guard !rtts.isEmpty else { return summary }
+
+    let n = rtts.count
+    let ms = { (ns: Double) in ns / 1e6 }
+    let mean = rtts.reduce(0.0) { $0 + Double($1) } / Double(n)
+    let variance = rtts.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(n)
+    rtts.sort()
+    // Nearest rank: the value at 1-based rank ceil(p/100 * n), always a measured value.
+    let percentile = { (p: Int) in ms(Double(rtts[max(1, (p * n + 99) / 100) - 1])) }
+    summary.rtt = RTTStats(
+        min: ms(Double(rtts[0])), avg: ms(mean), p50: percentile(50), p90: percentile(90),
+        p99: percentile(99), max: ms(Double(rtts[n - 1])), stddev: ms(variance.squareRoot()),
+        jitter: n >= 2 ? ms(jitterSum / Double(n - 1)) : nil)
+    return summary
+}
+
+// MARK: - Coverage
+
+/// The union of the sessions' [start, end) minus their gaps, sorted and disjoint.
+private func coveredIntervals(_ sessions: [SessionRecord], gaps: [GapRecord]) -> [(Nanoseconds, Nanoseconds)] {
+    var pieces: [(Nanoseconds, Nanoseconds)] = []
+    for session in sessions {
+        var cursor = session.startedNs
+        let own = gaps.filter { $0.sessionID == session.id }.sorted { $0.startNs < $1.startNs }
+        for gap in own {
+            let start = max(gap.startNs, cursor), end = min(gap.endNs, session.endNs)
+            if start >= end { continue }
+            if start > cursor { pieces.append((cursor, start)) }
+            cursor = end
+        }
+        if session.endNs > cursor { pieces.append((cursor, session.endNs)) }
+    }
+    pieces.sort { $0.0 < $1.0 }
+    var merged: [(Nanoseconds, Nanoseconds)] = []
+    for piece in pieces {
+        if let last = merged.last, piece.0 <= last.1 {
+            merged[merged.count - 1].1 = max(last.1, piece.1)
+        } else {
+            merged.append(piece)
+        }
+    }
+    return merged
+}
+
+private func coverage(_ covered: [(Nanoseconds, Nanoseconds)], _ start: Nanoseconds, _ end: Nanoseconds) -> Double {
+    // Binary search for the first interval ending after `start`.
+    var low = 0, high = covered.count
+    while low < high {
+        let mid = (low + high) / 2
+        if covered[mid].1 <= start { low = mid + 1 } else { high = mid }
+    }
+    var total: Int64 = 0
+    var i = low
+    while i < covered.count && covered[i].0 < end {
+        total += min(covered[i].1, end) - max(covered[i].0, start)
+        i += 1
+    }
+    return min(1, max(0, Double(total) / Double(end - start)))
+}
+
+// MARK: - Outages and addresses
+
+private func findOutages(_ probes: [ClassifiedProbe], sessions: [SessionRecord], minimum: Int) -> [Outage] {
+    func interval(_ probe: ClassifiedProbe) -> Nanoseconds {
+        probe.session >= 0 ? sessions[probe.session].intervalNs : 0
+    }
+    // Same session and less than 1.5 intervals apart: a gap or a restart splits a run.
+    func consecutive(_ a: ClassifiedProbe, _ b: ClassifiedProbe) -> Bool {
+        a.session >= 0 && a.session == b.session && 2 * (b.sentNs - a.sentNs) < 3 * interval(a)
+    }
+    var outages: [Outage] = []
+    var runStart = -1, runLast = -1
+    func close(end: Nanoseconds) {
+        let count = runLast - runStart + 1
+        if count >= minimum { outages.append(Outage(start: probes[runStart].sentNs, end: end, lost: count)) }
+        runStart = -1
+    }
+    for i in probes.indices {
+        let probe = probes[i]
+        if runStart >= 0 {
+            let last = probes[runLast]
+            if consecutive(last, probe) {
+                if probe.status == .lost { runLast = i; continue }
+                close(end: probe.sentNs)
+            } else {
+                close(end: last.sentNs + interval(last))
+            }
+        }
+        if probe.status == .lost { runStart = i; runLast = i }
+    }
+    if runStart >= 0 { close(end: probes[runLast].sentNs + interval(probes[runLast])) }
+    return outages
+}
+
+/// The address in effect at `since`, then each new one before `until`, distinct, in order.
+private func addressesInEffect(_ all: [AddressRecord], target: Int64, _ since: Nanoseconds, _ until: Nanoseconds) -> [String] {
+    let rows = all.filter { $0.targetID == target }.sorted { $0.sinceNs < $1.sinceNs }
+    var result: [String] = []
+    if let current = rows.last(where: { $0.sinceNs <= since }) { result.append(current.address) }
+    for row in rows where row.sinceNs > since && row.sinceNs < until && !result.contains(row.address) {
+        result.append(row.address)
+    }
+    return result
+}

@@ -1,0 +1,125 @@
+// JSON output is a contract (pinned by a test): keys in a fixed order, numbers
+// with fixed decimals, so it is written by hand rather than by JSONEncoder.
+import Store
+
+func renderJSON(_ report: Report) -> String {
+    let window: JSON = .object([
+        ("since", .string(isoUTC(report.since))),
+        ("until", .string(isoUTC(report.until))),
+        ("epoch_seconds", report.epochNs.map { .number(trimmed(Double($0) / 1e9, 3)) } ?? .null),
+        ("timeout_ms", .number(trimmed(Double(report.timeoutNs) / 1e6, 3))),
+    ])
+    let targets: [JSON] = report.targets.map { target in
+        .object([
+            ("target", .string(target.target)),
+            ("host", .string(target.host)),
+            ("addresses", .array(target.addresses.map { .string($0) })),
+            ("summary", .object(summaryFields(target.summary))),
+            ("epochs", .array(target.epochs.map { epoch in
+                .object([("start", .string(isoUTC(epoch.start))), ("end", .string(isoUTC(epoch.end)))]
+                        + summaryFields(epoch.summary))
+            })),
+            ("outages", .array(target.outages.map { outage in
+                .object([
+                    ("start", .string(isoUTC(outage.start))),
+                    ("end", .string(isoUTC(outage.end))),
+                    ("lost", .number(String(outage.lost))),
+                    ("seconds", .number(fixed(outage.seconds, 3))),
+                ])
+            })),
+        ])
+    }
+    var out = ""
+    JSON.object([("window", window), ("targets", .array(targets))]).write(into: &out, indent: 0)
+    out += "\n"
+    return out
+}
+
+private func summaryFields(_ s: Summary) -> [(String, JSON)] {
+    func ms(_ value: Double?) -> JSON { value.map { .number(fixed($0, 3)) } ?? .null }
+    return [
+        ("sent", .number(String(s.sent))),
+        ("received", .number(String(s.received))),
+        ("lost", .number(String(s.lost))),
+        ("late", .number(String(s.late))),
+        ("duplicates", .number(String(s.duplicates))),
+        ("errors", .number(String(s.errors))),
+        ("error_kinds", .object(s.errorKinds.sorted { $0.key < $1.key }.map { ($0.key, .number(String($0.value))) })),
+        ("unknown", .number(String(s.unknown))),
+        ("loss_pct", s.lossPct.map { .number(fixed($0, 3)) } ?? .null),
+        ("coverage", .number(fixed(s.coverage, 4))),
+        ("rtt_ms", .object([
+            ("min", ms(s.rtt.min)), ("avg", ms(s.rtt.avg)), ("p50", ms(s.rtt.p50)),
+            ("p90", ms(s.rtt.p90)), ("p99", ms(s.rtt.p99)), ("max", ms(s.rtt.max)),
+            ("stddev", ms(s.rtt.stddev)), ("jitter", ms(s.rtt.jitter)),
+        ])),
+    ]
+}
+
+private indirect enum JSON {
+    case object([(String, JSON)])
+    case array([JSON])
+    case string(String)
+    /// Already formatted.
+    case number(String)
+    case null
+
+    func write(into out: inout String, indent: Int) {
+        let inner = String(repeating: " ", count: indent + 2)
+        switch self {
+        case .object(let members):
+            if members.isEmpty { out += "{}"; return }
+            out += "{\n"
+            for (i, (key, value)) in members.enumerated() {
+                out += inner
+                out += jsonString(key)
+                out += ": "
+                value.write(into: &out, indent: indent + 2)
+                out += i == members.count - 1 ? "\n" : ",\n"
+            }
+            out += String(repeating: " ", count: indent) + "}"
+        case .array(let elements):
+            if elements.isEmpty { out += "[]"; return }
+            out += "[\n"
+            for (i, value) in elements.enumerated() {
+                out += inner
+                value.write(into: &out, indent: indent + 2)
+                out += i == elements.count - 1 ? "\n" : ",\n"
+            }
+            out += String(repeating: " ", count: indent) + "]"
+        case .string(let text): out += jsonString(text)
+        case .number(let text): out += text
+        case .null: out += "null"
+        }
+    }
+}
+
+/// A JSON string literal. "</" becomes "<\/" so the output can sit inside an
+/// HTML <script>; U+2028/2029 are escaped for JavaScript parsers.
+func jsonString(_ text: String) -> String {
+    var out = "\""
+    var previous: Unicode.Scalar?
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case "\u{08}": out += "\\b"
+        case "\u{0C}": out += "\\f"
+        case "/" where previous == "<": out += "\\/"
+        case "\u{2028}": out += "\\u2028"
+        case "\u{2029}": out += "\\u2029"
+        default:
+            if scalar.value < 0x20 || scalar.value == 0x7F {
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        previous = scalar
+    }
+    return out + "\""
+}
