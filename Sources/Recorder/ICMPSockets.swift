@@ -241,7 +241,11 @@ public final class ICMPSockets: ICMPTransport {
             if kind == .datagram && entry.revents & Int16(POLLERR) != 0 {
                 drain(socket, errorQueue: true, buffers: buffers, into: &received)
             }
-            if entry.revents & Int16(POLLIN) != 0 {
+            // Also on POLLERR alone: an ICMP error sets the socket's
+            // pending error (sk_err) on raw sockets too (raw_err), and only
+            // a recvmsg clears it; left set, poll would return at once
+            // forever and the caller would spin.
+            if entry.revents & Int16(POLLIN | POLLERR) != 0 {
                 drain(socket, errorQueue: false, buffers: buffers, into: &received)
             }
         }
