@@ -50,12 +50,10 @@ public struct ProbePayload: Hashable, Sendable {
     /// (the size the recorder sends); nil for anything truncated, padded,
     /// zeroed or altered.
     public static func decode(_ bytes: [UInt8], expectedSize: Int) -> ProbePayload? {
-        guard expectedSize >= minimumSize, bytes.count == expectedSize,
-              let payload = decodeQuoted(bytes) else { return nil }
-        for index in minimumSize..<bytes.count where bytes[index] != UInt8(truncatingIfNeeded: index) {
-            return nil
-        }
-        return payload
+        // decodeQuoted checks the magic and every padding byte present; the
+        // exact length is what makes this the strict form.
+        guard expectedSize >= minimumSize, bytes.count == expectedSize else { return nil }
+        return decodeQuoted(bytes)
     }
 
     /// The fields of a payload quoted in an ICMP error, which may be cut
