@@ -54,9 +54,12 @@ public struct ICMPType: RawRepresentable, Hashable, Sendable, CustomStringConver
     /// The error types that quote the offending packet and so can be matched
     /// to a probe: RFC 792 (v4) and RFC 4443 section 2.1 (v6, types < 128).
     public static func isQuotingError(_ type: ICMPType, family: IPFamily) -> Bool {
-        switch family {
-        case .v4: return [.destinationUnreachable, .sourceQuench, .timeExceeded, .parameterProblem].contains(type)
-        case .v6: return [.v6DestinationUnreachable, .v6PacketTooBig, .v6TimeExceeded, .v6ParameterProblem].contains(type)
+        switch (family, type) {
+        case (.v4, .destinationUnreachable), (.v4, .sourceQuench), (.v4, .timeExceeded), (.v4, .parameterProblem),
+             (.v6, .v6DestinationUnreachable), (.v6, .v6PacketTooBig), (.v6, .v6TimeExceeded), (.v6, .v6ParameterProblem):
+            return true
+        default:
+            return false
         }
     }
 

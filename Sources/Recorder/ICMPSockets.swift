@@ -220,7 +220,9 @@ public final class ICMPSockets: ICMPTransport {
     }
 
     public func receive(timeoutMilliseconds: Int32) -> [Incoming] {
-        guard !closed.load(ordering: .acquiring), !sockets.isEmpty else { return [] }
+        // With no sockets poll still waits out the timeout, so a caller's
+        // receive loop never spins.
+        guard !closed.load(ordering: .acquiring) else { return [] }
         var pollfds = sockets.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
         let ready: Int32
         do {

@@ -12,7 +12,7 @@
 // never be about a probe of ours.
 
 /// Bounds-checked big-endian reads over a byte array.
-struct ByteReader {
+fileprivate struct ByteReader {
     let bytes: [UInt8]
     init(_ bytes: [UInt8]) { self.bytes = bytes }
 

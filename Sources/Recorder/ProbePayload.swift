@@ -71,7 +71,7 @@ public struct ProbePayload: Hashable, Sendable {
     }
 }
 
-func appendBigEndian<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
+fileprivate func appendBigEndian<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
     var shift = T.bitWidth - 8
     while shift >= 0 {
         bytes.append(UInt8(truncatingIfNeeded: value >> shift))
@@ -80,7 +80,7 @@ func appendBigEndian<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) 
 }
 
 /// Reads a big-endian integer; the caller has checked the bounds.
-func readBigEndian<T: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int, as: T.Type) -> T {
+fileprivate func readBigEndian<T: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int, as: T.Type) -> T {
     var value: T = 0
     for index in offset..<(offset + T.bitWidth / 8) {
         value = value << 8 | T(bytes[index])

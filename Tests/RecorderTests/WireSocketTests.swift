@@ -38,6 +38,23 @@ import Testing
         try Self.expectEchoes(sockets, targets: targets, runID: 11)
     }
 
+    @Test func closedSocketsRefuseQuietly() throws {
+        let sockets: ICMPSockets
+        do {
+            sockets = try ICMPSockets.open(families: [.v4])
+        } catch let error as ICMPPermissionError {
+            print("skipped: no ICMP socket allowed for this user (\(error))")
+            return
+        }
+        #expect(sockets.families == [.v4])
+        // No IPv6 socket was asked for: sending there fails with an errno.
+        #expect(sockets.sendEcho(to: IPAddress(bytes: Array(repeating: 0, count: 15) + [1])!, sequence: 1, payload: []) == EAFNOSUPPORT)
+        sockets.close()
+        sockets.close()   // idempotent
+        #expect(sockets.sendEcho(to: IPAddress(bytes: [127, 0, 0, 1])!, sequence: 1, payload: []) == EBADF)
+        #expect(sockets.receive(timeoutMilliseconds: 0).isEmpty)
+    }
+
     @Test func openRefusedSaysHowToFixInOneSentence() {
         let text = ICMPPermissionError().description
         #expect(text.contains("sysctl -w net.ipv4.ping_group_range=\"0 2147483647\""))
@@ -50,7 +67,7 @@ import Testing
     // MARK: Datagram sockets in a namespace
 
     @Test func datagramEchoInNamespace() throws {
-        guard let namespace = try Namespace.create("pingem-wire-\(getpid())-d") else { return }
+        guard let namespace = try WireNamespace.create("pingem-wire-\(getpid())-d") else { return }
         defer { namespace.delete() }
         try namespace.run("ip", "link", "set", "lo", "up")
         try namespace.run("sysctl", "-q", "-w", "net.ipv4.ping_group_range=0 2147483647")
@@ -74,9 +91,9 @@ import Testing
     @Test(arguments: [SocketKind.datagram, .raw])
     func icmpErrorsFromRouter(kind: SocketKind) throws {
         let suffix = kind == .datagram ? "e" : "r"
-        guard let client = try Namespace.create("pingem-wire-\(getpid())-\(suffix)c") else { return }
+        guard let client = try WireNamespace.create("pingem-wire-\(getpid())-\(suffix)c") else { return }
         defer { client.delete() }
-        guard let router = try Namespace.create("pingem-wire-\(getpid())-\(suffix)r") else { return }
+        guard let router = try WireNamespace.create("pingem-wire-\(getpid())-\(suffix)r") else { return }
         defer { router.delete() }
         try client.run("ip", "link", "add", "wc", "type", "veth", "peer", "name", "wr", "netns", router.name)
         for (namespace, address, address6) in [(client, "10.200.0.1/24", "fd00:200::1/64"), (router, "10.200.0.2/24", "fd00:200::2/64")] {
@@ -190,12 +207,12 @@ import Testing
 }
 
 /// A network namespace made with `ip netns add` and removed by `delete`.
-final class Namespace: Sendable {
+final class WireNamespace: Sendable {
     let name: String
     private init(name: String) { self.name = name }
 
     /// nil (after printing why) when namespaces cannot be made here.
-    static func create(_ name: String) throws -> Namespace? {
+    static func create(_ name: String) throws -> WireNamespace? {
         guard getuid() == 0 else {
             print("skipped: creating network namespaces needs root")
             return nil
@@ -209,7 +226,7 @@ final class Namespace: Sendable {
             print("skipped: cannot create a network namespace (\(error))")
             return nil
         }
-        return Namespace(name: name)
+        return WireNamespace(name: name)
     }
 
     func run(_ arguments: String...) throws {

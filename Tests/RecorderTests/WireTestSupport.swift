@@ -83,7 +83,7 @@ enum Wire {
 }
 
 /// SplitMix64: a tiny seeded generator so a failing fuzz case reproduces.
-struct SeededGenerator: RandomNumberGenerator {
+struct WireRandom: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
