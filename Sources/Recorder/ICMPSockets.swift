@@ -28,6 +28,10 @@ public struct ICMPNoFamilyError: Error, CustomStringConvertible {
     }
 }
 
+/// Sendable without @unchecked: every stored property is an immutable `let`
+/// of a Sendable type (the fds never change after init) or an `Atomic`, so
+/// the sending and receiving threads can share one instance; the kernel
+/// serialises what they do to the same fd.
 public final class ICMPSockets: ICMPTransport {
     /// At most this many packets are read from one fd per `receive` call,
     /// so a flood on one socket cannot starve the caller's other work.
