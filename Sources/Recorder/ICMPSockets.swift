@@ -1,0 +1,368 @@
+// The real ICMPTransport: one ICMP socket per address family, all of one
+// kind. Unprivileged datagram ("ping") sockets are preferred; raw sockets
+// are the fallback when net.ipv4.ping_group_range excludes us.
+//
+// Invariant: the descriptors are fixed at init and closed once, by
+// `close()`, which callers make only after their send and receive threads
+// have stopped (a closed fd number may be reused by the next open).
+
+import Glibc
+import Synchronization
+
+/// Opening ICMP sockets was refused: the user must change something.
+public struct ICMPPermissionError: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String {
+        "Sending ICMP echo is not permitted: allow unprivileged ping sockets with "
+            + "`sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"`, or give the binary raw sockets with "
+            + "`setcap cap_net_raw+ep PATH-TO-PINGEM`, or run pingem as root."
+    }
+}
+
+/// None of the requested address families exists on this host.
+public struct ICMPNoFamilyError: Error, CustomStringConvertible {
+    public var requested: Set<IPFamily>
+    public var description: String {
+        let names = requested.sorted { $0.rawValue < $1.rawValue }.map { "IPv\($0.rawValue)" }.joined(separator: " and ")
+        return "This host does not support \(names), so no target can be probed; check that the protocol is enabled in the kernel."
+    }
+}
+
+/// Sendable without @unchecked: every stored property is an immutable `let`
+/// of a Sendable type (the fds never change after init) or an `Atomic`, so
+/// the sending and receiving threads can share one instance; the kernel
+/// serialises what they do to the same fd.
+public final class ICMPSockets: ICMPTransport {
+    /// At most this many packets are read from one fd per `receive` call,
+    /// so a flood on one socket cannot starve the caller's other work.
+    public static let maximumPacketsPerSocketPerReceive = 256
+    /// Asked for with SO_RCVBUF; the kernel caps it at net.core.rmem_max.
+    static let receiveBufferBytes: Int32 = 1 << 20
+
+    struct Socket: Sendable {
+        let fd: Int32
+        let family: IPFamily
+        let identifier: UInt16
+    }
+
+    public let kind: SocketKind
+    public let families: Set<IPFamily>
+    private let sockets: [Socket]
+    private let closed = Atomic<Bool>(false)
+
+    private init(kind: SocketKind, sockets: [Socket]) {
+        self.kind = kind
+        self.sockets = sockets
+        self.families = Set(sockets.map(\.family))
+    }
+
+    deinit { close() }
+
+    /// Opens one socket per family in `families`: datagram sockets if the
+    /// kernel allows them for every family, else raw sockets. A family the
+    /// kernel lacks entirely (EAFNOSUPPORT) is left out of `families`.
+    public static func open(families: Set<IPFamily>) throws -> ICMPSockets {
+        do {
+            return try open(families: families, kind: .datagram)
+        } catch let error as SystemError where isPermissionError(error) {
+            do {
+                return try open(families: families, kind: .raw)
+            } catch let error as SystemError where isPermissionError(error) {
+                throw ICMPPermissionError()
+            }
+        }
+    }
+
+    /// Opens sockets of one kind only (tests use this to pin the path).
+    public static func open(families: Set<IPFamily>, kind: SocketKind) throws -> ICMPSockets {
+        var opened: [Socket] = []
+        do {
+            for family in families.sorted(by: { $0.rawValue < $1.rawValue }) {
+                do {
+                    opened.append(try openSocket(family: family, kind: kind))
+                } catch where error.errno == EAFNOSUPPORT {
+                    continue
+                }
+            }
+        } catch {
+            for socket in opened { try? System.close(socket.fd) }
+            throw error
+        }
+        if opened.isEmpty && !families.isEmpty {
+            throw ICMPNoFamilyError(requested: families)
+        }
+        return ICMPSockets(kind: kind, sockets: opened)
+    }
+
+    private static func isPermissionError(_ error: SystemError) -> Bool {
+        error.errno == EACCES || error.errno == EPERM
+    }
+
+    private static func openSocket(family: IPFamily, kind: SocketKind) throws(SystemError) -> Socket {
+        let domain = family == .v4 ? AF_INET : AF_INET6
+        let proto = family == .v4 ? Int32(IPPROTO_ICMP) : Int32(IPPROTO_ICMPV6)
+        let type = (kind == .datagram ? Int32(SOCK_DGRAM.rawValue) : Int32(SOCK_RAW.rawValue)) | Int32(SOCK_CLOEXEC.rawValue)
+        let fd = try System.socket(domain: domain, type: type, protocol: proto)
+        do {
+            let flags = try System.fcntl(fd, command: F_GETFL, argument: 0)
+            _ = try System.fcntl(fd, command: F_SETFL, argument: flags | O_NONBLOCK)
+            try System.setsockopt(fd, level: SOL_SOCKET, name: SO_RCVBUF, value: receiveBufferBytes)
+            try System.setsockopt(fd, level: SOL_SOCKET, name: SO_TIMESTAMPNS, value: Int32(1))
+            let identifier: UInt16
+            switch kind {
+            case .datagram:
+                // ICMP errors about our probes reach a ping socket only
+                // through its error queue (ip(7) IP_RECVERR, ipv6(7)).
+                if family == .v4 {
+                    try System.setsockopt(fd, level: SOL_IP, name: IP_RECVERR, value: Int32(1))
+                } else {
+                    try System.setsockopt(fd, level: SOL_IPV6, name: IPV6_RECVERR, value: Int32(1))
+                }
+                identifier = try bindAnyIdentifier(fd, family: family)
+            case .raw:
+                try installFilter(fd, family: family)
+                // Raw sockets see every echo reply on the host: a random
+                // non-zero identifier keeps us apart from other pingers.
+                identifier = UInt16.random(in: 1...UInt16.max)
+            }
+            return Socket(fd: fd, family: family, identifier: identifier)
+        } catch {
+            try? System.close(fd)
+            throw error
+        }
+    }
+
+    /// Binds a ping socket to "port" 0: the kernel picks a free echo
+    /// identifier, which getsockname reports as the port (net/ipv4/ping.c).
+    private static func bindAnyIdentifier(_ fd: Int32, family: IPFamily) throws(SystemError) -> UInt16 {
+        var storage = sockaddr_storage()
+        storage.ss_family = sa_family_t(family == .v4 ? AF_INET : AF_INET6)
+        let length = socklen_t(family == .v4 ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size)
+        return try withUnsafeMutablePointer(to: &storage) { (pointer) throws(SystemError) -> UInt16 in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { (address) throws(SystemError) -> UInt16 in
+                try System.bind(fd, address: address, length: length)
+                var boundLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                try System.getsockname(fd, address: address, length: &boundLength)
+                // sin_port and sin6_port sit at the same offset, network order.
+                let port = UnsafeRawPointer(address).loadUnaligned(fromByteOffset: 2, as: UInt16.self)
+                return UInt16(bigEndian: port)
+            }
+        }
+    }
+
+    /// Kernel-side filters so the raw socket is not woken for every ICMP
+    /// packet the host receives. Both filters are bitmaps where a set bit
+    /// BLOCKS the type (raw(7) ICMP_FILTER; ICMP6_FILTER per RFC 3542
+    /// section 3.2, stored inverted by Linux just like ICMP_FILTER).
+    private static func installFilter(_ fd: Int32, family: IPFamily) throws(SystemError) {
+        switch family {
+        case .v4:
+            let passed: [ICMPType] = [.echoReply, .destinationUnreachable, .sourceQuench, .timeExceeded, .parameterProblem]
+            var blocked = UInt32.max
+            for type in passed { blocked &= ~(UInt32(1) << UInt32(type.rawValue)) }
+            try System.setsockopt(fd, level: SOL_RAW, name: 1 /* ICMP_FILTER */, value: blocked)
+        case .v6:
+            let passed: [ICMPType] = [.v6EchoReply, .v6DestinationUnreachable, .v6PacketTooBig, .v6TimeExceeded, .v6ParameterProblem]
+            var words = [UInt32](repeating: .max, count: 8)
+            for type in passed {
+                words[Int(type.rawValue >> 5)] &= ~(UInt32(1) << UInt32(type.rawValue & 31))
+            }
+            let filter = (words[0], words[1], words[2], words[3], words[4], words[5], words[6], words[7])
+            try System.setsockopt(fd, level: Int32(IPPROTO_ICMPV6), name: 1 /* ICMP6_FILTER */, value: filter)
+        }
+    }
+
+    // MARK: ICMPTransport
+
+    public func identifier(for family: IPFamily) -> UInt16 {
+        sockets.first { $0.family == family }?.identifier ?? 0
+    }
+
+    public func sendEcho(to destination: IPAddress, sequence: UInt16, payload: [UInt8]) -> Int32? {
+        guard !closed.load(ordering: .acquiring) else { return EBADF }
+        guard let socket = sockets.first(where: { $0.family == destination.family }) else { return EAFNOSUPPORT }
+        let message = ICMPEcho.request(family: socket.family, identifier: socket.identifier, sequence: sequence,
+                                       payload: payload, computeChecksum: kind == .raw)
+        var storage = sockaddr_storage()
+        let length: socklen_t
+        switch destination.family {
+        case .v4:
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            withUnsafeMutableBytes(of: &address.sin_addr) { $0.copyBytes(from: destination.bytes) }
+            withUnsafeMutableBytes(of: &storage) { storage in
+                withUnsafeBytes(of: address) { storage.copyMemory(from: $0) }
+            }
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        case .v6:
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            withUnsafeMutableBytes(of: &address.sin6_addr) { $0.copyBytes(from: destination.bytes) }
+            withUnsafeMutableBytes(of: &storage) { storage in
+                withUnsafeBytes(of: address) { storage.copyMemory(from: $0) }
+            }
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        }
+        do {
+            let result = try withUnsafePointer(to: &storage) { pointer in
+                try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                    try message.withUnsafeBytes { bytes in
+                        try System.sendto(socket.fd, bytes: bytes, flags: 0, address: address, length: length)
+                    }
+                }
+            }
+            switch result {
+            case .processed: return nil
+            // A full send buffer: this probe is not sent; the engine records why.
+            case .wouldBlock: return EAGAIN
+            }
+        } catch let error as SystemError {
+            return error.errno
+        } catch {
+            return EIO  // unreachable: only System.sendto throws in there
+        }
+    }
+
+    public func receive(timeoutMilliseconds: Int32) -> [Incoming] {
+        // With no sockets poll still waits out the timeout, so a caller's
+        // receive loop never spins.
+        guard !closed.load(ordering: .acquiring) else { return [] }
+        var pollfds = sockets.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+        let ready: Int32
+        do {
+            ready = try pollfds.withUnsafeMutableBufferPointer { (buffer) throws(SystemError) -> Int32 in
+                try System.poll(buffer, timeoutMilliseconds: timeoutMilliseconds)
+            }
+        } catch {
+            return []
+        }
+        guard ready > 0 else { return [] }
+
+        let buffers = ReceiveBuffers()
+        defer { buffers.deallocate() }
+        var received: [Incoming] = []
+        for (socket, entry) in zip(sockets, pollfds) where entry.revents != 0 {
+            // POLLERR is how a ping socket says its error queue is not
+            // empty; raw sockets without IP_RECVERR never queue there.
+            if kind == .datagram && entry.revents & Int16(POLLERR) != 0 {
+                drain(socket, errorQueue: true, buffers: buffers, into: &received)
+            }
+            // Also on POLLERR alone: an ICMP error sets the socket's
+            // pending error (sk_err) on raw sockets too (raw_err), and only
+            // a recvmsg clears it; left set, poll would return at once
+            // forever and the caller would spin.
+            if entry.revents & Int16(POLLIN | POLLERR) != 0 {
+                drain(socket, errorQueue: false, buffers: buffers, into: &received)
+            }
+        }
+        return received
+    }
+
+    public func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        for socket in sockets { try? System.close(socket.fd) }
+    }
+
+    // MARK: Receiving
+
+    private func drain(_ socket: Socket, errorQueue: Bool, buffers: ReceiveBuffers, into received: inout [Incoming]) {
+        for _ in 0..<Self.maximumPacketsPerSocketPerReceive {
+            let result: IOResult<Int>
+            do {
+                result = try System.recvmsg(socket.fd, message: buffers.prepare(),
+                                            flags: errorQueue ? Int32(MSG_ERRQUEUE) : 0)
+            } catch {
+                // A ping socket with a pending ICMP error reports it once
+                // from a normal recvmsg (sk_err, ip(7) IP_RECVERR); the
+                // error queue holds the details, so just keep reading.
+                // Errors about the call itself end the drain.
+                if errorQueue || [EBADF, EFAULT, EINVAL, ENOTSOCK, ENOMEM].contains(error.errno) { return }
+                continue
+            }
+            guard case .processed(let count) = result else { return }
+            let packet = buffers.packet(count: count)
+            let control = PacketParser.controlMessages(buffers.control())
+            let name = buffers.name().flatMap(PacketParser.address(fromSockaddr:))
+            let incoming: Incoming
+            switch (kind, errorQueue, socket.family) {
+            case (_, true, _):
+                if let extendedError = control.extendedError, let name {
+                    incoming = PacketParser.errorQueue(extendedError: extendedError, quoted: packet, destination: name,
+                                                       kernelReceivedNs: control.kernelReceivedNs)
+                } else {
+                    incoming = .foreign
+                }
+            case (.raw, false, .v4):
+                incoming = PacketParser.rawIPv4(packet, kernelReceivedNs: control.kernelReceivedNs)
+            case (.raw, false, .v6):
+                incoming = name.map { PacketParser.rawIPv6(packet, from: $0, kernelReceivedNs: control.kernelReceivedNs) } ?? .foreign
+            case (.datagram, false, _):
+                incoming = name.map { PacketParser.datagram(packet, from: $0, kernelReceivedNs: control.kernelReceivedNs) } ?? .foreign
+            }
+            received.append(Self.keepingOnly(identifier: socket.identifier, family: socket.family, incoming))
+        }
+    }
+
+    /// Raw sockets get every echo reply and error on the host; a ping socket
+    /// only ours, but we check there too. Anything for another identifier
+    /// or about the other family is someone else's.
+    static func keepingOnly(identifier: UInt16, family: IPFamily, _ incoming: Incoming) -> Incoming {
+        switch incoming {
+        case .echoReply(let from, let id, _, _, _) where id == identifier && from.family == family:
+            return incoming
+        case .icmpError(let errorFamily, _, _, _, _, let id, _, _, _) where id == identifier && errorFamily == family:
+            return incoming
+        default:
+            return .foreign
+        }
+    }
+}
+
+/// Scratch memory for recvmsg, allocated once per `receive` call and
+/// reused for each packet. Not shared between threads.
+private final class ReceiveBuffers {
+    // An ICMP message cannot exceed the 65535-byte IP packet.
+    let packetBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 8)
+    // Room for a timestamp and an extended error with its offender (< 128).
+    let controlBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 8)
+    let nameBuffer = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: 1)
+    let vector = UnsafeMutablePointer<iovec>.allocate(capacity: 1)
+    let header = UnsafeMutablePointer<msghdr>.allocate(capacity: 1)
+
+    func prepare() -> UnsafeMutablePointer<msghdr> {
+        nameBuffer.initialize(to: sockaddr_storage())
+        vector.initialize(to: iovec(iov_base: packetBuffer.baseAddress, iov_len: packetBuffer.count))
+        var message = msghdr()
+        message.msg_name = UnsafeMutableRawPointer(nameBuffer)
+        message.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        message.msg_iov = vector
+        message.msg_iovlen = 1
+        message.msg_control = controlBuffer.baseAddress
+        message.msg_controllen = controlBuffer.count
+        message.msg_flags = 0
+        header.initialize(to: message)
+        return header
+    }
+
+    func packet(count: Int) -> [UInt8] {
+        Array(UnsafeRawBufferPointer(rebasing: packetBuffer[0..<min(count, packetBuffer.count)]))
+    }
+
+    func control() -> [UInt8] {
+        Array(UnsafeRawBufferPointer(rebasing: controlBuffer[0..<min(Int(header.pointee.msg_controllen), controlBuffer.count)]))
+    }
+
+    func name() -> [UInt8]? {
+        let length = min(Int(header.pointee.msg_namelen), MemoryLayout<sockaddr_storage>.size)
+        guard length > 0 else { return nil }
+        return Array(UnsafeRawBufferPointer(start: UnsafeRawPointer(nameBuffer), count: length))
+    }
+
+    func deallocate() {
+        packetBuffer.deallocate()
+        controlBuffer.deallocate()
+        nameBuffer.deallocate()
+        vector.deallocate()
+        header.deallocate()
+    }
+}

@@ -1,0 +1,114 @@
+// The only caller of libc socket functions (swift-nio NIOPosix/System.swift
+// style). Every wrapper retries EINTR (a signal is not a failure), reports
+// EAGAIN/EWOULDBLOCK as `.wouldBlock` where the fd is nonblocking, and
+// otherwise throws a `SystemError` that keeps the call's name and errno.
+// `close` is never retried: on Linux the fd is gone even when close reports
+// EINTR, and retrying could close a descriptor another thread just got.
+
+import Glibc
+
+/// A failed system call: which one, and its errno.
+public struct SystemError: Error, Equatable, CustomStringConvertible {
+    public var function: String
+    public var errno: Int32
+    public init(function: String, errno: Int32) {
+        self.function = function
+        self.errno = errno
+    }
+    public var description: String {
+        "\(function) failed: \(String(cString: strerror(errno))) (errno \(errno))"
+    }
+}
+
+/// The result of an operation on a nonblocking fd.
+enum IOResult<Value> {
+    case processed(Value)
+    case wouldBlock
+}
+
+enum System {
+    @inline(__always)
+    private static func retryingEINTR<T: FixedWidthInteger>(_ function: String, _ body: () -> T) throws(SystemError) -> T {
+        while true {
+            let result = body()
+            if result != -1 { return result }
+            let error = Glibc.errno
+            if error == EINTR { continue }
+            throw SystemError(function: function, errno: error)
+        }
+    }
+
+    @inline(__always)
+    private static func nonblocking<T: FixedWidthInteger>(_ function: String, _ body: () -> T) throws(SystemError) -> IOResult<T> {
+        do {
+            return .processed(try retryingEINTR(function, body))
+        } catch where error.errno == EAGAIN || error.errno == EWOULDBLOCK {
+            return .wouldBlock
+        }
+    }
+
+    static func socket(domain: Int32, type: Int32, protocol: Int32) throws(SystemError) -> Int32 {
+        try retryingEINTR("socket") { Glibc.socket(domain, type, `protocol`) }
+    }
+
+    /// `value` is a plain C value (int, struct icmp6_filter as [UInt32], ...).
+    static func setsockopt<Value: BitwiseCopyable>(_ fd: Int32, level: Int32, name: Int32, value: Value) throws(SystemError) {
+        try withUnsafeBytes(of: value) { (bytes) throws(SystemError) in
+            _ = try retryingEINTR("setsockopt") {
+                Glibc.setsockopt(fd, level, name, bytes.baseAddress, socklen_t(bytes.count))
+            }
+        }
+    }
+
+    static func bind(_ fd: Int32, address: UnsafePointer<sockaddr>, length: socklen_t) throws(SystemError) {
+        _ = try retryingEINTR("bind") { Glibc.bind(fd, address, length) }
+    }
+
+    static func getsockname(_ fd: Int32, address: UnsafeMutablePointer<sockaddr>,
+                            length: UnsafeMutablePointer<socklen_t>) throws(SystemError) {
+        _ = try retryingEINTR("getsockname") { Glibc.getsockname(fd, address, length) }
+    }
+
+    static func fcntl(_ fd: Int32, command: Int32, argument: Int32) throws(SystemError) -> Int32 {
+        try retryingEINTR("fcntl") { Glibc.fcntl(fd, command, argument) }
+    }
+
+    static func sendto(_ fd: Int32, bytes: UnsafeRawBufferPointer, flags: Int32,
+                       address: UnsafePointer<sockaddr>, length: socklen_t) throws(SystemError) -> IOResult<Int> {
+        try nonblocking("sendto") { Glibc.sendto(fd, bytes.baseAddress, bytes.count, flags, address, length) }
+    }
+
+    static func recvmsg(_ fd: Int32, message: UnsafeMutablePointer<msghdr>, flags: Int32) throws(SystemError) -> IOResult<Int> {
+        try nonblocking("recvmsg") { Glibc.recvmsg(fd, message, flags) }
+    }
+
+    /// poll(2); an EINTR retries with what is left of the timeout, so a
+    /// signal neither ends the wait early nor stretches it.
+    static func poll(_ fds: UnsafeMutableBufferPointer<pollfd>, timeoutMilliseconds: Int32) throws(SystemError) -> Int32 {
+        let deadline = timeoutMilliseconds < 0 ? nil : monotonicMilliseconds() + Int64(timeoutMilliseconds)
+        var timeout = timeoutMilliseconds
+        while true {
+            let result = Glibc.poll(fds.baseAddress, nfds_t(fds.count), timeout)
+            if result != -1 { return result }
+            let error = Glibc.errno
+            guard error == EINTR else { throw SystemError(function: "poll", errno: error) }
+            if let deadline {
+                timeout = Int32(clamping: max(0, deadline - monotonicMilliseconds()))
+            }
+        }
+    }
+
+    static func close(_ fd: Int32) throws(SystemError) {
+        if Glibc.close(fd) == -1 {
+            let error = Glibc.errno
+            // EINTR: the fd is released anyway on Linux (close(2) NOTES).
+            if error != EINTR { throw SystemError(function: "close", errno: error) }
+        }
+    }
+
+    private static func monotonicMilliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+}
