@@ -321,9 +321,9 @@ public final class ProbeEngine: Sendable {
                   s.targets[ti].addresses[Int(slot.address)] == destination else { return nil }
             return (ti, r)
         }
-        if quoted.count >= 4, quoted.prefix(4).elementsEqual(ProbePayload.magic) {
-            return nil  // our magic but not decodable: altered, never a match
-        }
+        // A quote that is not decodable (cut short, or followed by RFC 4884
+        // extension bytes we cannot strip without the IP header) falls back
+        // to the header-only match below.
         for ti in s.targets.indices {
             let t = s.targets[ti]  // read-only: no copy of the ring is made
             guard let a = t.addresses.firstIndex(of: destination), t.nextSequence > 0 else { continue }

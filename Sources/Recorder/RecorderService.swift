@@ -32,7 +32,7 @@ public struct RecordOptions: Sendable {
 /// One line on stderr per significant event, stamped with the UTC time.
 public enum RecorderLog {
     public static func line(_ message: String, wallNs: Int64 = SystemClock().wallNs()) {
-        fputs("\(isoUTC(wallNs)) pingem: \(message)\n", stderr)
+        FileHandle.standardError.write(Data("\(isoUTC(wallNs)) pingem: \(message)\n".utf8))
     }
 
     static func isoUTC(_ ns: Int64) -> String {
@@ -94,18 +94,19 @@ public enum RecorderService {
 
         // Resolve every name before the first probe, so a start never shows
         // as a burst of "unresolved" loss.
-        var initial: [IPAddress?] = []
+        var resolved: [IPAddress?] = []
         for spec in options.targets {
             switch resolve(host: spec.host, families: transport.families) {
             case .resolved(let a):
-                initial.append(a)
+                resolved.append(a)
                 if spec.host != a.text { RecorderLog.line("\(spec.name): \(spec.host) resolved to \(a.text)") }
             case .failed(let why):
-                initial.append(nil)
+                resolved.append(nil)
                 RecorderLog.line("\(spec.name): cannot resolve \(spec.host) (\(why)); its probes count as lost until it resolves")
             }
         }
 
+        let initial = resolved
         var targets: [RecorderTarget] = []
         for spec in options.targets {
             let t = try db.target(name: spec.name, host: spec.host)
@@ -120,8 +121,8 @@ public enum RecorderService {
         let startMono = monoNow + untilAligned
         let startWall = wallNow + untilAligned
 
-        var runID: UInt64 = 0
-        withUnsafeMutableBytes(of: &runID) { _ = getrandom($0.baseAddress, 8, 0) }
+        var generator = SystemRandomNumberGenerator()  // getrandom(2)
+        let runID = generator.next()
         let hostname = ProcessInfo.processInfo.hostName
         let sessionID = try db.beginSession(
             NewSession(runID: runID, pid: getpid(), hostname: hostname, version: options.version,

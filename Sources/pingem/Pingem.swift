@@ -33,7 +33,14 @@ struct DatabaseOption: ParsableArguments {
 
 /// Prints one sentence to stderr and exits non-zero: the shape of every
 /// runtime error the user sees (usage errors go through ValidationError, 64).
-func fail(_ message: CustomStringConvertible) -> ExitCode {
-    FileHandle.standardError.write(Data("pingem: \(message)\n".utf8))
+func fail(_ error: any Error) -> ExitCode {
+    FileHandle.standardError.write(Data("pingem: \(error)\n".utf8))
     return ExitCode.failure
+}
+
+/// A usage error found after parsing (an unknown target, say): one sentence
+/// and exit 64 (EX_USAGE), like ArgumentParser's own ValidationError.
+func usageFail(_ error: any Error) -> ExitCode {
+    FileHandle.standardError.write(Data("pingem: \(error)\n".utf8))
+    return ExitCode(64)
 }

@@ -65,7 +65,7 @@ extension Pingem {
                 let input = try ReportInput.load(from: db, options: options)
                 report = try makeReport(input, options)
             } catch let e as ReportError {
-                throw ValidationError(e.description)
+                throw usageFail(e)
             } catch {
                 throw fail(error)
             }
