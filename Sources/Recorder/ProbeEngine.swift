@@ -89,6 +89,11 @@ public final class ProbeEngine: Sendable {
     }
 
     public let config: EngineConfig
+    /// How late a slot may be before the schedule skips instead of catching
+    /// up: one interval, but at least 100 ms, so a short scheduling hiccup at
+    /// a 10 ms interval sends a few probes late (their send times are exact
+    /// anyway) rather than cutting a gap into the history.
+    var stallThresholdNs: Int64 { max(config.intervalNs, 100_000_000) }
     public let sessionID: Int64
     public let verbose: Bool
     private let transport: any ICMPTransport
@@ -185,7 +190,7 @@ public final class ProbeEngine: Sendable {
                 // In place, never `var t = s.targets[i]`: that would copy the ring.
                 let due = slotTime(s, s.targets[i], s.targets[i].nextSequence)
                 guard due <= nowMono else { continue }
-                if nowMono - due >= config.intervalNs {
+                if nowMono - due >= stallThresholdNs {
                     let latest = UInt64((nowMono - s.startMono - s.targets[i].offsetNs) / config.intervalNs)
                     earliestMissed = min(earliestMissed ?? due, due)
                     skipped += Int64(latest - s.targets[i].nextSequence)

@@ -117,7 +117,10 @@ public enum RecorderService {
         // wall clock, so with 1 s probes every 5 m epoch holds exactly 300 slots.
         let monoNow = clock.monotonicNs()
         let wallNow = clock.wallNs()
-        let untilAligned = options.intervalNs - wallNow % options.intervalNs
+        // At least 100 ms ahead, so the setup below never makes the first
+        // slots late.
+        var untilAligned = options.intervalNs - wallNow % options.intervalNs
+        while untilAligned < 100_000_000 { untilAligned += options.intervalNs }
         let startMono = monoNow + untilAligned
         let startWall = wallNow + untilAligned
 

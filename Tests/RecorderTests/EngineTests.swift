@@ -115,6 +115,19 @@ struct Harness {
         #expect(h.engine.nextDeadline() == h.start + 13 * second)
     }
 
+    @Test func aShortHiccupCatchesUpButALongerStallSkips() {
+        let h = Harness(targets: 1, interval: 10 * ms)
+        h.run(until: h.start)                           // slot 0
+        h.clock.advance(50 * ms)                        // 50 ms late: below the 100 ms floor
+        h.run(until: h.clock.monotonicNs())             // the sender loop, without moving the clock
+        #expect(h.transport.sent.withLock { $0.map(\.sequence) } == [0, 1, 2, 3, 4, 5])
+        #expect(h.engine.cutBatch().gaps.isEmpty)
+        h.clock.advance(150 * ms)                       // slot 6 is now 140 ms late
+        h.run(until: h.clock.monotonicNs())
+        #expect(h.transport.sent.withLock { $0.map(\.sequence) }.suffix(1) == [20])
+        #expect(h.engine.cutBatch().gaps.count == 1)
+    }
+
     @Test func aWallClockStepMovesNeitherScheduleNorRTT() {
         let h = Harness(targets: 1, interval: second)
         h.run(until: h.start)
