@@ -48,5 +48,8 @@ let package = Package(
         .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Store"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Store", "Reports"]),
+        // Runs the built pingem binary: help text, exit codes, one-sentence
+        // errors, loopback recording.
+        .testTarget(name: "CLITests", dependencies: ["pingem", "Store"]),
     ]
 )
