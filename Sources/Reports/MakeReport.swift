@@ -21,7 +21,16 @@ public func makeReport(_ input: ReportInput, _ options: ReportOptions) throws ->
     let periods = try epochPeriods(options)
     let slots = TargetSlots(selected.map(\.id))
     let answers = answersBySlot(input, slots: slots, count: selected.count)
-    var probesByTarget = [[ProbeRecord]](repeating: [], count: selected.count)
+    // Counted first so each target's array is allocated once, not regrown and copied.
+    var probeCounts = [Int](repeating: 0, count: selected.count)
+    for probe in input.probes where probe.sentNs >= options.since && probe.sentNs < options.until {
+        if let slot = slots.slot(probe.targetID) { probeCounts[slot] += 1 }
+    }
+    var probesByTarget = probeCounts.map { count -> [ProbeRecord] in
+        var probes: [ProbeRecord] = []
+        probes.reserveCapacity(count)
+        return probes
+    }
     for probe in input.probes where probe.sentNs >= options.since && probe.sentNs < options.until {
         if let slot = slots.slot(probe.targetID) { probesByTarget[slot].append(probe) }
     }
