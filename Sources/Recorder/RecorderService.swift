@@ -194,6 +194,14 @@ public enum RecorderService {
         }
 
         spawn("sender") {
+            // Where allowed (root, CAP_SYS_NICE, RLIMIT_RTPRIO), the sender
+            // wakes ahead of every ordinary thread: on a busy machine a
+            // waking CFS thread can wait milliseconds for a CPU, and each
+            // millisecond is a probe off its slot. It sleeps almost all the
+            // time, so it cannot starve anyone. Refused: stay as we are.
+            var priority = sched_param()
+            priority.sched_priority = 1
+            _ = pthread_setschedparam(pthread_self(), SCHED_FIFO, &priority)
             while !stopping.load(ordering: .relaxed) {
                 let deadline = engine.nextDeadline()
                 // Sleep in short steps so a stop is noticed within 100 ms.
