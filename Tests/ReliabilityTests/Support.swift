@@ -120,10 +120,18 @@ final class Recorder {
     let logPath: String
     var pid: Int32 { process.processIdentifier }
 
-    init(_ arguments: [String], logPath: String, namespace: String? = nil) throws {
+    /// `hosts`: run with this file bind-mounted on /etc/hosts, in a private
+    /// mount namespace (the host's /etc/hosts is never touched).
+    init(_ arguments: [String], logPath: String, namespace: String? = nil, hosts: String? = nil) throws {
         self.logPath = logPath
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        if let namespace {
+        if let hosts {
+            // unshare and sh both exec in place: the pid is pingem's.
+            let quoted = ([pingemBinary, "record"] + arguments).map { "'\($0)'" }.joined(separator: " ")
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+            process.arguments = ["-m", "--propagation", "private", "/bin/sh", "-c",
+                                 "mount --bind '\(hosts)' /etc/hosts && exec \(quoted)"]
+        } else if let namespace {
             // `ip netns exec` execs pingem in place: the pid is pingem's.
             process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
             process.arguments = ["netns", "exec", namespace, pingemBinary, "record"] + arguments
