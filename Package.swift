@@ -54,6 +54,6 @@ let package = Package(
         // Fault injection around the real binary: kill -9, SIGSTOP, link
         // down, locked and full databases, two recorders, --user. Needs root
         // (skips with a message otherwise; fails under CI).
-        .testTarget(name: "ReliabilityTests", dependencies: ["pingem", "Store", "Reports"]),
+        .testTarget(name: "ReliabilityTests", dependencies: ["pingem", "Recorder", "Store", "Reports"]),
     ]
 )
