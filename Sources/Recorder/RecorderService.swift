@@ -116,6 +116,9 @@ public enum RecorderService {
         defer { withExtendedLifetime(lock) {} }
         let db = try Database(path: options.databasePath, mode: .readWrite, permissions: permissions)
         if let account {
+            // The lock file is only ever ours: give it to the user, so a later
+            // run as that user (setcap, systemd) can open it again.
+            _ = chown(lock.lockPath, account.uid, account.gid)
             // The sockets and the open database stay usable; nothing after
             // this line runs with more rights than the user has.
             try account.become()

@@ -48,6 +48,8 @@ extension Reliability {
             #expect(ids(recorder.pid, "Uid:") == [uid, uid, uid, uid])
             #expect(ids(recorder.pid, "Gid:") == [gid, gid, gid, gid])
             #expect(ids(recorder.pid, "CapEff:") == ["0000000000000000"])
+            var lockInfo = stat()
+            #expect(stat(db + ".lock", &lockInfo) == 0 && lockInfo.st_uid == account.pw_uid, "the lock file stays root's")
             pause(500 * ms)
             #expect(recorder.stop(SIGTERM) == 0, "\(recorder.log)")
             let session = try #require(try sessions(db).first)
