@@ -51,5 +51,9 @@ let package = Package(
         // Runs the built pingem binary: help text, exit codes, one-sentence
         // errors, loopback recording.
         .testTarget(name: "CLITests", dependencies: ["pingem", "Store"]),
+        // Fault injection around the real binary: kill -9, SIGSTOP, link
+        // down, locked and full databases, two recorders, --user. Needs root
+        // (skips with a message otherwise; fails under CI).
+        .testTarget(name: "ReliabilityTests", dependencies: ["pingem", "Recorder", "Store", "Reports"]),
     ]
 )

@@ -256,10 +256,18 @@ public final class ProbeEngine: Sendable {
     }
 
     /// The receive time on the monotonic axis (see RecorderClock).
-    private func receivedMono(_ kernelWall: Int64?, monoNow: Int64, wallNow: Int64) -> Int64 {
+    ///
+    /// The kernel's stamp is trusted when it lies between the probe's send and
+    /// now. That bound, not a fixed one, matters: after SIGSTOP or a long
+    /// scheduling stall, replies wait seconds in the socket buffer and their
+    /// true RTT is the kernel's, not "when we finally read them" (a fixed 1 s
+    /// bound turned a 0.1 ms loopback reply read after a 3 s stop into a 3 s
+    /// late reply). A wall-clock step between stamp and read larger than the
+    /// RTT puts the delay outside the bound and we fall back to now.
+    private func receivedMono(_ kernelWall: Int64?, monoNow: Int64, wallNow: Int64, sentMono: Int64) -> Int64 {
         guard let kernelWall else { return monoNow }
         let delay = wallNow - kernelWall
-        return (0...1_000_000_000).contains(delay) ? monoNow - delay : monoNow
+        return (0...max(0, monoNow - sentMono)).contains(delay) ? monoNow - delay : monoNow
     }
 
     private func match(_ s: inout State, _ packet: Incoming, monoNow: Int64, wallNow: Int64) -> Bool {
@@ -280,7 +288,7 @@ public final class ProbeEngine: Sendable {
             guard slot.sequence == p.sequence, slot.address >= 0,
                   s.targets[ti].addresses[Int(slot.address)] == from
             else { return false }
-            let rtt = max(0, receivedMono(kernelNs, monoNow: monoNow, wallNow: wallNow) - slot.sentMono)
+            let rtt = max(0, receivedMono(kernelNs, monoNow: monoNow, wallNow: wallNow, sentMono: slot.sentMono) - slot.sentMono)
             let targetID = s.targets[ti].target.id
             let duplicate = slot.replied
             if !duplicate && slot.generation == s.generation {
@@ -300,7 +308,7 @@ public final class ProbeEngine: Sendable {
             guard let (ti, r) = findErrorProbe(s, destination: destination, sequence: sequence, quoted: quoted)
             else { return false }
             let slot = s.targets[ti].ring[r]
-            let rtt = max(0, receivedMono(kernelNs, monoNow: monoNow, wallNow: wallNow) - slot.sentMono)
+            let rtt = max(0, receivedMono(kernelNs, monoNow: monoNow, wallNow: wallNow, sentMono: slot.sentMono) - slot.sentMono)
             s.batch.icmpErrors.append(ICMPErrorRecord(
                 sentNs: slot.sentWall, targetID: s.targets[ti].target.id, rttNs: rtt,
                 family: family.rawValue, type: type, code: code, source: reporter.text))

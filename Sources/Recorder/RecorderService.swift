@@ -21,11 +21,23 @@ public struct RecordOptions: Sendable {
     public var databasePath: String
     public var verbose: Bool
     public var version: String
+    /// Drop to this user right after opening the sockets and the database.
+    public var user: String?
+    /// The process umask: files and folders the recorder creates get
+    /// 0666/0777 minus these bits (default: the owner only).
+    public var umask: mode_t
+    /// How many probes the recorder holds in memory while the database cannot
+    /// be written (disk full, locked, ...). Beyond it the oldest are dropped
+    /// and a `gap` row with reason 'dropped' says so. 1,000,000 probes are
+    /// about 32 MB, and 2.7 hours of 100 targets at 1 s.
+    public var maxHeldProbes: Int
+    public static let defaultMaxHeldProbes = 1_000_000
     public init(targets: [TargetSpec], intervalNs: Int64, payloadSize: Int, flushNs: Int64,
-                databasePath: String, verbose: Bool, version: String) {
+                databasePath: String, verbose: Bool, version: String, user: String? = nil,
+                umask: mode_t = 0o077, maxHeldProbes: Int = RecordOptions.defaultMaxHeldProbes) {
         self.targets = targets; self.intervalNs = intervalNs; self.payloadSize = payloadSize
         self.flushNs = flushNs; self.databasePath = databasePath; self.verbose = verbose
-        self.version = version
+        self.version = version; self.user = user; self.umask = umask; self.maxHeldProbes = maxHeldProbes
     }
 }
 
@@ -65,6 +77,12 @@ public enum RecorderService {
         if o.flushNs < minimumIntervalNs || o.flushNs > 60_000_000_000 {
             throw RecorderError("--flush must be between 10ms and 60s.")
         }
+        if o.maxHeldProbes < 1 {
+            throw RecorderError("--max-held-probes must be at least 1.")
+        }
+        if o.umask & ~0o777 != 0 {
+            throw RecorderError("--umask must be an octal mode between 000 and 777, e.g. 077.")
+        }
         let names = o.targets.map(\.name)
         if Set(names).count != names.count {
             throw RecorderError("a target is named twice: give each target once, or distinct labels (label=host).")
@@ -87,10 +105,29 @@ public enum RecorderService {
         sigaddset(&signals, SIGTERM)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
+        // Before anything is created: the database, its folder, the lock file.
+        Glibc.umask(options.umask)
+        let permissions = 0o666 & ~options.umask
+        // Look the user up while /etc is surely readable.
+        let account = try options.user.map(Account.init(name:))
+
         let transport = try ICMPSockets.open(families: [.v4, .v6])
-        let lock = try RecorderLock.acquire(databasePath: options.databasePath)
+        let lock = try RecorderLock.acquire(databasePath: options.databasePath, permissions: permissions)
         defer { withExtendedLifetime(lock) {} }
-        let db = try Database(path: options.databasePath, mode: .readWrite)
+        let db = try Database(path: options.databasePath, mode: .readWrite, permissions: permissions)
+        if let account {
+            // The lock file is only ever ours: give it to the user, so a later
+            // run as that user (setcap, systemd) can open it again.
+            _ = chown(lock.lockPath, account.uid, account.gid)
+            // The sockets and the open database stay usable; nothing after
+            // this line runs with more rights than the user has.
+            try account.become()
+            // SQLite reopens nothing, but it creates the -wal/-shm files again
+            // after a checkpoint resets them and needs the folder for that: a
+            // database the user could not write would fail at the first batch,
+            // so refuse it now, before any probe.
+            try account.requireWritable(database: options.databasePath)
+        }
 
         // Resolve every name before the first probe, so a start never shows
         // as a burst of "unresolved" loss.
@@ -160,6 +197,14 @@ public enum RecorderService {
         }
 
         spawn("sender") {
+            // Where allowed (root, CAP_SYS_NICE, RLIMIT_RTPRIO), the sender
+            // wakes ahead of every ordinary thread: on a busy machine a
+            // waking CFS thread can wait milliseconds for a CPU, and each
+            // millisecond is a probe off its slot. It sleeps almost all the
+            // time, so it cannot starve anyone. Refused: stay as we are.
+            var priority = sched_param()
+            priority.sched_priority = 1
+            _ = pthread_setschedparam(pthread_self(), SCHED_FIFO, &priority)
             while !stopping.load(ordering: .relaxed) {
                 let deadline = engine.nextDeadline()
                 // Sleep in short steps so a stop is noticed within 100 ms.
@@ -219,19 +264,31 @@ public enum RecorderService {
         // period and wakes early only for SIGINT/SIGTERM (sigtimedwait).
         var pending = WriteBatch()
         var failingSince: Int64? = nil
+        // The gap that covers probes dropped while the database stays
+        // unwritable; it grows with every drop until a commit succeeds.
+        var dropped: GapRecord? = nil
         func commit() -> Bool {
             pending.heartbeatNs = clock.wallNs()
             do {
                 try db.write(pending, session: sessionID)
                 if failingSince != nil { RecorderLog.line("database writable again; all held probes are written") }
                 failingSince = nil
+                dropped = nil
                 pending = WriteBatch()
                 return true
             } catch {
                 // Keep everything in memory (in order) and retry next flush.
                 if failingSince == nil {
-                    RecorderLog.line("cannot write to \(options.databasePath) (\(error)); holding probes in memory and retrying")
+                    RecorderLog.line("cannot write to \(options.databasePath) (\(error)); holding up to "
+                        + "\(options.maxHeldProbes) probes in memory and retrying")
                     failingSince = clock.wallNs()
+                }
+                if pending.probes.count > options.maxHeldProbes {
+                    if dropped == nil {
+                        RecorderLog.line("more than \(options.maxHeldProbes) probes unwritten: dropping the oldest; "
+                            + "the dropped time is recorded as no data")
+                    }
+                    dropped = pending.dropOldestProbes(keeping: options.maxHeldProbes, session: sessionID, growing: dropped)
                 }
                 return false
             }
@@ -304,6 +361,28 @@ func formatDuration(_ ns: Int64) -> String {
 }
 
 extension WriteBatch {
+    /// Drops the oldest probes so that `keeping` remain, with the replies and
+    /// ICMP errors of the dropped ones (rows no report could place), and
+    /// records the dropped stretch as a `gap` (reason 'dropped'): reports show
+    /// it as no data, not loss. A gap from an earlier drop in the same outage
+    /// of the database (`growing`) is extended instead (same start: the row
+    /// replaces the old one). Returns the gap.
+    mutating func dropOldestProbes(keeping: Int, session: Int64, growing: GapRecord?) -> GapRecord? {
+        let excess = probes.count - keeping
+        guard excess > 0 else { return growing }
+        let firstDropped = probes[0].sentNs
+        let firstKept = probes[excess].sentNs
+        probes.removeFirst(excess)
+        let droppedRange = firstDropped..<firstKept
+        replies.removeAll { droppedRange.contains($0.sentNs) }
+        icmpErrors.removeAll { droppedRange.contains($0.sentNs) }
+        var gap = growing ?? GapRecord(sessionID: session, startNs: firstDropped, endNs: firstKept, reason: .dropped)
+        gap.endNs = max(gap.endNs, firstKept)
+        gaps.removeAll { $0.reason == .dropped && $0.startNs == gap.startNs }
+        gaps.append(gap)
+        return gap
+    }
+
     /// Appends a later batch to this unwritten one (used while the database
     /// cannot be written: nothing is dropped, the rows keep their order).
     mutating func append(_ other: WriteBatch) {

@@ -28,10 +28,14 @@ public final class Database {
 
     /// Opens (readWrite: creates and migrates) the database at `path`.
     /// Throws OpenError when the file is refused, StoreError when SQLite fails.
-    public init(path: String, mode: Mode) throws {
+    /// - Parameter permissions: mode of a file this call creates (SQLite gives
+    ///   the -wal and -shm files the same); folders it creates get the same
+    ///   bits plus search (x) wherever read is allowed. The process umask
+    ///   still applies. Default: the owner only.
+    public init(path: String, mode: Mode, permissions: mode_t = 0o600) throws {
         self.path = path
         self.mode = mode
-        try Database.prepareFile(path: path, mode: mode)
+        try Database.prepareFile(path: path, mode: mode, permissions: permissions)
         self.sqliteConnection = try Database.openConnection(path: path, mode: mode)
         // From here on a throw runs deinit, which closes the connection.
         try checkAndConfigure()
@@ -59,7 +63,7 @@ public final class Database {
 
     /// Refuses folders and (read-only) missing files; creates a missing file,
     /// and its folders, readable by the owner only.
-    private static func prepareFile(path: String, mode: Mode) throws {
+    private static func prepareFile(path: String, mode: Mode, permissions: mode_t) throws {
         var info = stat()
         if stat(path, &info) == 0 {
             if (info.st_mode & S_IFMT) == S_IFDIR { throw OpenError(path: path, reason: .isFolder) }
@@ -68,10 +72,11 @@ public final class Database {
         let code = errno
         guard code == ENOENT else { throw OpenError(path: path, reason: .notAccessible(message: errnoText(code))) }
         guard mode == .readWrite else { throw OpenError(path: path, reason: .missing) }
-        try createFolders(containing: path)
-        // SQLite would create the file 0644; creating it first makes it 0600, and
-        // SQLite gives the -wal and -shm files the main file's permissions.
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        try createFolders(containing: path, permissions: permissions)
+        // SQLite would create the file 0644; creating it first makes it 0600
+        // (or what the caller asks), and SQLite gives the -wal and -shm files
+        // the main file's permissions.
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, permissions)
         if fd >= 0 {
             close(fd)
         } else if errno != EEXIST {
@@ -79,15 +84,17 @@ public final class Database {
         }
     }
 
-    /// mkdir -p of the file's folder; folders we create are 0700, existing
-    /// ones are left as they are.
-    static func createFolders(containing path: String) throws {
+    /// mkdir -p of the file's folder; folders we create are 0700 (for file
+    /// permissions 0600), existing ones are left as they are.
+    static func createFolders(containing path: String, permissions: mode_t = 0o600) throws {
+        // A folder needs search (x) wherever its files may be read.
+        let folderMode = (permissions & 0o777) | ((permissions & 0o444) >> 2)
         guard let slash = path.lastIndex(of: "/") else { return }
         let folder = String(path[..<slash])
         var prefix = folder.hasPrefix("/") ? "" : "."
         for component in folder.split(separator: "/", omittingEmptySubsequences: true) {
             prefix += "/" + component
-            if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
+            if mkdir(prefix, folderMode) != 0 && errno != EEXIST {
                 throw OpenError(path: path, reason: .cannotCreate(path: prefix, message: errnoText()))
             }
         }

@@ -29,10 +29,10 @@ public final class RecorderLock: Sendable {
     /// Takes the database's recorder lock, creating `<db>.lock` (0600, and its
     /// folder 0700) if needed, and writes our pid into it. Keep the returned
     /// lock alive as long as the process records.
-    public static func acquire(databasePath: String) throws -> RecorderLock {
+    public static func acquire(databasePath: String, permissions: mode_t = 0o600) throws -> RecorderLock {
         let path = lockPath(databasePath: databasePath)
-        try Database.createFolders(containing: path)
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        try Database.createFolders(containing: path, permissions: permissions)
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, permissions)
         guard fd >= 0 else { throw RecorderLockError(databasePath: databasePath, reason: .cannotOpen(errnoText())) }
         var result: Int32
         repeat { result = flock(fd, LOCK_EX | LOCK_NB) } while result != 0 && errno == EINTR

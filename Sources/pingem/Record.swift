@@ -27,6 +27,16 @@ extension Pingem {
         @Flag(help: "Log every probe and reply on stderr.")
         var verbose = false
 
+        @Option(help: ArgumentHelp("Started as root for a raw socket: switch to this user right after opening the sockets and the database.", valueName: "name"))
+        var user: String?
+
+        @Option(help: ArgumentHelp("File mode bits to withhold from the database, its folder and lock file (octal).", valueName: "mask"))
+        var umask: String = "077"
+
+        // For tests of the bound; the default is documented in the README.
+        @Option(help: .hidden)
+        var maxHeldProbes: Int = RecordOptions.defaultMaxHeldProbes
+
         @OptionGroup var database: DatabaseOption
 
         var options: RecordOptions {
@@ -38,10 +48,14 @@ extension Pingem {
                         throw ValidationError("--\(flag): \(error)")
                     }
                 }
+                guard let mask = UInt32(umask, radix: 8) else {
+                    throw ValidationError("--umask must be an octal mode between 000 and 777, e.g. 077.")
+                }
                 return RecordOptions(
                     targets: specs, intervalNs: try duration(interval, "interval"), payloadSize: size,
                     flushNs: try duration(flush, "flush"), databasePath: database.path,
-                    verbose: verbose, version: Pingem.version)
+                    verbose: verbose, version: Pingem.version, user: user, umask: mask,
+                    maxHeldProbes: maxHeldProbes)
             }
         }
 

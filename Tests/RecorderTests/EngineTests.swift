@@ -128,6 +128,23 @@ struct Harness {
         #expect(h.engine.cutBatch().gaps.count == 1)
     }
 
+    @Test func aWallClockStepForwardMovesNeitherScheduleNorRTT() {
+        let h = Harness(targets: 1, interval: second)
+        h.run(until: h.start)
+        let first = h.transport.sent.withLock { $0[0] }
+        h.clock.advance(20 * ms)
+        h.clock.stepWall(3600 * second)                 // NTP steps the wall clock forward an hour
+        h.engine.handle([h.reply(to: first, kernelNs: h.clock.wallNs())])
+        h.run(until: h.start + 2 * second)
+        let sent = h.transport.sent.withLock { $0 }
+        // No burst of "missed" slots, no stall, no gap: the schedule is monotonic.
+        #expect(sent.map { $0.mono - h.start } == [0, second, 2 * second])
+        let batch = h.engine.cutBatch()
+        #expect(batch.probes[0].rttNs == 20 * ms)
+        #expect(batch.probes[1].sentNs == batch.probes[0].sentNs + second + 3600 * second)
+        #expect(batch.gaps.isEmpty)
+    }
+
     @Test func aWallClockStepMovesNeitherScheduleNorRTT() {
         let h = Harness(targets: 1, interval: second)
         h.run(until: h.start)
@@ -163,6 +180,32 @@ struct Harness {
         #expect(later.probes.isEmpty)
         #expect(later.replies == [ReplyRecord(sentNs: batch.probes[0].sentNs, targetID: 1, rttNs: second + 20 * ms)])
         #expect(later.foreignPackets == 0)
+    }
+
+    @Test func aReplyReadSecondsAfterTheKernelStampedItKeepsItsTrueRTT() {
+        // SIGSTOP between the reply's arrival and our read: the kernel's stamp
+        // is 3 s old when we read it, and still the RTT is the kernel's.
+        let h = Harness(targets: 1)
+        h.run(until: h.start)
+        let sent = h.transport.sent.withLock { $0[0] }
+        let stamped = h.clock.wallNs() + 1 * ms
+        h.clock.advance(3 * second)
+        h.engine.handle([h.reply(to: sent, kernelNs: stamped)])
+        #expect(h.engine.cutBatch().probes[0].rttNs == 1 * ms)
+    }
+
+    @Test func aStampFromBeforeTheSendOrAfterNowIsIgnored() {
+        // A wall step between the kernel's stamp and our read: the delay is
+        // outside [0, now - sent], so the RTT falls back to our own read.
+        let h = Harness(targets: 1)
+        h.run(until: h.start)
+        let sent = h.transport.sent.withLock { $0 }
+        h.clock.advance(30 * ms)
+        h.engine.handle([h.reply(to: sent[0], kernelNs: h.clock.wallNs() - 3600 * second)])
+        h.engine.handle([h.reply(to: sent[0], kernelNs: h.clock.wallNs() + 5 * ms)])
+        let batch = h.engine.cutBatch()
+        #expect(batch.probes[0].rttNs == 30 * ms)
+        #expect(batch.replies.map(\.rttNs) == [30 * ms])
     }
 
     @Test func theKernelReceiveStampSetsTheRTT() {

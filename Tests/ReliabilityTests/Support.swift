@@ -1,0 +1,290 @@
+// Helpers for the fault-injection suite: the built pingem binary run as a
+// real process (stderr to a file, so a chatty --verbose log never blocks it
+// on a full pipe), the sqlite3 shell for ad-hoc SQL, the Reports module for
+// reports, network namespaces this suite creates and deletes, and the slot
+// arithmetic every schedule check uses.
+//
+// Only loopback and namespaces created here are ever probed.
+import Foundation
+import Reports
+import Store
+import Synchronization
+import Testing
+
+let second: Int64 = 1_000_000_000
+let ms: Int64 = 1_000_000
+
+/// The pingem binary built next to this test bundle.
+let pingemBinary: String = {
+    let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    return exe.deletingLastPathComponent().appendingPathComponent("pingem").path
+}()
+
+/// True when the test may run; otherwise says why it is skipped (and, under
+/// CI, records a failure: CI must run this suite as root).
+func haveRoot(_ test: String = #function) -> Bool {
+    if getuid() == 0 { return true }
+    if ProcessInfo.processInfo.environment["CI"] != nil {
+        Issue.record("\(test) needs root (raw sockets, namespaces, mounts); CI must run as root")
+    } else {
+        print("skipped \(test): needs root for raw sockets, network namespaces and mounts")
+    }
+    return false
+}
+
+func wallNow() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * second + Int64(ts.tv_nsec)
+}
+
+func pause(_ ns: Int64) { Thread.sleep(forTimeInterval: Double(ns) / 1e9) }
+
+struct TemporaryDirectory {
+    let url: URL
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("pingem-rel-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    func file(_ name: String) -> String { url.appendingPathComponent(name).path }
+    func remove() { try? FileManager.default.removeItem(at: url) }
+}
+
+struct CommandResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs a command to its end.
+@discardableResult
+func command(_ path: String, _ arguments: [String], stdin: String? = nil) throws -> CommandResult {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    let input = Pipe()
+    p.standardInput = stdin == nil ? FileHandle.nullDevice : input
+    try p.run()
+    if let stdin {
+        input.fileHandleForWriting.write(Data(stdin.utf8))
+        try input.fileHandleForWriting.close()
+    }
+    // Read both to the end before waiting: a full pipe would block the child.
+    let e = Mutex<Data>(Data())
+    let errDone = DispatchSemaphore(value: 0)
+    Thread {
+        let data = err.fileHandleForReading.readDataToEndOfFile()
+        e.withLock { $0 = data }
+        errDone.signal()
+    }.start()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    errDone.wait()
+    p.waitUntilExit()
+    return CommandResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                         stderr: String(decoding: e.withLock { $0 }, as: UTF8.self))
+}
+
+/// Runs a command that must succeed (setup steps: ip, mount).
+func must(_ path: String, _ arguments: [String]) throws {
+    let r = try command(path, arguments)
+    if r.status != 0 {
+        throw SetupError("\(path) \(arguments.joined(separator: " ")) failed (\(r.status)): \(r.stderr)")
+    }
+}
+
+struct SetupError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// One line per row, columns separated by "|".
+func sql(_ db: String, _ query: String) throws -> [[String]] {
+    let r = try command("/usr/bin/sqlite3", ["-batch", db, query])
+    if r.status != 0 { throw SetupError("sqlite3 \(query): \(r.stderr)") }
+    return r.stdout.split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
+}
+
+func sqlInt(_ db: String, _ query: String) throws -> Int64 {
+    guard let v = try sql(db, query).first?.first.flatMap({ Int64($0) }) else {
+        throw SetupError("no integer from \(query)")
+    }
+    return v
+}
+
+/// A running `pingem record`, optionally inside a network namespace.
+final class Recorder {
+    let process = Process()
+    let logPath: String
+    var pid: Int32 { process.processIdentifier }
+
+    /// `hosts`: run with this file bind-mounted on /etc/hosts, in a private
+    /// mount namespace (the host's /etc/hosts is never touched).
+    init(_ arguments: [String], logPath: String, namespace: String? = nil, hosts: String? = nil) throws {
+        self.logPath = logPath
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        if let hosts {
+            // unshare and sh both exec in place: the pid is pingem's.
+            let quoted = ([pingemBinary, "record"] + arguments).map { "'\($0)'" }.joined(separator: " ")
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+            process.arguments = ["-m", "--propagation", "private", "/bin/sh", "-c",
+                                 "mount --bind '\(hosts)' /etc/hosts && exec \(quoted)"]
+        } else if let namespace {
+            // `ip netns exec` execs pingem in place: the pid is pingem's.
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            process.arguments = ["netns", "exec", namespace, pingemBinary, "record"] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: pingemBinary)
+            process.arguments = ["record"] + arguments
+        }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        process.standardError = FileHandle(forWritingAtPath: logPath)!
+        try process.run()
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    func logLines(containing text: String) -> [Substring] {
+        log.split(separator: "\n").filter { $0.contains(text) }
+    }
+
+    func signal(_ s: Int32) { kill(pid, s) }
+
+    /// Sends `s` and waits for the exit; returns the exit status.
+    @discardableResult
+    func stop(_ s: Int32 = SIGINT) -> Int32 {
+        kill(pid, s)
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill(pid, SIGKILL); process.waitUntilExit() }
+    }
+}
+
+/// Waits (up to `limit`) until `condition` holds.
+func waitUntil(_ limit: Int64 = 10 * second, _ condition: () throws -> Bool) rethrows -> Bool {
+    let end = wallNow() + limit
+    while wallNow() < end {
+        if try condition() { return true }
+        usleep(20_000)
+    }
+    return try condition()
+}
+
+/// Two namespaces joined by a veth pair: A (pingem) 198.18.1.1/24 on vethA,
+/// B (the target, whose kernel answers echo) 198.18.1.2/24 on vethB.
+final class NamespacePair {
+    let a: String
+    let b: String
+    static let targetAddress = "198.18.1.2"
+
+    init() throws {
+        let tag = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        a = "pgrA\(tag)"; b = "pgrB\(tag)"
+        try must("/usr/sbin/ip", ["netns", "add", a])
+        try must("/usr/sbin/ip", ["netns", "add", b])
+        try must("/usr/sbin/ip", ["-n", a, "link", "add", "vethA", "type", "veth", "peer", "name", "vethB", "netns", b])
+        try must("/usr/sbin/ip", ["-n", a, "addr", "add", "198.18.1.1/24", "dev", "vethA"])
+        try must("/usr/sbin/ip", ["-n", b, "addr", "add", "198.18.1.2/24", "dev", "vethB"])
+        for (ns, dev) in [(a, "vethA"), (b, "vethB"), (a, "lo"), (b, "lo")] {
+            try must("/usr/sbin/ip", ["-n", ns, "link", "set", dev, "up"])
+        }
+    }
+
+    /// A single namespace with only loopback up (for raw sockets whatever the
+    /// host's ping_group_range, and a loopback nobody else uses).
+    init(loopbackOnly: Void) throws {
+        let tag = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        a = "pgrL\(tag)"; b = ""
+        try must("/usr/sbin/ip", ["netns", "add", a])
+        try must("/usr/sbin/ip", ["-n", a, "link", "set", "lo", "up"])
+    }
+
+    deinit {
+        for ns in [a, b] where !ns.isEmpty { _ = try? command("/usr/sbin/ip", ["netns", "del", ns]) }
+    }
+}
+
+// MARK: - The schedule
+
+struct SessionRow {
+    var id: Int64
+    var runID: Int64
+    var startedNs: Int64
+    var heartbeatNs: Int64
+    var stoppedNs: Int64?
+    var intervalNs: Int64
+    var foreignPackets: Int64
+}
+
+func sessions(_ db: String) throws -> [SessionRow] {
+    try sql(db, "SELECT id, run_id, started_ns, heartbeat_ns, ifnull(stopped_ns, ''), interval_ns, foreign_packets FROM session ORDER BY id").map {
+        SessionRow(id: Int64($0[0])!, runID: Int64($0[1])!, startedNs: Int64($0[2])!, heartbeatNs: Int64($0[3])!,
+                   stoppedNs: Int64($0[4]), intervalNs: Int64($0[5])!, foreignPackets: Int64($0[6])!)
+    }
+}
+
+/// A probe as the schedule placed it: slot k of its target in its session.
+struct PlacedProbe {
+    var targetID: Int64
+    var sentNs: Int64
+    var slot: Int64
+    /// sent_ns - (start + slot * interval + offset): how late the send was.
+    var lateNs: Int64
+    var rttNs: Int64?
+    var sendError: Int64?
+}
+
+/// The probes of `session` by target, in send order, each with its slot.
+func placedProbes(_ db: String, session: SessionRow, until: Int64 = .max) throws -> [Int64: [PlacedProbe]] {
+    let offsets = Dictionary(uniqueKeysWithValues: try sql(db,
+        "SELECT target_id, offset_ns FROM session_target WHERE session_id = \(session.id)").map { (Int64($0[0])!, Int64($0[1])!) })
+    let rows = try sql(db, """
+        SELECT target_id, sent_ns, ifnull(rtt_ns, ''), ifnull(send_error, '') FROM probe
+        WHERE sent_ns >= \(session.startedNs) AND sent_ns < \(until) ORDER BY sent_ns
+        """)
+    var result: [Int64: [PlacedProbe]] = [:]
+    for row in rows {
+        let target = Int64(row[0])!, sent = Int64(row[1])!
+        guard let offset = offsets[target] else { continue }
+        let since = sent - session.startedNs - offset
+        let slot = since >= 0 ? since / session.intervalNs : -1
+        result[target, default: []].append(PlacedProbe(
+            targetID: target, sentNs: sent, slot: slot, lateNs: since - slot * session.intervalNs,
+            rttNs: Int64(row[2]), sendError: Int64(row[3])))
+    }
+    return result
+}
+
+/// Slots of a target due in the session up to wall time `t` (inclusive).
+func slotsDue(by t: Int64, session: SessionRow, offset: Int64) -> Int64 {
+    let since = t - session.startedNs - offset
+    return since < 0 ? 0 : since / session.intervalNs + 1
+}
+
+func offsets(_ db: String, session: Int64) throws -> [Int64: Int64] {
+    Dictionary(uniqueKeysWithValues: try sql(db,
+        "SELECT target_id, offset_ns FROM session_target WHERE session_id = \(session)").map { (Int64($0[0])!, Int64($0[1])!) })
+}
+
+func report(_ db: String, since: Int64, until: Int64, timeout: Int64 = 2 * second) throws -> Report {
+    let database = try Database(path: db, mode: .readOnly)
+    let options = ReportOptions(since: since, until: until, timeoutNs: timeout)
+    return try makeReport(try ReportInput.load(from: database, options: options), options)
+}
+
+/// A small deterministic generator (SplitMix64), so a failing run repeats.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
