@@ -51,6 +51,9 @@ public enum EngineEvent: Sendable, Equatable {
     case probe(target: String, sequence: UInt64, sendError: Int32?)
     case reply(target: String, sequence: UInt64, rttNs: Int64, duplicate: Bool)
     case icmpError(target: String, sequence: UInt64, family: IPFamily, type: UInt8, code: UInt8, reporter: IPAddress)
+    /// The first ICMP error after replies (or at start): one line, not one per probe.
+    case icmpErrorsBegan(target: String, family: IPFamily, type: UInt8, code: UInt8, reporter: IPAddress)
+    case icmpErrorsEnded(target: String, errors: Int)
 }
 
 public final class ProbeEngine: Sendable {
@@ -76,6 +79,7 @@ public final class ProbeEngine: Sendable {
         var nextSequence: UInt64 = 0
         var ring: [Slot]
         var failingSince: Int = 0  // consecutive failed sends, for begin/end events
+        var icmpErrorStreak: Int = 0  // ICMP errors since the last reply, for begin/end events
     }
 
     struct State {
@@ -298,6 +302,10 @@ public final class ProbeEngine: Sendable {
             }
             s.targets[ti].ring[r].replied = true
             s.repliesMatched += 1
+            if s.targets[ti].icmpErrorStreak > 0 {
+                s.events.append(.icmpErrorsEnded(target: s.targets[ti].target.name, errors: s.targets[ti].icmpErrorStreak))
+                s.targets[ti].icmpErrorStreak = 0
+            }
             if verbose {
                 s.events.append(.reply(target: s.targets[ti].target.name, sequence: p.sequence, rttNs: rtt, duplicate: duplicate))
             }
@@ -312,8 +320,15 @@ public final class ProbeEngine: Sendable {
             s.batch.icmpErrors.append(ICMPErrorRecord(
                 sentNs: slot.sentWall, targetID: s.targets[ti].target.id, rttNs: rtt,
                 family: family.rawValue, type: type, code: code, source: reporter.text))
-            s.events.append(.icmpError(target: s.targets[ti].target.name, sequence: slot.sequence,
-                                       family: family, type: type, code: code, reporter: reporter))
+            let name = s.targets[ti].target.name
+            if s.targets[ti].icmpErrorStreak == 0 {
+                s.events.append(.icmpErrorsBegan(target: name, family: family, type: type, code: code, reporter: reporter))
+            }
+            s.targets[ti].icmpErrorStreak += 1
+            if verbose {
+                s.events.append(.icmpError(target: name, sequence: slot.sequence,
+                                           family: family, type: type, code: code, reporter: reporter))
+            }
             return true
         }
     }

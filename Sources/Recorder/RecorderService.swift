@@ -350,6 +350,10 @@ public enum RecorderService {
             return "\(target): \(dup ? "duplicate reply" : "reply") to probe \(seq), rtt \(String(format: "%.3f", Double(rtt) / 1e6)) ms"
         case let .icmpError(target, seq, family, type, code, reporter):
             return "\(target): ICMP\(family == .v6 ? "v6" : "") error type \(type) code \(code) from \(reporter.text) for probe \(seq)"
+        case let .icmpErrorsBegan(target, family, type, code, reporter):
+            return "\(target): ICMP\(family == .v6 ? "v6" : "") errors began (type \(type) code \(code) from \(reporter.text)); probes count as lost, each error is stored"
+        case let .icmpErrorsEnded(target, n):
+            return "\(target): replies again after \(n) ICMP error\(n == 1 ? "" : "s")"
         }
     }
 }

@@ -287,6 +287,14 @@ struct Harness {
                             family: 6, type: 1, code: 3, source: "fd00:18::2"),
         ])
         #expect(batch.foreignPackets == 3)
+        // One log line when errors begin, one when replies come back; none per error.
+        let began = h.engine.takeEvents().filter { if case .addressChanged = $0 { false } else { true } }
+        #expect(began == [
+            .icmpErrorsBegan(target: "t0", family: .v4, type: 3, code: 1, reporter: router),
+            .icmpErrorsBegan(target: "t1", family: .v6, type: 1, code: 3, reporter: addrB),
+        ])
+        h.engine.handle([h.reply(to: a2)])
+        #expect(h.engine.takeEvents() == [.icmpErrorsEnded(target: "t0", errors: 1)])
     }
 
     @Test func failedSendsAndUnresolvedNamesAreStillProbes() {
