@@ -29,18 +29,8 @@ public func makeReport(_ input: ReportInput, _ options: ReportOptions) throws ->
     }
 
     let targetReports = selected.map { target -> TargetReport in
-        var probes = probesByTarget[target.id] ?? []
-        // The loader gives send order; sorting is only a guard for hand-built input.
-        if zip(probes, probes.dropFirst()).contains(where: { $0.sentNs > $1.sentNs }) {
-            probes.sort { $0.sentNs < $1.sentNs }
-        }
-        let probed = Set(input.sessionTargets.lazy.filter { $0.targetID == target.id }.map(\.sessionID))
-        var sessions = input.sessions.filter { probed.contains($0.id) }
-        // Without session_target rows (hand-made data), still find the session a probe belongs to.
-        if sessions.isEmpty { sessions = input.sessions }
-        sessions.sort { $0.startedNs < $1.startedNs }
-
-        let classified = classify(probes, target: target.id, sessions: sessions, index: index, timeoutNs: options.timeoutNs)
+        let (classified, sessions, probed) = classifyTarget(
+            target, probes: probesByTarget[target.id] ?? [], input: input, index: index, timeoutNs: options.timeoutNs)
         let covered = coveredIntervals(input.sessions.filter { probed.contains($0.id) }, gaps: input.gaps)
 
         let summary = summarize(classified[...], coverage: coverage(covered, options.since, options.until))
@@ -62,6 +52,41 @@ public func makeReport(_ input: ReportInput, _ options: ReportOptions) throws ->
     }
     return Report(since: options.since, until: options.until, epochNs: options.epochNs,
                   timeoutNs: options.timeoutNs, targets: targetReports)
+}
+
+/// Every probe of each selected target in [since, until), classified exactly as
+/// makeReport classifies it: the export's single probes come from here, so a
+/// dot in the page and a count in the report never disagree.
+func classifiedProbes(_ input: ReportInput, _ options: ReportOptions) throws -> [(target: TargetRecord, probes: [ClassifiedProbe])] {
+    try validate(options)
+    let selected = try selectTargets(input.targets, options.targets)
+    let index = ProbeIndex(input)
+    let wanted = Set(selected.map(\.id))
+    var probesByTarget: [Int64: [ProbeRecord]] = [:]
+    for probe in input.probes
+    where probe.sentNs >= options.since && probe.sentNs < options.until && wanted.contains(probe.targetID) {
+        probesByTarget[probe.targetID, default: []].append(probe)
+    }
+    return selected.map { target in
+        (target, classifyTarget(target, probes: probesByTarget[target.id] ?? [], input: input,
+                                index: index, timeoutNs: options.timeoutNs).0)
+    }
+}
+
+private func classifyTarget(
+    _ target: TargetRecord, probes: [ProbeRecord], input: ReportInput, index: ProbeIndex, timeoutNs: Nanoseconds
+) -> ([ClassifiedProbe], [SessionRecord], Set<Int64>) {
+    var probes = probes
+    // The loader gives send order; sorting is only a guard for hand-built input.
+    if zip(probes, probes.dropFirst()).contains(where: { $0.sentNs > $1.sentNs }) {
+        probes.sort { $0.sentNs < $1.sentNs }
+    }
+    let probed = Set(input.sessionTargets.lazy.filter { $0.targetID == target.id }.map(\.sessionID))
+    var sessions = input.sessions.filter { probed.contains($0.id) }
+    // Without session_target rows (hand-made data), still find the session a probe belongs to.
+    if sessions.isEmpty { sessions = input.sessions }
+    sessions.sort { $0.startedNs < $1.startedNs }
+    return (classify(probes, target: target.id, sessions: sessions, index: index, timeoutNs: timeoutNs), sessions, probed)
 }
 
 private func validate(_ options: ReportOptions) throws {
