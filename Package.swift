@@ -51,5 +51,8 @@ let package = Package(
         // Runs the built pingem binary: help text, exit codes, one-sentence
         // errors, loopback recording.
         .testTarget(name: "CLITests", dependencies: ["pingem", "Store"]),
+        // pingem export html: embedded figures equal the report's, escaping,
+        // atomic writes, and headless Chromium drawing the page.
+        .testTarget(name: "ExportTests", dependencies: ["Reports", "Store", "pingem"]),
     ]
 )

@@ -76,8 +76,8 @@ button { font:inherit; padding:3px 10px; border:1px solid var(--border); border-
 .graph h2 .host { font-weight:normal; color:var(--muted); }
 .graph canvas { display:block; width:100%; }
 .graph canvas.overlay { position:absolute; left:0; cursor:crosshair; }
-.summary { flex:0 0 230px; font-variant-numeric:tabular-nums; }
-.summary canvas { display:block; width:230px; height:64px; }
+.summary { flex:0 0 250px; font-size:12px; font-variant-numeric:tabular-nums; }
+.summary canvas { display:block; width:250px; height:64px; }
 .summary table { border-collapse:collapse; width:100%; margin-top:4px; }
 .summary td { padding:1px 4px; } .summary td:first-child { color:var(--muted); } .summary td:last-child { text-align:right; }
 .summary .bad { color:var(--loss); font-weight:600; }
@@ -157,7 +157,7 @@ const panels = D.targets.map(function (target, i) {
     ["Probes sent", String(s.sent), false],
     ["Late / errors", s.late + " / " + s.errors, s.late + s.errors > 0],
     ["Unknown", String(s.unknown), false],
-    ["Recorded", (s.coverage * 100).toFixed(1) + " % of window", s.coverage < 1],
+    ["Recorded", (s.coverage * 100).toFixed(1) + " % of window", false],
     ["RTT avg", fmtMs(r.avg), false], ["RTT p50", fmtMs(r.p50), false], ["RTT p90", fmtMs(r.p90), false],
     ["RTT p99", fmtMs(r.p99), false], ["RTT min / max", fmtMs(r.min) + " / " + fmtMs(r.max), false],
     ["Jitter", fmtMs(r.jitter), false],
@@ -191,7 +191,7 @@ function lowerBound(a, x) { let lo = 0, hi = a.length; while (lo < hi) { const m
 function niceLinear(max) {
   const raw = max / 5, p = Math.pow(10, Math.floor(Math.log10(raw))), f = raw / p;
   const step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 5 ? 5 : 10) * p, ticks = [];
-  for (let v = 0; v <= max * 1.0001; v += step) ticks.push(v);
+  for (let v = 0; ; v += step) { ticks.push(v); if (v >= max) break; }
   return ticks;
 }
 const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800].map(function (s) { return s * 1000; });
@@ -317,7 +317,7 @@ function draw(p) {
 }
 
 function drawHistogram(p) {
-  const h = p.target.histogram, c = p.hist, dpr = window.devicePixelRatio || 1, W = 230, H = 64;
+  const h = p.target.histogram, c = p.hist, dpr = window.devicePixelRatio || 1, W = 250, H = 64;
   c.width = W * dpr; c.height = H * dpr; const ctx = c.getContext("2d"); ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, W, H); ctx.font = "10px system-ui, sans-serif"; ctx.fillStyle = C.muted;
   if (!h) { ctx.fillText("no replies", 4, 30); return; }
