@@ -34,7 +34,7 @@ private let secondNs: Nanoseconds = 1_000_000_000
 /// epochs (1 minute for 7 days) to the first that gives a whole-window view
 /// of at most 200 epochs.
 public func exportEpochWidths(span: Nanoseconds, maximumEpochs: Int64 = 12_000) -> [Nanoseconds] {
-    let ladder: [Int64] = [1, 10, 60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400].map { $0 * secondNs }
+    let ladder: [Int64] = [1, 10, 60, 300, 3600, 6 * 3600, 86400, 7 * 86400].map { $0 * secondNs }
     var widths: [Nanoseconds] = []
     for width in ladder where span / width <= maximumEpochs {
         widths.append(width)
@@ -47,16 +47,11 @@ public func exportEpochWidths(span: Nanoseconds, maximumEpochs: Int64 = 12_000) 
 public func exportData(_ input: ReportInput, _ options: ExportOptions, progress: ((String) -> Void)? = nil) throws -> String {
     let r = options.report
     let span = r.until - r.since
-    var levels: [(Nanoseconds, Report)] = []
-    for width in exportEpochWidths(span: span) {
-        progress?("aggregating \(trimmed(Double(width) / 1e9, 0)) s epochs")
-        var o = r
-        o.epochNs = width
-        levels.append((width, try makeReport(input, o)))
-    }
-    progress?("collecting probes")
-    let classified = try classifiedProbes(input, r)
-    guard let whole = levels.last?.1 else { throw ReportError("Nothing to export.") }
+    let widths = exportEpochWidths(span: span)
+    progress?("aggregating epochs of " + widths.map { trimmed(Double($0) / 1e9, 0) + " s" }.joined(separator: ", "))
+    let (reports, classified) = try makeReports(input, r, epochWidths: widths)
+    let levels = Array(zip(widths, reports))
+    guard let whole = reports.last else { throw ReportError("Nothing to export.") }
 
     var out = "{"
     out += "\"version\":1,\"since_ms\":\(ms(r.since)),\"until_ms\":\(ms(r.until)),"
@@ -69,7 +64,7 @@ public func exportData(_ input: ReportInput, _ options: ExportOptions, progress:
         out += "\"addresses\":[" + target.addresses.map(jsonString).joined(separator: ",") + "],"
         out += "\"summary\":" + summaryObject(target.summary) + ","
         out += "\"outages\":[" + target.outages.map { "[\(ms($0.start)),\(ms($0.end)),\($0.lost)]" }.joined(separator: ",") + "],"
-        out += "\"histogram\":" + histogram(classified[i].probes) + "}"
+        out += "\"histogram\":" + histogram(classified[i]) + "}"
     }
     out += "],\"levels\":["
     for (l, (width, report)) in levels.enumerated() {
@@ -85,7 +80,7 @@ public func exportData(_ input: ReportInput, _ options: ExportOptions, progress:
     }
     out += "],\"probes\":"
     if span <= options.rawProbeLimitNs {
-        out += "[" + classified.map { probeColumns($0.probes, since: r.since) }.joined(separator: ",") + "]"
+        out += "[" + classified.map { probeColumns($0, since: r.since) }.joined(separator: ",") + "]"
     } else {
         out += "null"
     }

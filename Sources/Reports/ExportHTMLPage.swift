@@ -30,7 +30,7 @@ func htmlPage(title: String, data: String) -> String {
         <div id="legend">
         <span><i class="sw smoke"></i>RTT min&ndash;max, p90, p99 (smoke)</span>
         <span><i class="sw median"></i>median RTT</span>
-        <span><i class="sw loss"></i>loss (any lost probe)</span>
+        <span>loss per epoch <i class="sw l1"></i>&lt;1&nbsp;% <i class="sw l2"></i>1&ndash;5&nbsp;% <i class="sw l3"></i>5&ndash;20&nbsp;% <i class="sw l4"></i>&gt;20&nbsp;%</span>
         <span><i class="sw late"></i>late reply</span>
         <span><i class="sw err"></i>ICMP/send error</span>
         <span><i class="sw outage"></i>outage</span>
@@ -51,11 +51,11 @@ func htmlPage(title: String, data: String) -> String {
 
 let pageStyle = #"""
 :root { --bg:#ffffff; --fg:#1d2330; --muted:#5f6b7a; --grid:#e3e7ee; --panel:#f7f9fc; --border:#d5dbe5;
-  --smoke:#2f6fd0; --median:#0d3f8f; --loss:#e0201b; --late:#e89a00; --err:#8e2fc9; --nodata:#8a94a3; --outage:#e0201b;
+  --smoke:#2f6fd0; --median:#0d3f8f; --loss:#e0201b; --l1:#f5a623; --l2:#ec6a1c; --l3:#d81b1b; --l4:#7d0a0a; --late:#0a9f9f; --err:#8e2fc9; --nodata:#8a94a3; --outage:#e0201b;
   color-scheme: light dark; }
 @media (prefers-color-scheme: dark) {
   :root { --bg:#14171c; --fg:#e4e8ee; --muted:#9aa5b4; --grid:#2b313b; --panel:#1b1f26; --border:#343b47;
-    --smoke:#6ea8ff; --median:#cfe1ff; --loss:#ff4d47; --late:#ffb733; --err:#c77dff; --nodata:#6b7482; --outage:#ff4d47; }
+    --smoke:#6ea8ff; --median:#cfe1ff; --loss:#ff4d47; --l1:#ffb84d; --l2:#ff8033; --l3:#ff3b3b; --l4:#ff9ecf; --late:#3fd0d0; --err:#c77dff; --nodata:#6b7482; --outage:#ff4d47; }
 }
 * { box-sizing: border-box; }
 body { margin:0; padding:12px 16px; background:var(--bg); color:var(--fg); font:13px/1.35 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
@@ -67,7 +67,7 @@ button { font:inherit; padding:3px 10px; border:1px solid var(--border); border-
 #legend { display:flex; flex-wrap:wrap; gap:4px 14px; color:var(--muted); margin-bottom:8px; }
 .sw { display:inline-block; width:14px; height:10px; margin-right:4px; vertical-align:-1px; border-radius:2px; }
 .sw.smoke { background:var(--smoke); opacity:.45; } .sw.median { background:var(--median); height:3px; vertical-align:2px; }
-.sw.loss { background:var(--loss); } .sw.late { background:var(--late); } .sw.err { background:var(--err); }
+.sw.l1 { background:var(--l1); } .sw.l2 { background:var(--l2); } .sw.l3 { background:var(--l3); } .sw.l4 { background:var(--l4); } .sw.late { background:var(--late); } .sw.err { background:var(--err); }
 .sw.outage { background:var(--outage); opacity:.3; }
 .sw.nodata { background:repeating-linear-gradient(45deg, var(--nodata) 0 2px, transparent 2px 5px); border:1px solid var(--nodata); }
 .panel { display:flex; gap:12px; border:1px solid var(--border); border-radius:6px; background:var(--panel); padding:8px; margin-bottom:8px; break-inside:avoid; }
@@ -128,7 +128,7 @@ document.getElementById("subtitle").textContent = "Times in local time (" + zone
 
 function colors() {
   const s = getComputedStyle(document.documentElement), c = {};
-  ["bg", "fg", "muted", "grid", "panel", "smoke", "median", "loss", "late", "err", "nodata", "outage"].forEach(function (k) { c[k] = s.getPropertyValue("--" + k).trim(); });
+  ["bg", "fg", "muted", "grid", "panel", "smoke", "median", "loss", "l1", "l2", "l3", "l4", "late", "err", "nodata", "outage"].forEach(function (k) { c[k] = s.getPropertyValue("--" + k).trim(); });
   return c;
 }
 let C = colors();
@@ -239,11 +239,14 @@ function draw(p) {
   const hatch = document.createElement("canvas"); hatch.width = hatch.height = 8;
   const hc = hatch.getContext("2d"); hc.strokeStyle = C.nodata; hc.lineWidth = 1.2; hc.beginPath(); hc.moveTo(0, 8); hc.lineTo(8, 0); hc.moveTo(-2, 2); hc.lineTo(2, -2); hc.moveTo(6, 10); hc.lineTo(10, 6); hc.stroke();
   const pattern = ctx.createPattern(hatch, "repeat");
-  const NL = raw ? D.levels[0] : L, ncols = NL.targets[p.i];
+  // From the finest epochs, whatever the level drawn, so a short stop shows in a week's view.
+  const NL = D.levels[0], ncols = NL.targets[p.i];
   const n0 = Math.max(0, Math.floor((v0 - NL.aligned_start_ms) / NL.epoch_ms)), n1 = Math.min(ncols.sent.length, Math.ceil((v1 - NL.aligned_start_ms) / NL.epoch_ms) + 1);
   ctx.fillStyle = pattern;
-  for (let k = n0; k < n1; k++) if (ncols.sent[k] === 0 || ncols.coverage[k] === 0) {
-    const r = epochRange(NL, k), x0 = X(g, r[0]), x1 = X(g, r[1]); ctx.fillRect(x0, plotTop, x1 - x0, stripTop + 18 - plotTop);
+  for (let k = n0; k < n1; k++) if (ncols.sent[k] === 0) {
+    let e = k; while (e + 1 < n1 && ncols.sent[e + 1] === 0) e++;
+    const x0 = X(g, epochRange(NL, k)[0]), x1 = X(g, epochRange(NL, e)[1]);
+    ctx.fillRect(x0, plotTop, Math.max(1, x1 - x0), stripTop + 18 - plotTop); k = e;
   }
   // Outages.
   ctx.fillStyle = C.outage;
@@ -253,14 +256,15 @@ function draw(p) {
     ctx.globalAlpha = 0.16; ctx.fillRect(x0, plotTop, w, M.plotH); ctx.globalAlpha = 0.9; ctx.fillRect(x0, plotTop, w, 3);
   });
   ctx.globalAlpha = 1;
-  function lossColor(frac) { return Math.min(1, 0.45 + Math.sqrt(frac) * 0.9); }
+  // Loss classes, not a faint gradient: one lost probe in 300 is as visible as the class colour.
+  function lossColor(frac) { return frac < 0.01 ? C.l1 : frac < 0.05 ? C.l2 : frac < 0.2 ? C.l3 : C.l4; }
   if (raw) {
     ctx.fillStyle = C.median;
     const r = g.w / (v1 - v0) * 400 > 3 ? 2 : 1.3;
     for (let j = j0; j < j1; j++) {
       const v = raw.v[j], x = X(g, raw.t[j]);
       if (v >= 0) { ctx.fillStyle = C.median; ctx.fillRect(x - r, Y(v) - r, 2 * r, 2 * r); continue; }
-      const color = v === -1 ? C.loss : v === -2 ? C.late : v === -3 ? C.err : C.nodata;
+      const color = v === -1 ? C.l3 : v === -2 ? C.late : v === -3 ? C.err : C.nodata;
       ctx.fillStyle = color; ctx.globalAlpha = 0.18; ctx.fillRect(x - 1, plotTop, 2, M.plotH); ctx.globalAlpha = 1;
       ctx.fillRect(x - 1, v === -1 || v === -4 ? stripTop : stripTop + 9, Math.max(2, r), 8);
     }
@@ -287,8 +291,8 @@ function draw(p) {
       const r = epochRange(L, k), x0 = X(g, r[0]), w = Math.max(1.5, X(g, r[1]) - x0), judged = cols.sent[k] - cols.unknown[k];
       if (cols.lost[k] > 0 && judged > 0) {
         const silent = cols.lost[k] - cols.late[k] - cols.errors[k], frac = cols.lost[k] / judged;
-        ctx.fillStyle = C.loss; ctx.globalAlpha = Math.min(0.5, 0.05 + frac); ctx.fillRect(x0, plotTop, w, M.plotH);
-        if (silent > 0) { ctx.globalAlpha = lossColor(silent / judged); ctx.fillRect(x0, stripTop, w, 8); }
+        if (frac >= 0.05) { ctx.fillStyle = lossColor(frac); ctx.globalAlpha = Math.min(0.35, frac); ctx.fillRect(x0, plotTop, w, M.plotH); ctx.globalAlpha = 1; }
+        if (silent > 0) { ctx.fillStyle = lossColor(silent / judged); ctx.fillRect(x0, stripTop, w, 8); }
       }
       if (cols.late[k] > 0) { ctx.globalAlpha = 1; ctx.fillStyle = C.late; ctx.fillRect(x0, stripTop + 9, w, 4); }
       if (cols.errors[k] > 0) { ctx.globalAlpha = 1; ctx.fillStyle = C.err; ctx.fillRect(x0, stripTop + 13, w, 4); }
@@ -406,6 +410,7 @@ drawAll();
 const ms = performance.now() - t0;
 document.getElementById("drawn").textContent = "Drawn in " + ms.toFixed(0) + " ms.";
 document.documentElement.dataset.drawMs = ms.toFixed(1);
+document.documentElement.dataset.sinceNavigationMs = performance.now().toFixed(1);
 document.documentElement.dataset.drawn = "1";
 })();
 """#
