@@ -181,10 +181,11 @@ function pickLevel(g) {
   for (let k = 0; k < D.levels.length; k++) if (span / D.levels[k].epoch_ms <= g.w) return D.levels[k];
   return D.levels[D.levels.length - 1];
 }
+// Single probes once they no longer crowd: at most 1.5 per pixel in every panel.
 function useProbes(g) {
   if (!probes) return false;
-  const per = D.levels[0].epoch_ms;
-  return (v1 - v0) / per < g.w / 3;
+  for (let i = 0; i < probes.length; i++) if (lowerBound(probes[i].t, v1) - lowerBound(probes[i].t, v0) > g.w * 1.5) return false;
+  return true;
 }
 function lowerBound(a, x) { let lo = 0, hi = a.length; while (lo < hi) { const m = (lo + hi) >> 1; if (a[m] < x) lo = m + 1; else hi = m; } return lo; }
 
@@ -317,6 +318,7 @@ function draw(p) {
   }
   ctx.textAlign = "right"; ctx.fillText(raw ? "single probes" : "epoch " + fmtDur(L.epoch_ms), M.left + g.w, axisY + 13);
   p.Y = Y;
+  document.documentElement.dataset.level = raw ? "probes" : String(L.epoch_ms / 1000) + "s";
   drawOverlay(p);
 }
 
@@ -406,7 +408,9 @@ let resizeTimer = null;
 window.addEventListener("resize", function () { clearTimeout(resizeTimer); resizeTimer = setTimeout(drawAll, 100); });
 if (window.matchMedia) window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", function () { drawAll(); panels.forEach(drawHistogram); });
 window.addEventListener("beforeprint", drawAll);
-drawAll();
+// A link can open a zoomed view: #from=<unix ms>&to=<unix ms>.
+const wanted = /from=(\d+)&to=(\d+)/.exec(location.hash);
+if (wanted) setView(+wanted[1], +wanted[2]); else drawAll();
 const ms = performance.now() - t0;
 document.getElementById("drawn").textContent = "Drawn in " + ms.toFixed(0) + " ms.";
 document.documentElement.dataset.drawMs = ms.toFixed(1);

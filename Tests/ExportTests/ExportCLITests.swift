@@ -135,6 +135,14 @@ let chromiumPath: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "
         for label in ["Loss", "Probes sent", "RTT p99", "Jitter", "Outages", "no data: recorder not running", "Times in local time"] {
             #expect(dom.contains(label), "\(label)")
         }
+        // The whole 50-minute window draws 10 s epochs; ten minutes of it, single
+        // probes: zooming re-bins from the embedded levels.
+        #expect(dom.contains("data-level=\"10s\""))
+        let from = (historyStart + 300 * second) / 1_000_000, to = (historyStart + 900 * second) / 1_000_000
+        let zoomed = try run(chromium, browser + ["--dump-dom", "file://" + page + "#from=\(from)&to=\(to)"]).stdout
+        #expect(zoomed.contains("data-level=\"probes\""))
+        #expect(zoomed.contains("<pre id=\"errors\"></pre>"))
+        #expect(zoomed.contains("<span id=\"view\">Showing "))
         let shot = dir.appendingPathComponent("page.png").path
         _ = try run(chromium, browser + ["--screenshot=" + shot, "file://" + page])
         let png = try Data(contentsOf: URL(fileURLWithPath: shot))
