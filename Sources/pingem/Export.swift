@@ -44,10 +44,7 @@ extension Pingem.Export {
             let options = try reportOptions(window, judgement, epoch: nil, now: now)
             // Progress only for a person watching: a terminal on stderr.
             let showProgress = isatty(2) == 1
-            let t0 = Date()
-            let progress: ((String) -> Void)? = ProcessInfo.processInfo.environment["PINGEM_TIMING"] != nil ? { stage in
-                FileHandle.standardError.write(Data("\(Date().timeIntervalSince(t0)) \(stage)\n".utf8))
-            } : showProgress ? { stage in
+            let progress: ((String) -> Void)? = showProgress ? { stage in
                 FileHandle.standardError.write(Data("\rpingem: \(stage)...\u{1B}[K".utf8))
             } : nil
             let page: String
