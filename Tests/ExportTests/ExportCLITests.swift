@@ -122,7 +122,12 @@ let chromiumPath: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "
         let browser = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                        "--user-data-dir=" + dir.appendingPathComponent("profile").path,
                        "--window-size=1280,1000", "--virtual-time-budget=5000"]
-        let dom = try run(chromium, browser + ["--dump-dom", "file://" + page]).stdout
+        let loaded = try run(chromium, browser + ["--enable-logging=stderr", "--v=0", "--dump-dom", "file://" + page])
+        let dom = loaded.stdout
+        // The page logs nothing itself: any console line is an error or a CSP
+        // violation (a wrong script or style hash, a blocked request).
+        let console = loaded.stderr.split(separator: "\n").filter { $0.contains(":CONSOLE") }
+        #expect(console.isEmpty, "\(console)")
         // The script ran to its end and caught no error.
         #expect(dom.contains("data-drawn=\"1\""))
         #expect(dom.contains("<pre id=\"errors\"></pre>"), "\(dom.components(separatedBy: "<pre id=\"errors\">").last?.prefix(400) ?? "")")
@@ -150,5 +155,49 @@ let chromiumPath: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "
         if let keep = ProcessInfo.processInfo.environment["PINGEM_SCREENSHOT_DIR"] {
             try? png.write(to: URL(fileURLWithPath: keep).appendingPathComponent("export-test.png"))
         }
+    }
+}
+
+extension ExportBrowserTests {
+    /// A real recording on loopback (the kernel answers 127.0.0.1 and ::1
+    /// itself), one target under the hostile label, exported and drawn.
+    @Test func chromiumDrawsARealLoopbackRecording() throws {
+        guard let chromium = chromiumPath else {
+            if ProcessInfo.processInfo.environment["CI"] != nil { Issue.record("chromium is not installed") }
+            print("skipped: chromium is not installed (apt-get install -y chromium)")
+            return
+        }
+        guard getuid() == 0 else {
+            if ProcessInfo.processInfo.environment["CI"] != nil { Issue.record("CI must run as root") }
+            print("skipped: recording needs root for a raw socket here")
+            return
+        }
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let db = dir.appendingPathComponent("r.db").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: pingemBinary)
+        p.arguments = ["record", "127.0.0.1", hostileLabel + "=::1", "--interval", "50ms", "--db", db]
+        p.standardError = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        Thread.sleep(forTimeInterval: 1.5)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let page = dir.appendingPathComponent("real.html").path
+        let export = try run(pingemBinary, ["export", "html", "--db", db, "--last", "10m", "-o", page])
+        #expect(export.status == 0, "\(export.stderr)")
+        let data = try embeddedData(try String(contentsOfFile: page, encoding: .utf8))
+        let names = (data["targets"] as? [[String: Any]])?.compactMap { $0["target"] as? String }
+        #expect(names == ["127.0.0.1", hostileLabel])
+        let loaded = try run(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+                                        "--user-data-dir=" + dir.appendingPathComponent("profile").path,
+                                        "--window-size=1280,1000", "--dump-dom", "file://" + page])
+        #expect(loaded.stderr.split(separator: "\n").filter { $0.contains(":CONSOLE") }.isEmpty)
+        #expect(loaded.stdout.contains("data-drawn=\"1\"") && loaded.stdout.contains("<pre id=\"errors\"></pre>"))
+        #expect(loaded.stdout.components(separatedBy: "<section class=\"panel\"").count == 3)
+        #expect(loaded.stdout.contains("&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"))
+        #expect(!loaded.stdout.contains("<img"))
     }
 }
