@@ -411,6 +411,12 @@ window.addEventListener("beforeprint", drawAll);
 // A link can open a zoomed view: #from=<unix ms>&to=<unix ms>.
 const wanted = /from=(\d+)&to=(\d+)/.exec(location.hash);
 if (wanted) setView(+wanted[1], +wanted[2]); else drawAll();
+// ...and &hover=<unix ms> shows the first panel's tooltip at that instant.
+const hovered = /hover=(\d+)/.exec(location.hash);
+if (hovered && panels.length) {
+  hoverT = +hovered[1]; panels.forEach(drawOverlay);
+  tip.textContent = describe(panels[0], hoverT); tip.hidden = false; tip.style.left = "80px"; tip.style.top = "160px";
+}
 const ms = performance.now() - t0;
 document.getElementById("drawn").textContent = "Drawn in " + ms.toFixed(0) + " ms.";
 document.documentElement.dataset.drawMs = ms.toFixed(1);

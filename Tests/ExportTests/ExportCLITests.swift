@@ -148,6 +148,19 @@ let chromiumPath: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "
         #expect(zoomed.contains("data-level=\"probes\""))
         #expect(zoomed.contains("<pre id=\"errors\"></pre>"))
         #expect(zoomed.contains("<span id=\"view\">Showing "))
+        // Hover: the tooltip of one 10 s epoch says what the report says of it.
+        let at = historyStart + 605 * second
+        let hover = try run(chromium, browser + ["--dump-dom", "file://" + page + "#hover=\(at / 1_000_000)"]).stdout
+        let report = try run(pingemBinary, ["report", "--db", db, "--format", "json", "--target", "router", "--epoch", "10s",
+                                            "--since", iso(historyStart + 600 * second), "--until", iso(historyStart + 610 * second)])
+        let json = try #require(JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any])
+        let epoch = try #require(((json["targets"] as? [[String: Any]])?.first?["epochs"] as? [[String: Any]])?.first)
+        let sent = try #require(epoch["sent"] as? Int), lost = try #require(epoch["lost"] as? Int)
+        #expect(lost > 0)  // the outage of "router" starts here
+        let tip = hover.components(separatedBy: "<div id=\"tip\"").last?.components(separatedBy: "</div>").first ?? ""
+        #expect(tip.contains(">router\n") && !tip.contains("hidden"), "\(tip)")
+        #expect(tip.contains("sent \(sent), lost \(lost) ("), "\(tip)")
+        #expect(tip.contains("p50 ") && tip.contains("p99 "), "\(tip)")
         let shot = dir.appendingPathComponent("page.png").path
         _ = try run(chromium, browser + ["--screenshot=" + shot, "file://" + page])
         let png = try Data(contentsOf: URL(fileURLWithPath: shot))
