@@ -88,6 +88,7 @@ func writeAtomically(_ data: Data, to path: String) throws {
     let temporary = url.deletingLastPathComponent()
         .appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp").path
     guard FileManager.default.createFile(atPath: temporary, contents: data) else {
+        unlink(temporary)  // a partial file, if the disk filled up
         throw ExportWriteError(description: "Cannot write in \(folder): choose an output (-o) in a folder you can write to.")
     }
     if rename(temporary, path) != 0 {

@@ -143,8 +143,10 @@ let window = ReportOptions(since: historyStart - 300 * second, until: historySta
             #expect(outcome.filter { $0 == -2 }.count == target.summary.late)
             #expect(outcome.filter { $0 == -3 }.count == target.summary.errors)
             #expect(outcome.filter { $0 < 0 && $0 != -4 }.count == target.summary.lost)
-            // Send times rebuild from the deltas: the first probe of the history.
-            #expect(Int64(dt.reduce(0, +)) + window.since / 1_000_000 > historyStart / 1_000_000)
+            // Send times rebuild from the deltas: the target's first and last probes.
+            let first = window.since / 1_000_000 + Int64(dt[0]), last = window.since / 1_000_000 + Int64(dt.reduce(0, +))
+            #expect(first == (historyStart + Int64(i) * 500_000_000) / 1_000_000)
+            #expect(last == (historyStart + 2399 * second + Int64(i) * 500_000_000) / 1_000_000)
         }
         // The outage of "router" (8 probes) is there.
         #expect(report.targets[0].outages.contains { $0.lost == 8 })
