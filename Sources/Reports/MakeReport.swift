@@ -24,7 +24,7 @@ public func makeReport(_ input: ReportInput, _ options: ReportOptions) throws ->
 /// The reports of one window at several epoch widths (nil: no epochs), and
 /// each selected target's classified probes. Classification, the whole-window
 /// summary and the outages do not depend on the epoch width, so they are
-/// computed once: `pingem export html` needs four widths of a week in under
+/// computed once: `pingem export html` needs three widths of a week in under
 /// two seconds. Each report equals makeReport with that epoch width.
 func makeReports(
     _ input: ReportInput, _ options: ReportOptions, epochWidths: [Nanoseconds?]
