@@ -55,5 +55,8 @@ let package = Package(
         // down, locked and full databases, two recorders, --user. Needs root
         // (skips with a message otherwise; fails under CI).
         .testTarget(name: "ReliabilityTests", dependencies: ["pingem", "Recorder", "Store", "Reports"]),
+        // pingem export html: embedded figures equal the report's, escaping,
+        // atomic writes, and headless Chromium drawing the page.
+        .testTarget(name: "ExportTests", dependencies: ["Reports", "Store", "pingem"]),
     ]
 )

@@ -6,7 +6,9 @@
 // reply whose timeout had not run out when its session's data ends is
 // `unknown`, and time outside sessions (or inside gaps) has no probes and
 // lowers coverage instead of raising loss.
+import Dispatch
 import Store
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -16,65 +18,89 @@ import Darwin
 
 /// Builds the report of `options.targets` over [since, until).
 public func makeReport(_ input: ReportInput, _ options: ReportOptions) throws -> Report {
-    try validate(options)
+    try makeReports(input, options, epochWidths: [options.epochNs]).reports[0]
+}
+
+/// The reports of one window at several epoch widths (nil: no epochs), and
+/// each selected target's classified probes. Classification, the whole-window
+/// summary and the outages do not depend on the epoch width, so they are
+/// computed once: `pingem export html` needs three widths of a week in under
+/// two seconds. Each report equals makeReport with that epoch width.
+func makeReports(
+    _ input: ReportInput, _ options: ReportOptions, epochWidths: [Nanoseconds?]
+) throws -> (reports: [Report], classified: [[ClassifiedProbe]]) {
+    let optionsByWidth = epochWidths.map { width -> ReportOptions in
+        var o = options
+        o.epochNs = width
+        return o
+    }
+    for o in optionsByWidth { try validate(o) }
+    let periodsByWidth = try optionsByWidth.map(epochPeriods)
     let selected = try selectTargets(input.targets, options.targets)
-    let periods = try epochPeriods(options)
-    let slots = TargetSlots(selected.map(\.id))
-    let answers = answersBySlot(input, slots: slots, count: selected.count)
-    // Counted first so each target's array is allocated once, not regrown and copied.
-    var probeCounts = [Int](repeating: 0, count: selected.count)
-    for probe in input.probes where probe.sentNs >= options.since && probe.sentNs < options.until {
-        if let slot = slots.slot(probe.targetID) { probeCounts[slot] += 1 }
-    }
-    var probesByTarget = probeCounts.map { count -> [ProbeRecord] in
-        var probes: [ProbeRecord] = []
-        probes.reserveCapacity(count)
-        return probes
-    }
-    for probe in input.probes where probe.sentNs >= options.since && probe.sentNs < options.until {
-        if let slot = slots.slot(probe.targetID) { probesByTarget[slot].append(probe) }
+    let index = ProbeIndex(input)
+    let wanted = Set(selected.map(\.id))
+
+    var probesByTarget: [Int64: [ProbeRecord]] = [:]
+    for probe in input.probes
+    where probe.sentNs >= options.since && probe.sentNs < options.until && wanted.contains(probe.targetID) {
+        probesByTarget[probe.targetID, default: []].append(probe)
     }
 
-    var kinds = ErrorKindTable()
-    var rtts: [Nanoseconds] = []  // scratch for summarize, reused by every period
-    let targetReports = selected.map { target -> TargetReport in
-        let slot = slots.slot(target.id)!
-        var probes = probesByTarget[slot]
-        // The loader gives send order; sorting is only a guard for hand-built input.
-        if zip(probes, probes.dropFirst()).contains(where: { $0.sentNs > $1.sentNs }) {
-            probes.sort { $0.sentNs < $1.sentNs }
+    // Targets are independent: each is classified and counted on its own
+    // core (a week of five targets is 3 M probes), results kept in order.
+    let perTarget = Mutex([(reports: [TargetReport], classified: [ClassifiedProbe])?](repeating: nil, count: selected.count))
+    let probesOfTarget = selected.map { probesByTarget[$0.id] ?? [] }
+    probesByTarget = [:]
+    DispatchQueue.concurrentPerform(iterations: selected.count) { t in
+        let target = selected[t]
+        let (classified, sessions, probed) = classifyTarget(
+            target, probes: probesOfTarget[t], input: input, index: index, timeoutNs: options.timeoutNs)
+        let covered = coveredIntervals(input.sessions.filter { probed.contains($0.id) }, gaps: input.gaps)
+
+        let summary = summarize(classified[...], coverage: coverage(covered, options.since, options.until))
+        let addresses = addressesInEffect(input.addresses, target: target.id, options.since, options.until)
+        let outages = findOutages(classified, sessions: sessions, minimum: options.outageMin)
+        var reports: [TargetReport] = []
+        for periods in periodsByWidth {
+            var epochs: [Epoch] = []
+            epochs.reserveCapacity(periods.count)
+            var lower = 0
+            for (start, end) in periods {
+                var upper = lower
+                while upper < classified.count && classified[upper].sentNs < end { upper += 1 }
+                epochs.append(Epoch(start: start, end: end,
+                                    summary: summarize(classified[lower..<upper], coverage: coverage(covered, start, end))))
+                lower = upper
+            }
+            reports.append(TargetReport(
+                target: target.name, host: target.host, addresses: addresses,
+                summary: summary, epochs: epochs, outages: outages))
         }
-        let probed = Set(input.sessionTargets.lazy.filter { $0.targetID == target.id }.map(\.sessionID))
-        let ownSessions = input.sessions.filter { probed.contains($0.id) }
-        // Without session_target rows (hand-made data), still find the session a probe belongs to.
-        var sessions = ownSessions.isEmpty ? input.sessions : ownSessions
-        sessions.sort { $0.startedNs < $1.startedNs }
-
-        let classified = classify(probes, sessions: sessions, answers: answers[slot],
-                                  kinds: &kinds, timeoutNs: options.timeoutNs)
-        let covered = coveredIntervals(ownSessions, gaps: input.gaps)
-
-        let summary = summarize(classified[...], coverage: coverage(covered, options.since, options.until),
-                                kinds: kinds, rtts: &rtts)
-        var epochs: [Epoch] = []
-        epochs.reserveCapacity(periods.count)
-        var lower = 0
-        for (start, end) in periods {
-            var upper = lower
-            while upper < classified.count && classified[upper].sentNs < end { upper += 1 }
-            epochs.append(Epoch(start: start, end: end,
-                                summary: summarize(classified[lower..<upper], coverage: coverage(covered, start, end),
-                                                   kinds: kinds, rtts: &rtts)))
-            lower = upper
-        }
-        return TargetReport(
-            target: target.name, host: target.host,
-            addresses: addressesInEffect(input.addresses, target: target.id, options.since, options.until),
-            summary: summary, epochs: epochs,
-            outages: findOutages(classified, sessions: sessions, minimum: options.outageMin))
+        perTarget.withLock { $0[t] = (reports, classified) }
     }
-    return Report(since: options.since, until: options.until, epochNs: options.epochNs,
-                  timeoutNs: options.timeoutNs, targets: targetReports)
+    let results = perTarget.withLock { $0 }.map { $0! }
+    let targetReports = epochWidths.indices.map { w in results.map { $0.reports[w] } }
+    let classifiedByTarget = results.map(\.classified)
+    let reports = optionsByWidth.enumerated().map { w, o in
+        Report(since: o.since, until: o.until, epochNs: o.epochNs, timeoutNs: o.timeoutNs, targets: targetReports[w])
+    }
+    return (reports, classifiedByTarget)
+}
+
+private func classifyTarget(
+    _ target: TargetRecord, probes: [ProbeRecord], input: ReportInput, index: ProbeIndex, timeoutNs: Nanoseconds
+) -> ([ClassifiedProbe], [SessionRecord], Set<Int64>) {
+    var probes = probes
+    // The loader gives send order; sorting is only a guard for hand-built input.
+    if zip(probes, probes.dropFirst()).contains(where: { $0.sentNs > $1.sentNs }) {
+        probes.sort { $0.sentNs < $1.sentNs }
+    }
+    let probed = Set(input.sessionTargets.lazy.filter { $0.targetID == target.id }.map(\.sessionID))
+    var sessions = input.sessions.filter { probed.contains($0.id) }
+    // Without session_target rows (hand-made data), still find the session a probe belongs to.
+    if sessions.isEmpty { sessions = input.sessions }
+    sessions.sort { $0.startedNs < $1.startedNs }
+    return (classify(probes, target: target.id, sessions: sessions, index: index, timeoutNs: timeoutNs), sessions, probed)
 }
 
 private func validate(_ options: ReportOptions) throws {
@@ -115,78 +141,32 @@ func floorDivide(_ a: Int64, _ b: Int64) -> Int64 {
 
 // MARK: - Classification
 
-/// Replies and ICMP errors of one target, sorted by the probe they answer.
-///
-/// The loader gives them sorted by (sent_ns, target_id) and a target's probes
-/// come in send order, so `classify` walks these with a cursor instead of
-/// hashing a key per probe (the dictionary was ~8 % of a report).
-private struct TargetAnswers {
-    /// (sentNs, rttNs) of every reply row, sorted by sentNs.
-    var replies: [(sentNs: Nanoseconds, rttNs: Nanoseconds)] = []
-    /// ICMP errors sorted by sentNs; ties keep input order, so the first of
-    /// equal rtts wins as before.
-    var icmpErrors: [ICMPErrorRecord] = []
+private struct ProbeKey: Hashable {
+    var sentNs: Nanoseconds
+    var targetID: Int64
 }
 
-/// Replies and ICMP errors grouped by target slot.
-private func answersBySlot(_ input: ReportInput, slots: TargetSlots, count: Int) -> [TargetAnswers] {
-    var answers = [TargetAnswers](repeating: TargetAnswers(), count: count)
-    for reply in input.replies {
-        if let slot = slots.slot(reply.targetID) { answers[slot].replies.append((reply.sentNs, reply.rttNs)) }
-    }
-    for error in input.icmpErrors {
-        if let slot = slots.slot(error.targetID) { answers[slot].icmpErrors.append(error) }
-    }
-    for slot in answers.indices {
-        // Sorting is only a guard for hand-built input; Swift's sort is stable.
-        if zip(answers[slot].replies, answers[slot].replies.dropFirst()).contains(where: { $0.sentNs > $1.sentNs }) {
-            answers[slot].replies.sort { $0.sentNs < $1.sentNs }
-        }
-        if zip(answers[slot].icmpErrors, answers[slot].icmpErrors.dropFirst()).contains(where: { $0.sentNs > $1.sentNs }) {
-            answers[slot].icmpErrors.sort { $0.sentNs < $1.sentNs }
-        }
-    }
-    return answers
-}
+/// Replies and ICMP errors by the probe they answer.
+private struct ProbeIndex {
+    /// Smallest rtt among the reply rows, and how many there are.
+    var replies: [ProbeKey: (first: Nanoseconds, count: Int)] = [:]
+    /// The first ICMP error (smallest rtt) of each probe.
+    var icmpErrors: [ProbeKey: ICMPErrorRecord] = [:]
 
-/// Position of each selected target, by id. Row ids are small positive
-/// integers, so a plain array answers without hashing (two hashes per probe
-/// were ~4 % of a report); anything else falls back to a dictionary.
-private struct TargetSlots {
-    private var direct: [Int] = []  // slot by id, -1 when not selected
-    private var hashed: [Int64: Int] = [:]
-
-    init(_ ids: [Int64]) {
-        if let top = ids.max(), let bottom = ids.min(), bottom >= 0, top < 1 << 16 {
-            direct = [Int](repeating: -1, count: Int(top) + 1)
-            // The first slot of an id wins, like the dictionary's `first` below.
-            for (slot, id) in ids.enumerated().reversed() { direct[Int(id)] = slot }
-        } else {
-            for (slot, id) in ids.enumerated() where hashed[id] == nil { hashed[id] = slot }
+    init(_ input: ReportInput) {
+        for reply in input.replies {
+            let key = ProbeKey(sentNs: reply.sentNs, targetID: reply.targetID)
+            if let seen = replies[key] {
+                replies[key] = (min(seen.first, reply.rttNs), seen.count + 1)
+            } else {
+                replies[key] = (reply.rttNs, 1)
+            }
         }
-    }
-
-    func slot(_ id: Int64) -> Int? {
-        if !direct.isEmpty {
-            guard id >= 0 && id < Int64(direct.count) else { return nil }
-            let slot = direct[Int(id)]
-            return slot >= 0 ? slot : nil
+        for error in input.icmpErrors {
+            let key = ProbeKey(sentNs: error.sentNs, targetID: error.targetID)
+            if let seen = icmpErrors[key], seen.rttNs <= error.rttNs { continue }
+            icmpErrors[key] = error
         }
-        return hashed[id]
-    }
-}
-
-/// Error kind names seen in one report, so a classified probe carries a small
-/// index instead of a String (fewer bytes per probe, no refcounting).
-private struct ErrorKindTable {
-    var names: [String] = []
-    var indexByName: [String: Int32] = [:]
-    mutating func code(_ name: String) -> Int32 {
-        if let code = indexByName[name] { return code }
-        let code = Int32(names.count)
-        names.append(name)
-        indexByName[name] = code
-        return code
     }
 }
 
@@ -199,21 +179,17 @@ struct ClassifiedProbe {
     /// First reply's rtt; meaningful when received.
     var rttNs: Nanoseconds
     var duplicates: Int
-    /// Why a lost probe failed (send error or ICMP error): an index into the
-    /// report's ErrorKindTable, -1 when unknown.
-    var errorKind: Int32
+    /// Why a lost probe failed (send error or ICMP error), if known.
+    var errorKind: String?
     /// Index into the target's sessions (sorted by start), -1 when none.
     var session: Int
 }
 
 private func classify(
-    _ probes: [ProbeRecord], sessions: [SessionRecord], answers: TargetAnswers, kinds: inout ErrorKindTable,
-    timeoutNs: Nanoseconds
+    _ probes: [ProbeRecord], target: Int64, sessions: [SessionRecord], index: ProbeIndex, timeoutNs: Nanoseconds
 ) -> [ClassifiedProbe] {
     var result: [ClassifiedProbe] = []
     result.reserveCapacity(probes.count)
-    // Probes are in send order: every answer before the cursor is for an earlier probe.
-    var replyCursor = 0, errorCursor = 0
     var latest = -1  // the last session started at or before the current probe
     for probe in probes {
         while latest + 1 < sessions.count && sessions[latest + 1].startedNs <= probe.sentNs { latest += 1 }
@@ -225,44 +201,29 @@ private func classify(
             if earlier >= 0 { session = earlier }
         }
 
+        let key = ProbeKey(sentNs: probe.sentNs, targetID: target)
         var first = probe.rttNs
         var replyCount = probe.rttNs == nil ? 0 : 1
-        let replies = answers.replies
-        while replyCursor < replies.count && replies[replyCursor].sentNs < probe.sentNs { replyCursor += 1 }
-        // Not consumed: a hand-built input may repeat a send time, and each such probe sees the same replies.
-        var j = replyCursor
-        while j < replies.count && replies[j].sentNs == probe.sentNs {
-            first = min(first ?? replies[j].rttNs, replies[j].rttNs)
-            replyCount += 1
-            j += 1
+        if let extra = index.replies[key] {
+            first = min(first ?? extra.first, extra.first)
+            replyCount += extra.count
         }
-        var errorKind: Int32 = -1
+        var errorKind: String?
         if let sendError = probe.sendError {
-            errorKind = kinds.code(sendErrorKind(sendError))
-        } else {
-            let errors = answers.icmpErrors
-            while errorCursor < errors.count && errors[errorCursor].sentNs < probe.sentNs { errorCursor += 1 }
-            var firstError = -1
-            var j = errorCursor
-            while j < errors.count && errors[j].sentNs == probe.sentNs {
-                if firstError < 0 || errors[j].rttNs < errors[firstError].rttNs { firstError = j }
-                j += 1
-            }
-            if firstError >= 0 {
-                let icmp = errors[firstError]
-                errorKind = kinds.code(icmpErrorKind(family: icmp.family, type: icmp.type, code: icmp.code))
-            }
+            errorKind = sendErrorKind(sendError)
+        } else if let icmp = index.icmpErrors[key] {
+            errorKind = icmpErrorKind(family: icmp.family, type: icmp.type, code: icmp.code)
         }
 
         var item = ClassifiedProbe(sentNs: probe.sentNs, status: .lost, late: false, rttNs: 0,
-                                   duplicates: max(0, replyCount - 1), errorKind: -1, session: session)
+                                   duplicates: max(0, replyCount - 1), errorKind: nil, session: session)
         if let first, first <= timeoutNs {
             item.status = .received  // a reply in time wins over an ICMP error
             item.rttNs = first
         } else if first != nil {
             item.late = true
             item.errorKind = errorKind
-        } else if errorKind >= 0 {
+        } else if errorKind != nil {
             item.errorKind = errorKind
         } else if session < 0 || probe.sentNs + timeoutNs > sessions[session].endNs {
             // The recorder stopped (or died) before this probe's timeout ran out.
@@ -275,19 +236,13 @@ private func classify(
 
 // MARK: - Counting
 
-/// Counts `probes`. `rtts` is scratch space reused across calls so epochs do
-/// not allocate; `kinds` names the probes' error kind codes.
-private func summarize(
-    _ probes: ArraySlice<ClassifiedProbe>, coverage: Double, kinds: ErrorKindTable, rtts: inout [Nanoseconds]
-) -> Summary {
+private func summarize(_ probes: ArraySlice<ClassifiedProbe>, coverage: Double) -> Summary {
     var summary = Summary()
     summary.coverage = coverage
-    rtts.removeAll(keepingCapacity: true)
-    var kindCounts = [Int](repeating: 0, count: kinds.names.count)
+    var rtts: [Nanoseconds] = []
+    rtts.reserveCapacity(probes.count)
     var jitterSum = 0.0
     var previous: Nanoseconds?
-    var sum = 0.0
-    var low = Nanoseconds.max, high = Nanoseconds.min
     for probe in probes {
         summary.sent += 1
         summary.duplicates += probe.duplicates
@@ -295,83 +250,65 @@ private func summarize(
         case .received:
             summary.received += 1
             rtts.append(probe.rttNs)
-            sum += Double(probe.rttNs)
-            low = min(low, probe.rttNs)
-            high = max(high, probe.rttNs)
             if let previous { jitterSum += Double(abs(probe.rttNs - previous)) }
             previous = probe.rttNs
         case .lost:
             summary.lost += 1
             if probe.late { summary.late += 1 }
-            if probe.errorKind >= 0 {
+            if let kind = probe.errorKind {
                 summary.errors += 1
-                kindCounts[Int(probe.errorKind)] += 1
+                summary.errorKinds[kind, default: 0] += 1
             }
         case .unknown:
             summary.unknown += 1
         }
     }
-    for (code, count) in kindCounts.enumerated() where count > 0 { summary.errorKinds[kinds.names[code]] = count }
     let judged = summary.sent - summary.unknown
     if judged > 0 { summary.lossPct = Double(summary.lost) / Double(judged) * 100 }
     guard !rtts.isEmpty else { return summary }
 
     let n = rtts.count
     let ms = { (ns: Double) in ns / 1e6 }
-    // Same summation order as before (send order), so the doubles are bit-identical.
-    let mean = sum / Double(n)
-    var squares = 0.0
-    for rtt in rtts { squares += (Double(rtt) - mean) * (Double(rtt) - mean) }
-    let variance = squares / Double(n)
+    let mean = rtts.reduce(0.0) { $0 + Double($1) } / Double(n)
+    let variance = rtts.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(n)
+    sortRTTs(&rtts)
     // Nearest rank: the value at 1-based rank ceil(p/100 * n), always a measured value.
-    // Selection instead of a full sort; ranks ascend, so each search starts
-    // where the last one's element sits (everything after it is not smaller).
-    let rank50 = max(1, (50 * n + 99) / 100) - 1
-    let rank90 = max(1, (90 * n + 99) / 100) - 1
-    let rank99 = max(1, (99 * n + 99) / 100) - 1
-    let p50 = rtts.withUnsafeMutableBufferPointer { selectNth($0, rank50, from: 0) }
-    let p90 = rtts.withUnsafeMutableBufferPointer { selectNth($0, rank90, from: rank50) }
-    let p99 = rtts.withUnsafeMutableBufferPointer { selectNth($0, rank99, from: rank90) }
+    let percentile = { (p: Int) in ms(Double(rtts[max(1, (p * n + 99) / 100) - 1])) }
     summary.rtt = RTTStats(
-        min: ms(Double(low)), avg: ms(mean), p50: ms(Double(p50)), p90: ms(Double(p90)),
-        p99: ms(Double(p99)), max: ms(Double(high)), stddev: ms(variance.squareRoot()),
+        min: ms(Double(rtts[0])), avg: ms(mean), p50: percentile(50), p90: percentile(90),
+        p99: percentile(99), max: ms(Double(rtts[n - 1])), stddev: ms(variance.squareRoot()),
         jitter: n >= 2 ? ms(jitterSum / Double(n - 1)) : nil)
     return summary
 }
 
-/// Reorders `values[start...]` so the element at `rank` is the one a full sort
-/// would put there, with nothing smaller after it and nothing larger before it
-/// (Hoare's quickselect, median-of-three pivot), and returns it. Everything
-/// before `start` must already be no larger than everything from `start` on.
-func selectNth(_ values: UnsafeMutableBufferPointer<Nanoseconds>, _ rank: Int, from start: Int) -> Nanoseconds {
-    var low = start, high = values.count - 1
-    while high > low {
-        let mid = low + (high - low) / 2
-        // Median of three as the pivot: sorted input does not go quadratic.
-        if values[mid] < values[low] { values.swapAt(mid, low) }
-        if values[high] < values[low] { values.swapAt(high, low) }
-        if values[high] < values[mid] { values.swapAt(high, mid) }
-        let pivot = values[mid]
-        var i = low, j = high
-        while i <= j {
-            while values[i] < pivot { i += 1 }
-            while values[j] > pivot { j -= 1 }
-            if i <= j {
-                values.swapAt(i, j)
-                i += 1
-                j -= 1
-            }
+/// Sorts round-trip times ascending. Large sets (a target's whole week is
+/// 600 k values) take an LSD radix sort of the offsets from the minimum, a few
+/// times faster than the comparison sort; small sets take the standard sort.
+func sortRTTs(_ values: inout [Nanoseconds]) {
+    if values.count < 1024 { values.sort(); return }
+    var low = values[0], high = values[0]
+    for v in values { low = min(low, v); high = max(high, v) }
+    // Round-trip times are never negative, so the offsets fit UInt64; any
+    // other input keeps the comparison sort.
+    guard low >= 0 else { values.sort(); return }
+    let range = UInt64(high - low)
+    var keys = values.map { UInt64($0 - low) }
+    var buffer = [UInt64](repeating: 0, count: keys.count)
+    let bits: UInt64 = 11, mask: UInt64 = (1 << 11) - 1
+    var shift: UInt64 = 0
+    while shift < 64 && (range >> shift) != 0 {
+        var starts = [Int](repeating: 0, count: Int(mask) + 2)
+        for k in keys { starts[Int((k >> shift) & mask) + 1] += 1 }
+        for i in 1..<starts.count { starts[i] += starts[i - 1] }
+        for k in keys {
+            let digit = Int((k >> shift) & mask)
+            buffer[starts[digit]] = k
+            starts[digit] += 1
         }
-        // Now [low, j] <= pivot <= [i, high], and j < i; between them equals the pivot.
-        if rank <= j {
-            high = j
-        } else if rank >= i {
-            low = i
-        } else {
-            return values[rank]
-        }
+        swap(&keys, &buffer)
+        shift += bits
     }
-    return values[rank]
+    for i in keys.indices { values[i] = Int64(keys[i]) + low }
 }
 
 // MARK: - Coverage

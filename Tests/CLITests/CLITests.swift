@@ -85,6 +85,8 @@ func makeHistory(at path: String, start: Int64) throws {
                                       probe and reply.
               report                  Summarise any window of the recorded history: loss,
                                       latency, jitter, outages.
+              export                  Export a window of the recorded history for people to
+                                      look at.
               status                  Is a recorder running on this database, since when,
                                       and what has it written.
 

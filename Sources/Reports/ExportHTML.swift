@@ -1,0 +1,229 @@
+// `pingem export html`: the data the page embeds. Every per-epoch figure comes
+// from makeReport at one of several epoch widths (never a second aggregation),
+// so a number in the page equals `pingem report --format json` for the same
+// window, epoch and timeout. Round-trip times are embedded as integer
+// microseconds: the JSON report's three decimals in milliseconds, exactly.
+//
+// Invariant: the data sits in <script type="application/json">; jsonString
+// escapes "</", and embedJSON escapes every "<", ">", "&", U+2028 and U+2029
+// besides, so no user string can end the block or start markup.
+import Store
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What one export shows; `report` carries the window, timeout and targets.
+public struct ExportOptions: Sendable, Equatable {
+    public var report: ReportOptions
+    /// When the page was made (Unix ns), shown in its title.
+    public var generatedNs: Nanoseconds
+    /// Single probes are embedded when the window is at most this long.
+    public var rawProbeLimitNs: Nanoseconds
+    public init(report: ReportOptions, generatedNs: Nanoseconds, rawProbeLimitNs: Nanoseconds = 6 * 3600 * 1_000_000_000) {
+        self.report = report; self.generatedNs = generatedNs; self.rawProbeLimitNs = rawProbeLimitNs
+    }
+}
+
+private let secondNs: Nanoseconds = 1_000_000_000
+
+/// The epoch widths a page of a window this long embeds, finest first: every
+/// width of the ladder from the finest that keeps at most `maximumEpochs`
+/// epochs (1 minute for 7 days) to the first that gives a whole-window view
+/// of at most 200 epochs.
+public func exportEpochWidths(span: Nanoseconds, maximumEpochs: Int64 = 12_000) -> [Nanoseconds] {
+    let ladder: [Int64] = [1, 10, 60, 300, 3600, 6 * 3600, 86400, 7 * 86400].map { $0 * secondNs }
+    var widths: [Nanoseconds] = []
+    for width in ladder where span / width <= maximumEpochs {
+        widths.append(width)
+        if span / width <= 200 { break }
+    }
+    return widths.isEmpty ? [ladder.last!] : widths
+}
+
+/// The page's data block as JSON (not yet escaped for HTML).
+public func exportData(_ input: ReportInput, _ options: ExportOptions, progress: ((String) -> Void)? = nil) throws -> String {
+    let r = options.report
+    let span = r.until - r.since
+    let widths = exportEpochWidths(span: span)
+    progress?("aggregating epochs of " + widths.map { trimmed(Double($0) / 1e9, 0) + " s" }.joined(separator: ", "))
+    let (reports, classified) = try makeReports(input, r, epochWidths: widths)
+    let levels = Array(zip(widths, reports))
+    guard let whole = reports.last else { throw ReportError("Nothing to export.") }
+
+    var out = "{"
+    out += "\"version\":1,\"since_ms\":\(ms(r.since)),\"until_ms\":\(ms(r.until)),"
+    out += "\"generated_ms\":\(ms(options.generatedNs)),\"timeout_ms\":\(trimmed(Double(r.timeoutNs) / 1e6, 3)),"
+    out += "\"outage_min\":\(r.outageMin),"
+    out += "\"targets\":["
+    for (i, target) in whole.targets.enumerated() {
+        if i > 0 { out += "," }
+        out += "{\"target\":\(jsonString(target.target)),\"host\":\(jsonString(target.host)),"
+        out += "\"addresses\":[" + target.addresses.map(jsonString).joined(separator: ",") + "],"
+        out += "\"summary\":" + summaryObject(target.summary) + ","
+        out += "\"outages\":[" + target.outages.map { "[\(ms($0.start)),\(ms($0.end)),\($0.lost)]" }.joined(separator: ",") + "],"
+        out += "\"histogram\":" + histogram(classified[i]) + "}"
+    }
+    out += "],\"levels\":["
+    for (l, (width, report)) in levels.enumerated() {
+        if l > 0 { out += "," }
+        // Epochs align to UTC multiples of the width; the page rebuilds their
+        // bounds from the aligned start, cut to the window like the report's.
+        out += "{\"epoch_ms\":\(ms(width)),\"aligned_start_ms\":\(ms(floorDivide(r.since, width) * width)),\"targets\":["
+        for (i, target) in report.targets.enumerated() {
+            if i > 0 { out += "," }
+            out += epochColumns(target.epochs)
+        }
+        out += "]}"
+    }
+    out += "],\"probes\":"
+    if span <= options.rawProbeLimitNs {
+        out += "[" + classified.map { probeColumns($0, since: r.since) }.joined(separator: ",") + "]"
+    } else {
+        out += "null"
+    }
+    out += "}"
+    return out
+}
+
+private func ms(_ ns: Nanoseconds) -> String { String(floorDivide(ns, 1_000_000)) }
+
+/// Milliseconds as integer microseconds, as the JSON report rounds them.
+private func micros(_ value: Double?) -> String {
+    guard let value else { return "null" }
+    return fixed(value * 1000, 0)
+}
+
+private func summaryObject(_ s: Summary) -> String {
+    var out = "{\"sent\":\(s.sent),\"received\":\(s.received),\"lost\":\(s.lost),\"late\":\(s.late),"
+    out += "\"errors\":\(s.errors),\"unknown\":\(s.unknown),\"duplicates\":\(s.duplicates),"
+    out += "\"loss_pct\":" + (s.lossPct.map { fixed($0, 3) } ?? "null") + ","
+    out += "\"coverage\":" + trimmed(s.coverage, 4) + ","
+    out += "\"error_kinds\":{" + s.errorKinds.sorted { $0.key < $1.key }
+        .map { "\(jsonString($0.key)):\($0.value)" }.joined(separator: ",") + "},"
+    out += "\"rtt_us\":{\"min\":\(micros(s.rtt.min)),\"avg\":\(micros(s.rtt.avg)),\"p50\":\(micros(s.rtt.p50)),"
+    out += "\"p90\":\(micros(s.rtt.p90)),\"p99\":\(micros(s.rtt.p99)),\"max\":\(micros(s.rtt.max)),"
+    out += "\"stddev\":\(micros(s.rtt.stddev)),\"jitter\":\(micros(s.rtt.jitter))}}"
+    return out
+}
+
+/// One array per figure (columns are far smaller than one object per epoch).
+private func epochColumns(_ epochs: [Epoch]) -> String {
+    func column(_ name: String, _ value: (Summary) -> String) -> String {
+        var text = "\"\(name)\":["
+        text.reserveCapacity(epochs.count * 6)
+        for (i, epoch) in epochs.enumerated() {
+            if i > 0 { text += "," }
+            text += value(epoch.summary)
+        }
+        return text + "]"
+    }
+    return "{" + [
+        column("sent") { String($0.sent) },
+        column("lost") { String($0.lost) },
+        column("late") { String($0.late) },
+        column("errors") { String($0.errors) },
+        column("unknown") { String($0.unknown) },
+        column("coverage") { trimmed($0.coverage, 4) },
+        column("min") { micros($0.rtt.min) },
+        column("p50") { micros($0.rtt.p50) },
+        column("p90") { micros($0.rtt.p90) },
+        column("p99") { micros($0.rtt.p99) },
+        column("max") { micros($0.rtt.max) },
+    ].joined(separator: ",") + "}"
+}
+
+/// Single probes: send time as a delta (ms) from the previous, and an outcome
+/// code: rtt in microseconds when received, else -1 lost silently, -2 late,
+/// -3 error (send or ICMP), -4 unknown (the recorder stopped first).
+private func probeColumns(_ probes: [ClassifiedProbe], since: Nanoseconds) -> String {
+    var t = "[", v = "["
+    var previous = floorDivide(since, 1_000_000)
+    for (i, probe) in probes.enumerated() {
+        if i > 0 { t += ","; v += "," }
+        let at = floorDivide(probe.sentNs, 1_000_000)
+        t += String(at - previous)
+        previous = at
+        switch probe.status {
+        case .received: v += String((probe.rttNs + 500) / 1000)
+        case .unknown: v += "-4"
+        case .lost: v += probe.late ? "-2" : (probe.errorKind != nil ? "-3" : "-1")
+        }
+    }
+    return "{\"dt_ms\":" + t + "],\"outcome\":" + v + "]}"
+}
+
+/// Counts of received round-trip times in 48 logarithmic bins over [min, max].
+private func histogram(_ probes: [ClassifiedProbe]) -> String {
+    var low = Int64.max, high = Int64.min
+    for probe in probes where probe.status == .received {
+        low = min(low, probe.rttNs); high = max(high, probe.rttNs)
+    }
+    guard low <= high else { return "null" }
+    let bins = 48
+    let lo = Double(max(low, 1000)), hi = max(Double(high), lo * 1.01)
+    let scale = Double(bins) / (log(hi) - log(lo))
+    var counts = [Int](repeating: 0, count: bins)
+    for probe in probes where probe.status == .received {
+        let k = Int((log(Double(max(probe.rttNs, 1000))) - log(lo)) * scale)
+        counts[min(bins - 1, max(0, k))] += 1
+    }
+    return "{\"lo_us\":\(fixed(lo / 1000, 0)),\"hi_us\":\(fixed(hi / 1000, 0)),\"counts\":["
+        + counts.map(String.init).joined(separator: ",") + "]}"
+}
+
+/// `json` made safe inside <script type="application/json">: "<", ">", "&"
+/// and the JavaScript line separators become \u escapes, which JSON.parse
+/// reads back as the same characters. They can only occur inside strings.
+public func embedJSON(_ json: String) -> String {
+    var out = ""
+    out.unicodeScalars.reserveCapacity(json.unicodeScalars.count)
+    for scalar in json.unicodeScalars {
+        switch scalar {
+        case "<": out += "\\u003c"
+        case ">": out += "\\u003e"
+        case "&": out += "\\u0026"
+        case "\u{2028}": out += "\\u2028"
+        case "\u{2029}": out += "\\u2029"
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
+}
+
+/// Text safe as HTML element content or a quoted attribute value.
+public func escapeHTML(_ text: String) -> String {
+    var out = ""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "<": out += "&lt;"
+        case ">": out += "&gt;"
+        case "&": out += "&amp;"
+        case "\"": out += "&quot;"
+        case "'": out += "&#39;"
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
+}
+
+/// The whole page: one self-contained HTML document.
+public func exportHTML(_ input: ReportInput, _ options: ExportOptions, progress: ((String) -> Void)? = nil) throws -> String {
+    let data = embedJSON(try exportData(input, options, progress: progress))
+    progress?("writing the page")
+    let title = "pingem: \(isoUTC(options.report.since)) to \(isoUTC(options.report.until))"
+    return htmlPage(title: escapeHTML(title), data: data)
+}
+
+/// The default output name: pingem-<start>-<end>.html, times in UTC to the
+/// minute ("pingem-20261118T2200Z-20261125T2200Z.html"), safe in any shell.
+public func exportFileName(since: Nanoseconds, until: Nanoseconds) -> String {
+    func compact(_ ns: Nanoseconds) -> String {
+        let iso = isoUTC(ns)  // 2026-11-25T21:00:00.000Z
+        let digits = iso.prefix(16).filter { $0 != "-" && $0 != ":" }
+        return digits + "Z"
+    }
+    return "pingem-\(compact(since))-\(compact(until)).html"
+}
