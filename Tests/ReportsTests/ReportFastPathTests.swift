@@ -4,18 +4,6 @@ import Store
 import Testing
 @testable import Reports
 
-/// A fixed-seed generator so a failure reproduces.
-private struct SplitMix {
-    var state: UInt64
-    mutating func next(_ bound: Int) -> Int {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Int((z ^ (z >> 31)) % UInt64(bound))
-    }
-}
-
 @Test func answersOutOfOrderAndInterleavedAcrossTargetsClassifyAsInOrder() throws {
     let other = TargetRecord(id: 2, name: "other", host: "o.lan")
     var probes: [ProbeRecord] = [], replies: [ReplyRecord] = [], errors: [ICMPErrorRecord] = []
