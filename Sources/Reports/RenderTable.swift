@@ -48,9 +48,11 @@ func renderTable(_ report: Report, color: Bool, timeZone: TimeZone) -> String {
         }
         if block.isEmpty { continue }
         lines.append("")
+        // "name (host) addresses", each part only when it adds something.
         var title = target.target
         if target.host != target.target { title += " (\(target.host))" }
-        if !target.addresses.isEmpty { title += " " + target.addresses.joined(separator: ", ") }
+        let shown = target.addresses.filter { $0 != target.host && $0 != target.target }
+        if !shown.isEmpty { title += " " + shown.joined(separator: ", ") }
         lines.append(color ? Style.bold + title + Style.reset : title)
         lines += block.map { "  " + $0 }
     }
