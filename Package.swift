@@ -37,6 +37,6 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Store"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Store", "Reports"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Store", "Reports", "pingem", "pingem-responder"]),
     ]
 )
