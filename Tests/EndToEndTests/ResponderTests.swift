@@ -153,8 +153,13 @@ func collect(fd: Int32, quiet: Int32 = 300) -> [Received] {
     var all: [Received] = []
     while true {
         let next = receive(fd: fd, timeout: quiet)
-        if case .nothing = next { return all }
-        all.append(next)
+        switch next {
+        case .nothing: return all
+        // poll reports POLLERR while the error queue holds an entry even
+        // after recv has returned the socket error once: stop there.
+        case .error(let code) where code == EAGAIN: return all
+        default: all.append(next)
+        }
     }
 }
 
