@@ -47,7 +47,9 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Store"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Store", "Reports"]),
+        // Real sockets against the project's test responder on a TUN device in
+        // a network namespace the test creates.
+        .testTarget(name: "EndToEndTests", dependencies: ["Store", "Reports", "pingem", "pingem-responder"]),
         // Runs the built pingem binary: help text, exit codes, one-sentence
         // errors, loopback recording.
         .testTarget(name: "CLITests", dependencies: ["pingem", "Store"]),
