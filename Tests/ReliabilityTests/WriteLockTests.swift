@@ -28,7 +28,9 @@ extension Reliability {
             shell.standardOutput = FileHandle.nullDevice
             shell.standardError = FileHandle.nullDevice
             try shell.run()
-            input.fileHandleForWriting.write(Data("BEGIN EXCLUSIVE;\n".utf8))
+            // .timeout: wait for the recorder's own short write transactions
+            // instead of failing BEGIN EXCLUSIVE when one is under way.
+            input.fileHandleForWriting.write(Data(".timeout 5000\nBEGIN EXCLUSIVE;\n".utf8))
             // Locked once another writer fails at once (.timeout 0).
             let locked = waitUntil {
                 (try? command("/usr/bin/sqlite3", ["-batch", db, "BEGIN IMMEDIATE; ROLLBACK;"]).status) != 0
