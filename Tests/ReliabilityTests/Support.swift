@@ -250,12 +250,30 @@ func placedProbes(_ db: String, session: SessionRow, until: Int64 = .max) throws
     var result: [Int64: [PlacedProbe]] = [:]
     for row in rows {
         let target = Int64(row[0])!, sent = Int64(row[1])!
-        guard let offset = offsets[target] else { continue }
-        let since = sent - session.startedNs - offset
-        let slot = since >= 0 ? since / session.intervalNs : -1
+        guard offsets[target] != nil else { continue }
         result[target, default: []].append(PlacedProbe(
-            targetID: target, sentNs: sent, slot: slot, lateNs: since - slot * session.intervalNs,
-            rttNs: Int64(row[2]), sendError: Int64(row[3])))
+            targetID: target, sentNs: sent, slot: 0, lateNs: 0, rttNs: Int64(row[2]), sendError: Int64(row[3])))
+    }
+    // The slot a send time falls in is only an upper bound of the probe's
+    // slot: a send late by more than an interval (short of a stall, which
+    // skips) lands in the next slot's window, followed at once by that
+    // slot's own probe. Slots strictly increase in send order, so walking
+    // back from the last probe, each probe's slot is at most one less than
+    // the next one's: min() of the two bounds gives the true slot of every
+    // probe followed by an on-time one, and a probe that was never sent
+    // still shows as a hole.
+    for (target, probes) in result {
+        var placed = probes
+        var next = Int64.max
+        for i in placed.indices.reversed() {
+            let since = placed[i].sentNs - session.startedNs - offsets[target]!
+            let bound = since >= 0 ? since / session.intervalNs : -1
+            let slot = next == .max ? bound : min(bound, next - 1)
+            placed[i].slot = slot
+            placed[i].lateNs = since - slot * session.intervalNs
+            next = slot
+        }
+        result[target] = placed
     }
     return result
 }
