@@ -120,7 +120,14 @@ public enum RecorderService {
         let transport = try ICMPSockets.open(families: [.v4, .v6])
         let lock = try RecorderLock.acquire(databasePath: options.databasePath, permissions: permissions)
         defer { withExtendedLifetime(lock) {} }
-        let db = try Database(path: options.databasePath, mode: .readWrite, permissions: permissions)
+        let db: Database
+        do {
+            db = try Database(path: options.databasePath, mode: .readWrite, permissions: permissions)
+        } catch {
+            // Refused: leave no lock file next to a database we never used.
+            lock.removeCreatedFile()
+            throw error
+        }
         if let account {
             // The lock file is only ever ours: give it to the user, so a later
             // run as that user (setcap, systemd) can open it again.
