@@ -157,6 +157,19 @@ public final class ProbeEngine: Sendable {
         }
     }
 
+    /// The target's name no longer resolves: its next probes are stored
+    /// unsent with `sendErrorUnresolved` (lost, kind "unresolved") rather
+    /// than sent to an address the name no longer has. Returns false when it
+    /// had no address already.
+    @discardableResult
+    public func clearAddress(forTarget index: Int) -> Bool {
+        state.withLock { s in
+            guard s.targets[index].current >= 0 else { return false }
+            s.targets[index].current = -1
+            return true
+        }
+    }
+
     /// True while a target's sends fail (or its name does not resolve).
     public func isFailing(target index: Int) -> Bool {
         state.withLock { $0.targets[index].failingSince > 0 }

@@ -32,12 +32,18 @@ public struct RecordOptions: Sendable {
     /// about 32 MB, and 2.7 hours of 100 targets at 1 s.
     public var maxHeldProbes: Int
     public static let defaultMaxHeldProbes = 1_000_000
+    /// How often a resolved name is looked up again; while it fails, every
+    /// min(10 s, this). Shorter only in tests (a hidden option).
+    public var resolveEveryNs: Int64
+    public static let defaultResolveEveryNs: Int64 = 300_000_000_000
     public init(targets: [TargetSpec], intervalNs: Int64, payloadSize: Int, flushNs: Int64,
                 databasePath: String, verbose: Bool, version: String, user: String? = nil,
-                umask: mode_t = 0o077, maxHeldProbes: Int = RecordOptions.defaultMaxHeldProbes) {
+                umask: mode_t = 0o077, maxHeldProbes: Int = RecordOptions.defaultMaxHeldProbes,
+                resolveEveryNs: Int64 = RecordOptions.defaultResolveEveryNs) {
         self.targets = targets; self.intervalNs = intervalNs; self.payloadSize = payloadSize
         self.flushNs = flushNs; self.databasePath = databasePath; self.verbose = verbose
         self.version = version; self.user = user; self.umask = umask; self.maxHeldProbes = maxHeldProbes
+        self.resolveEveryNs = resolveEveryNs
     }
 }
 
@@ -114,7 +120,14 @@ public enum RecorderService {
         let transport = try ICMPSockets.open(families: [.v4, .v6])
         let lock = try RecorderLock.acquire(databasePath: options.databasePath, permissions: permissions)
         defer { withExtendedLifetime(lock) {} }
-        let db = try Database(path: options.databasePath, mode: .readWrite, permissions: permissions)
+        let db: Database
+        do {
+            db = try Database(path: options.databasePath, mode: .readWrite, permissions: permissions)
+        } catch {
+            // Refused: leave no lock file next to a database we never used.
+            lock.removeCreatedFile()
+            throw error
+        }
         if let account {
             // The lock file is only ever ours: give it to the user, so a later
             // run as that user (setcap, systemd) can open it again.
@@ -137,7 +150,7 @@ public enum RecorderService {
             case .resolved(let a):
                 resolved.append(a)
                 if spec.host != a.text { RecorderLog.line("\(spec.name): \(spec.host) resolved to \(a.text)") }
-            case .failed(let why):
+            case .failed(let why, _):
                 resolved.append(nil)
                 RecorderLog.line("\(spec.name): cannot resolve \(spec.host) (\(why)); its probes count as lost until it resolves")
             }
@@ -229,19 +242,21 @@ public enum RecorderService {
         // Not joined at stop: getaddrinfo may block for seconds when DNS is
         // down, and nothing it does must reach the last batch.
         spawn("resolver", joined: false) {
+            let every = options.resolveEveryNs
+            let retry = min(10_000_000_000, every)
             let start = clock.monotonicNs()
-            var next = [Int64](repeating: start + 300_000_000_000, count: options.targets.count)
+            var next = [Int64](repeating: start + every, count: options.targets.count)
             var last = [Int64](repeating: start, count: options.targets.count)
             var failing = [Bool](repeating: false, count: options.targets.count)
             for (i, a) in initial.enumerated() where a == nil {
-                next[i] = clock.monotonicNs() + 10_000_000_000
+                next[i] = clock.monotonicNs() + retry
                 failing[i] = true
             }
             while !stopping.load(ordering: .relaxed) {
                 let now = clock.monotonicNs()
                 for (i, spec) in options.targets.enumerated() where IPAddress(parsing: spec.host) == nil {
-                    // Every 5 minutes; every 10 s while the name or the sends fail.
-                    let due = now >= next[i] || (engine.isFailing(target: i) && now - last[i] >= 10_000_000_000)
+                    // Every `every`; every `retry` while the name or the sends fail.
+                    let due = now >= next[i] || (engine.isFailing(target: i) && now - last[i] >= retry)
                     guard due else { continue }
                     last[i] = now
                     switch resolve(host: spec.host, families: transport.families) {
@@ -249,11 +264,21 @@ public enum RecorderService {
                         engine.setAddress(a, forTarget: i)
                         if failing[i] { RecorderLog.line("\(spec.name): \(spec.host) resolves again, to \(a.text)") }
                         failing[i] = false
-                        next[i] = now + 300_000_000_000
-                    case .failed(let why):
-                        if !failing[i] { RecorderLog.line("\(spec.name): cannot resolve \(spec.host) (\(why)); retrying every 10s") }
+                        next[i] = now + every
+                    case .failed(let why, let nameGone):
+                        // A name that is gone is no longer probed at its old
+                        // address: its probes are "unresolved" loss. A resolver
+                        // that cannot answer (DNS down) says nothing about the
+                        // target, which keeps its last address.
+                        let cleared = nameGone && engine.clearAddress(forTarget: i)
+                        if !failing[i] {
+                            RecorderLog.line("\(spec.name): cannot resolve \(spec.host) (\(why)); "
+                                + (cleared || engine.currentAddress(ofTarget: i) == nil
+                                    ? "its probes count as lost until it resolves; retrying every \(retry / 1_000_000_000)s"
+                                    : "still probing \(engine.currentAddress(ofTarget: i)!.text); retrying every \(retry / 1_000_000_000)s"))
+                        }
                         failing[i] = true
-                        next[i] = now + 10_000_000_000
+                        next[i] = now + retry
                     }
                 }
                 clock.sleep(untilMonotonicNs: clock.monotonicNs() + 100_000_000)

@@ -32,8 +32,16 @@ extension IPAddress {
 
 public enum Resolution: Sendable, Equatable {
     case resolved(IPAddress)
-    case failed(String)
+    /// `nameGone`: the answer says the name has no address (EAI_NONAME,
+    /// EAI_NODATA: removed from /etc/hosts or DNS), as opposed to a resolver
+    /// that could not answer (EAI_AGAIN, no network), which says nothing
+    /// about the target.
+    case failed(String, nameGone: Bool)
 }
+
+/// glibc's EAI_NODATA (the name exists but has no address), which Glibc
+/// does not export to Swift: it is behind _GNU_SOURCE in netdb.h.
+private let eaiNoData: Int32 = -5
 
 /// Resolves a host to one address the transport can reach, in the order
 /// getaddrinfo gives them (RFC 6724 preference, /etc/gai.conf).
@@ -41,7 +49,7 @@ public func resolve(host: String, families: Set<IPFamily>) -> Resolution {
     if let literal = IPAddress(parsing: host) {
         return families.contains(literal.family)
             ? .resolved(literal)
-            : .failed("\(host) is an IPv\(literal.family.rawValue) address but this machine has no IPv\(literal.family.rawValue) ICMP socket")
+            : .failed("\(host) is an IPv\(literal.family.rawValue) address but this machine has no IPv\(literal.family.rawValue) ICMP socket", nameGone: true)
     }
     var hints = addrinfo()
     hints.ai_family = AF_UNSPEC
@@ -49,7 +57,7 @@ public func resolve(host: String, families: Set<IPFamily>) -> Resolution {
     var result: UnsafeMutablePointer<addrinfo>? = nil
     let rc = getaddrinfo(host, nil, &hints, &result)
     guard rc == 0, let first = result else {
-        return .failed(String(cString: gai_strerror(rc)))
+        return .failed(String(cString: gai_strerror(rc)), nameGone: rc == EAI_NONAME || rc == eaiNoData)
     }
     defer { freeaddrinfo(first) }
     var cursor: UnsafeMutablePointer<addrinfo>? = first
@@ -67,7 +75,7 @@ public func resolve(host: String, families: Set<IPFamily>) -> Resolution {
         }
         cursor = ai.pointee.ai_next
     }
-    return .failed("no address of a usable family")
+    return .failed("no address of a usable family", nameGone: true)
 }
 
 /// A target as given on the command line: `host` or `label=host`, split at

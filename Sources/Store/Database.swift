@@ -61,12 +61,22 @@ public final class Database {
 
     // MARK: Opening
 
-    /// Refuses folders and (read-only) missing files; creates a missing file,
+    /// Refuses folders, (read-only) missing files and (read-write) empty
+    /// files; creates a missing file,
     /// and its folders, readable by the owner only.
     private static func prepareFile(path: String, mode: Mode, permissions: mode_t) throws {
         var info = stat()
         if stat(path, &info) == 0 {
             if (info.st_mode & S_IFMT) == S_IFDIR { throw OpenError(path: path, reason: .isFolder) }
+            // SQLite would take a zero-byte file as a new database and write
+            // into it. A file pingem created is never left empty for long (the
+            // WAL switch writes its header first, and until a checkpoint the
+            // data sits in the -wal file), so an empty one is somebody else's.
+            var wal = stat()
+            let walHasData = stat(path + "-wal", &wal) == 0 && wal.st_size > 0
+            if mode == .readWrite && info.st_size == 0 && !walHasData {
+                throw OpenError(path: path, reason: .emptyFile)
+            }
             return
         }
         let code = errno

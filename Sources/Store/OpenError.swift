@@ -17,6 +17,9 @@ public struct OpenError: Error, CustomStringConvertible, Sendable, Equatable {
         case otherProgram
         /// An empty SQLite file, opened read-only: nothing was recorded yet.
         case empty
+        /// A file of zero bytes where the recorder would write: not created by
+        /// pingem (it writes the header at once), so not taken over silently.
+        case emptyFile
         case isFolder
         /// Read-only mode and the file does not exist.
         case missing
@@ -45,6 +48,8 @@ public struct OpenError: Error, CustomStringConvertible, Sendable, Equatable {
             return "\(path) is an SQLite database of another program, not a pingem database; give another path with --db."
         case .empty:
             return "\(path) holds no pingem data yet; run pingem record first or give the right path with --db."
+        case .emptyFile:
+            return "\(path) is an empty file, not a pingem database; delete it to let pingem record create the database there, or give another path with --db."
         case .isFolder:
             return "\(path) is a folder, not a database file; give the path of a file with --db."
         case .missing:

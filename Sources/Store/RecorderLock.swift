@@ -14,9 +14,20 @@ public final class RecorderLock: Sendable {
     /// Held open until the process ends; never closed, so never retried.
     private let fd: Int32
     public let lockPath: String
+    /// This acquire created the lock file (it did not exist before).
+    public let created: Bool
 
-    private init(fd: Int32, lockPath: String) {
-        self.fd = fd; self.lockPath = lockPath
+    private init(fd: Int32, lockPath: String, created: Bool) {
+        self.fd = fd; self.lockPath = lockPath; self.created = created
+    }
+
+    /// For a start refused before anything was recorded (a database that is
+    /// not ours, unwritable, ...): removes the lock file if this process
+    /// created it, so a refusal leaves the folder as it was found. Done while
+    /// the lock is still held; a recorder that opened the file meanwhile was
+    /// refused by the lock anyway.
+    public func removeCreatedFile() {
+        if created { unlink(lockPath) }
     }
 
     deinit {
@@ -32,7 +43,13 @@ public final class RecorderLock: Sendable {
     public static func acquire(databasePath: String, permissions: mode_t = 0o600) throws -> RecorderLock {
         let path = lockPath(databasePath: databasePath)
         try Database.createFolders(containing: path, permissions: permissions)
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, permissions)
+        // O_EXCL first, only to know whether the file is ours to remove.
+        var created = true
+        var fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, permissions)
+        if fd < 0 && errno == EEXIST {
+            created = false
+            fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, permissions)
+        }
         guard fd >= 0 else { throw RecorderLockError(databasePath: databasePath, reason: .cannotOpen(errnoText())) }
         var result: Int32
         repeat { result = flock(fd, LOCK_EX | LOCK_NB) } while result != 0 && errno == EINTR
@@ -52,7 +69,7 @@ public final class RecorderLock: Sendable {
             close(fd)
             throw RecorderLockError(databasePath: databasePath, reason: .cannotOpen(message))
         }
-        return RecorderLock(fd: fd, lockPath: path)
+        return RecorderLock(fd: fd, lockPath: path, created: created)
     }
 
     /// The pid of the recorder recording into the database, or nil if none

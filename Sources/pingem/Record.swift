@@ -37,6 +37,10 @@ extension Pingem {
         @Option(help: .hidden)
         var maxHeldProbes: Int = RecordOptions.defaultMaxHeldProbes
 
+        // For tests of names that change while recording (default 5 min).
+        @Option(help: .hidden)
+        var resolveEvery: String = "5m"
+
         @OptionGroup var database: DatabaseOption
 
         var options: RecordOptions {
@@ -55,7 +59,7 @@ extension Pingem {
                     targets: specs, intervalNs: try duration(interval, "interval"), payloadSize: size,
                     flushNs: try duration(flush, "flush"), databasePath: database.path,
                     verbose: verbose, version: Pingem.version, user: user, umask: mask,
-                    maxHeldProbes: maxHeldProbes)
+                    maxHeldProbes: maxHeldProbes, resolveEveryNs: try duration(resolveEvery, "resolve-every"))
             }
         }
 

@@ -101,7 +101,10 @@ struct SetupError: Error, CustomStringConvertible {
 }
 
 /// One line per row, columns separated by "|".
+/// Never on a missing file: the sqlite3 shell would create it empty, and
+/// a recorder starting a moment later refuses an empty file.
 func sql(_ db: String, _ query: String) throws -> [[String]] {
+    guard FileManager.default.fileExists(atPath: db) else { throw SetupError("\(db) does not exist (yet)") }
     let r = try command("/usr/bin/sqlite3", ["-batch", db, query])
     if r.status != 0 { throw SetupError("sqlite3 \(query): \(r.stderr)") }
     return r.stdout.split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }

@@ -65,12 +65,15 @@ import Testing
         #expect(try database.userVersion() == 1)
     }
 
-    @Test func emptyExistingFileIsInitialised() throws {
+    /// Issue 4: an empty file is refused, not taken over (nothing pingem
+    /// creates stays empty; see Database.prepareFile).
+    @Test func emptyExistingFileIsRefusedForWriting() throws {
         let folder = TemporaryFolder()
         let path = folder.file("empty.db")
         #expect(FileManager.default.createFile(atPath: path, contents: Data()))
-        let database = try Database(path: path, mode: .readWrite)
-        #expect(try database.userVersion() == 1)
+        #expect(throws: OpenError(path: path, reason: .emptyFile)) { try Database(path: path, mode: .readWrite) }
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == 0)
+        #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
     }
 
     @Test func defaultPathFollowsEnvironment() {
