@@ -57,15 +57,17 @@ extension Watch {
         ]
         let outages = targets.map { t in t.outageSince.map { outageText(since: $0, now: snapshot.now, options.timeZone) } ?? "" }
         let outageWidth = outages.map(\.count).max() ?? 0
-        // Drop the least important columns until the strip gets its minimum.
+        // Drop the least important columns until the strip gets its minimum;
+        // label, last RTT and the last minute's loss stay, and the strip takes what is left.
         func used(_ cols: [Column]) -> Int {
             cols.reduce(0) { $0 + $1.width + 1 } + (outageWidth > 0 ? outageWidth + 1 : 0) + 2
         }
         while used(columns) + minStripCells > width,
-              let drop = columns.indices.filter({ columns[$0].priority > 0 }).max(by: { columns[$0].priority < columns[$1].priority }) {
+              let drop = columns.indices.filter({ columns[$0].priority > 2 }).max(by: { columns[$0].priority < columns[$1].priority }) {
             columns.remove(at: drop)
         }
-        let stripCells = max(0, min(maxStripCells, width - used(columns)))
+        var stripCells = max(0, min(maxStripCells, width - used(columns)))
+        if stripCells < 3 { stripCells = 0 }
 
         var header = columns.map { $0.leftAligned ? padRight($0.title, $0.width) : padLeft($0.title, $0.width) }
             .joined(separator: " ")
@@ -117,7 +119,7 @@ extension Watch {
     }
 
     static func outageText(since: Nanoseconds, now: Nanoseconds, _ timeZone: TimeZone) -> String {
-        "OUTAGE since \(clock(since, timeZone)) for \(span(max(0, now - since)))"
+        "OUTAGE \(span(max(0, now - since))) since \(clock(since, timeZone))"
     }
 
     /// "45s", "2m05s", "1h02m".
@@ -153,7 +155,7 @@ extension Watch {
     struct Column {
         var title: String
         var width: Int
-        /// 0 is never dropped; higher numbers are dropped first on narrow terminals.
+        /// 0 to 2 are never dropped; higher numbers are dropped first on narrow terminals.
         var priority: Int
         var leftAligned = false
         var cell: (WatchTarget) -> String
