@@ -137,6 +137,14 @@ private func stripOf(_ line: Substring) -> Substring? {
         #expect(row("down")?.contains("OUTAGE") == true)
         #expect(row("127.0.0.1")?.contains("OUTAGE") == false)
 
+        // A narrower terminal (SIGWINCH): the next frame fits it.
+        try tmux.run(["resize-window", "-t", "watch", "-x", "70", "-y", "30"])
+        let narrow = try tmux.waitForScreen { screen in
+            screen.contains("lossy") && screen.split(separator: "\n").allSatisfy { $0.count <= 70 }
+                && !screen.contains("1h p50/p90")
+        }
+        #expect(!narrow.contains("1h p50/p90") && narrow.contains("lossy"), "\(narrow)")
+
         try tmux.run(["send-keys", "-t", "watch", "q"])
         let after = try tmux.waitForScreen { $0.contains("exited=") }
         #expect(after.contains("exited=0"), "\(after)")
