@@ -73,13 +73,17 @@ extension Pingem {
             }
 
             if once || !tty {
-                // Non-terminals get plain frames, one after another, every second.
+                // Non-terminals get plain frames, one after another, every second,
+                // until a signal: then the recorder child is stopped by the defer.
+                Terminal.catchSignals()
                 while true {
                     print(frame(width: Terminal.size(fd: 1)?.columns ?? 120).joined(separator: "\n"))
                     if once { return }
                     if let status = recorder?.exitStatus() { throw recorderDied(recorder!, status) }
                     fflush(nil)
-                    sleep(1)
+                    sleep(1)  // a signal cuts it short
+                    if pendingQuit.load(ordering: .relaxed) { return }
+                    print()
                 }
             }
 
@@ -186,6 +190,22 @@ private final class Terminal {
     private var saved = termios()
     private var restored = false
 
+    /// SIGTERM, SIGHUP and SIGINT end the watch through its normal exit path
+    /// (terminal restored, recorder child stopped); SIGWINCH redraws.
+    static func catchSignals() {
+        var caught = sigset_t()
+        sigemptyset(&caught)
+        for sig in [SIGTERM, SIGHUP, SIGINT] {
+            signal(sig) { _ in pendingQuit.store(true, ordering: .relaxed) }
+            sigaddset(&caught, sig)
+        }
+        signal(SIGWINCH) { _ in pendingResize.store(true, ordering: .relaxed) }
+        sigaddset(&caught, SIGWINCH)
+        // A parent may start us with signals blocked (Foundation's Process
+        // does); unblocked here, on the thread that polls, they reach us.
+        pthread_sigmask(SIG_UNBLOCK, &caught, nil)
+    }
+
     static func size(fd: Int32) -> (columns: Int, rows: Int)? {
         var ws = winsize()
         guard ioctl(fd, UInt(TIOCGWINSZ), &ws) == 0, ws.ws_col > 0 else { return nil }
@@ -207,8 +227,7 @@ private final class Terminal {
             cc[Int(VTIME)] = 0
         }
         tcsetattr(0, TCSAFLUSH, &raw)
-        for sig in [SIGTERM, SIGHUP, SIGINT] { signal(sig) { _ in pendingQuit.store(true, ordering: .relaxed) } }
-        signal(SIGWINCH) { _ in pendingResize.store(true, ordering: .relaxed) }
+        catchSignals()
         write("\u{1B}[?1049h\u{1B}[?25l\u{1B}[H\u{1B}[2J")
         return terminal
     }

@@ -165,6 +165,40 @@ private func stripOf(_ line: Substring) -> Substring? {
         #expect(lines.contains { $0.hasPrefix("down ") && $0.contains("OUTAGE") })
     }
 
+    /// Given targets, watch records them through a `pingem record` child and
+    /// stops it cleanly when it is itself told to stop.
+    @Test func watchWithTargetsRecordsAndStopsItsRecorder() throws {
+        guard getuid() == 0 else {
+            if ProcessInfo.processInfo.environment["CI"] != nil { Issue.record("CI must run as root") }
+            print("skipped: recording needs root for a raw socket here")
+            return
+        }
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let db = dir.appendingPathComponent("t.db").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: pingemBinary)
+        p.arguments = ["watch", "127.0.0.1", "six=::1", "--interval", "100ms", "--db", db]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // Plain frames on a pipe, one a second: wait until one shows both targets with an RTT.
+        var seen = ""
+        for _ in 0..<100 where !(seen.contains("\n127.0.0.1 ") && seen.contains("\nsix ")) {
+            seen += String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        #expect(seen.contains("\n127.0.0.1 ") && seen.contains("\nsix "), "\(seen)")
+        #expect(!seen.contains("\u{1B}"))
+        let running = try pingem(["status", "--db", db])
+        #expect(running.stdout.contains("running, pid "), "\(running.stdout)")
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let status = try pingem(["status", "--db", db])
+        #expect(status.stdout.contains("stopped cleanly"), "\(status.stdout)")
+    }
+
     @Test(arguments: [
         (["--fail-if", "loss"], "no comparison"),
         (["--fail-if", "p90>80"], "duration with a unit"),
