@@ -24,10 +24,22 @@ extension Pingem {
         @Option(help: ArgumentHelp("table, csv or json.", valueName: "format"))
         var format: ReportFormat = .table
 
+        @Option(name: .customLong("fail-if"), help: ArgumentHelp(
+            "Exit 3 if a target's window crosses this threshold: loss_pct>1, p90>80ms, coverage<99; repeatable.",
+            valueName: "field>value"))
+        var failIf: [String] = []
+
         @OptionGroup var database: DatabaseOption
 
         func validate() throws {
             _ = try reportOptions(window, judgement, epoch: epoch, now: nowNs())
+            _ = try thresholds()
+        }
+
+        func thresholds() throws -> [Threshold] {
+            do { return try failIf.map(Threshold.init(parsing:)) } catch let e as ReportError {
+                throw ValidationError(e.description)
+            }
         }
 
         func run() throws {
@@ -45,6 +57,12 @@ extension Pingem {
             let env = ProcessInfo.processInfo.environment
             let color = isatty(1) == 1 && (env["NO_COLOR"] ?? "").isEmpty && format == .table
             print(render(report, as: format, color: color), terminator: "")
+            let crossed = Threshold.crossings(try thresholds(), in: report)
+            if !crossed.isEmpty {
+                fflush(nil)
+                for line in crossed { FileHandle.standardError.write(Data("pingem: \(line)\n".utf8)) }
+                throw ExitCode(3)
+            }
         }
     }
 }

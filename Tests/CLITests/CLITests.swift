@@ -89,6 +89,8 @@ func makeHistory(at path: String, start: Int64) throws {
                                       look at.
               status                  Is a recorder running on this database, since when,
                                       and what has it written.
+              watch                   Show every target live: last RTT, loss and latency
+                                      over the last minute and hour.
 
               See 'pingem help <subcommand>' for detailed help.
 
@@ -100,7 +102,7 @@ func makeHistory(at path: String, start: Int64) throws {
         #expect(r.status == 0)
         for option in ["--last <duration>", "--since <time>", "--until <time>", "--epoch <duration>",
                        "--timeout <duration>", "--outage-min <count>", "--target <target>",
-                       "--format <format>", "--db <path>", "(default: 2s)", "(default: 3)"] {
+                       "--format <format>", "--db <path>", "--fail-if <field>value>", "(default: 2s)", "(default: 3)"] {
             #expect(r.stdout.contains(option), "report --help lacks \(option)")
         }
     }
