@@ -3,7 +3,7 @@ import Foundation
 import Store
 
 @main
-struct Pingem: ParsableCommand {
+struct Pingem: AsyncParsableCommand {
     static let version = "0.1.0"
     static let configuration = CommandConfiguration(
         commandName: "pingem",
@@ -14,7 +14,7 @@ struct Pingem: ParsableCommand {
             history into epochs: loss, latency percentiles, jitter and outages.
             """,
         version: version,
-        subcommands: [Record.self, Report.self, Export.self, Status.self]
+        subcommands: [Record.self, Report.self, Export.self, Status.self, Serve.self]
     )
 }
 

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import Reports
+import Serve
+
+extension Pingem {
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Serve the export page live, and Prometheus /metrics, over HTTP.",
+            discussion: """
+                / is the export page, updated within a second as the recorder writes (window \
+                and timeout chosen in the page). /metrics has smokeping_prober's metrics, \
+                computed from the database. Read-only; keeps working across recorder restarts. \
+                Listens on 127.0.0.1:8000 unless --listen names another address; the page has \
+                no authentication.
+                """
+        )
+
+        @Option(help: ArgumentHelp(
+            "Address to listen on: 127.0.0.1:8000 (default), [::1]:8000, or one address of this machine.",
+            valueName: "host:port"))
+        var listen: String?
+
+        @Option(help: ArgumentHelp("The page's window when its URL names none: 15m, 1h, 24h.", valueName: "duration"))
+        var last: String = "1h"
+
+        @Option(help: ArgumentHelp("A reply later than this counts as late, and the probe as lost (page default and /metrics).", valueName: "duration"))
+        var timeout: String = "2s"
+
+        @OptionGroup var database: DatabaseOption
+
+        func validate() throws {
+            do {
+                _ = try parseListen(listen)
+                _ = try parseDuration(last)
+                _ = try parseDuration(timeout)
+            } catch let e as ListenError {
+                throw ValidationError(e.description)
+            } catch let e as ReportError {
+                throw ValidationError(e.description)
+            }
+        }
+
+        func run() async throws {
+            let address = try parseListen(listen)
+            if let warning = address.warning { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
+            let configuration = ServeConfiguration(
+                databasePath: database.path, listen: address, defaultLast: last, timeoutNs: try parseDuration(timeout))
+            let app = makeApplication(configuration) { port in
+                FileHandle.standardError.write(Data("pingem: serving \(database.path) on http://\(address.host.contains(":") ? "[\(address.host)]" : address.host):\(port)/\n".utf8))
+            }
+            do {
+                try await app.runService()
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+}
