@@ -134,7 +134,10 @@ public func makeRouter(_ configuration: ServeConfiguration, metrics: MetricsServ
                 var frame: String?
                 do {
                     let data = try liveData(query, configuration: configuration, now: wallClockNs())
-                    if data != last { frame = sseFrame(event: "data", data); last = data }
+                    // Only news is sent: the same figures made a moment later
+                    // differ only in when they were made.
+                    let figures = withoutGeneratedTime(data)
+                    if figures != last { frame = sseFrame(event: "data", data); last = figures }
                 } catch {
                     frame = sseFrame(event: "status", "\(error)")
                     last = nil
@@ -151,6 +154,13 @@ public func makeRouter(_ configuration: ServeConfiguration, metrics: MetricsServ
         })
     }
     return router
+}
+
+/// The page data without its "generated_ms" field.
+func withoutGeneratedTime(_ data: String) -> String {
+    guard let field = data.range(of: "\"generated_ms\":"),
+          let comma = data[field.upperBound...].firstIndex(of: ",") else { return data }
+    return String(data[..<field.lowerBound] + data[data.index(after: comma)...])
 }
 
 /// One Server-Sent Event; each line of `data` becomes a data: line.

@@ -50,7 +50,9 @@ extension Pingem {
                 FileHandle.standardError.write(Data("pingem: serving \(database.path) on http://\(address.host.contains(":") ? "[\(address.host)]" : address.host):\(port)/\n".utf8))
             }
             do {
-                try await app.runService()
+                // No graceful shutdown: serve only reads, and an open event stream
+                // would hold a graceful shutdown forever. SIGINT and SIGTERM end it.
+                try await app.runService(gracefulShutdownSignals: [])
             } catch {
                 throw fail(error)
             }
