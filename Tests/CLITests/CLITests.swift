@@ -89,6 +89,8 @@ func makeHistory(at path: String, start: Int64) throws {
                                       look at.
               status                  Is a recorder running on this database, since when,
                                       and what has it written.
+              serve                   Serve the export page live, and Prometheus /metrics,
+                                      over HTTP.
 
               See 'pingem help <subcommand>' for detailed help.
 
