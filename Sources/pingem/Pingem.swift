@@ -3,7 +3,7 @@ import Foundation
 import Store
 
 @main
-struct Pingem: AsyncParsableCommand {
+struct Pingem: ParsableCommand {
     static let version = "0.1.0"
     static let configuration = CommandConfiguration(
         commandName: "pingem",

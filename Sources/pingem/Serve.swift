@@ -2,9 +2,10 @@ import ArgumentParser
 import Foundation
 import Reports
 import Serve
+import Synchronization
 
 extension Pingem {
-    struct Serve: AsyncParsableCommand {
+    struct Serve: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Serve the export page live, and Prometheus /metrics, over HTTP.",
             discussion: """
@@ -41,21 +42,50 @@ extension Pingem {
             }
         }
 
-        func run() async throws {
+        func run() throws {
             let address = try parseListen(listen)
             if let warning = address.warning { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
             let configuration = ServeConfiguration(
                 databasePath: database.path, listen: address, defaultLast: last, timeoutNs: try parseDuration(timeout))
-            let app = makeApplication(configuration) { port in
-                FileHandle.standardError.write(Data("pingem: serving \(database.path) on http://\(address.host.contains(":") ? "[\(address.host)]" : address.host):\(port)/\n".utf8))
+            let path = database.path
+            let shown = address.host.contains(":") ? "[\(address.host)]" : address.host
+            // The root command is synchronous (record relies on running on the
+            // main thread for its signal mask), so serve waits for its server here.
+            // A parent may hand down SIGINT/SIGTERM blocked or ignored (test
+            // runners do); serve must end on them, so restore the defaults
+            // before any server thread exists (threads inherit the mask).
+            var stopSignals = sigset_t()
+            sigemptyset(&stopSignals)
+            sigaddset(&stopSignals, SIGINT)
+            sigaddset(&stopSignals, SIGTERM)
+            pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
+            signal(SIGINT, SIG_DFL)
+            signal(SIGTERM, SIG_DFL)
+            let outcome = ServeOutcome()
+            Task {
+                do {
+                    let app = makeApplication(configuration) { port in
+                        FileHandle.standardError.write(Data("pingem: serving \(path) on http://\(shown):\(port)/\n".utf8))
+                    }
+                    // No graceful shutdown: serve only reads, and an open event stream
+                    // would hold a graceful shutdown forever. SIGINT and SIGTERM end it.
+                    try await app.runService(gracefulShutdownSignals: [])
+                } catch {
+                    outcome.error.withLock { $0 = "\(error)" }
+                }
+                outcome.done.signal()
             }
-            do {
-                // No graceful shutdown: serve only reads, and an open event stream
-                // would hold a graceful shutdown forever. SIGINT and SIGTERM end it.
-                try await app.runService(gracefulShutdownSignals: [])
-            } catch {
-                throw fail(error)
+            outcome.done.wait()
+            if let error = outcome.error.withLock({ $0 }) {
+                FileHandle.standardError.write(Data("pingem: \(error)\n".utf8))
+                throw ExitCode.failure
             }
         }
     }
+}
+
+/// How the server task ended, for the synchronous command waiting on it.
+final class ServeOutcome: Sendable {
+    let done = DispatchSemaphore(value: 0)
+    let error = Mutex<String?>(nil)
 }

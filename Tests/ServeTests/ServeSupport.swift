@@ -75,7 +75,10 @@ final class RunningServe {
     var url: String { "http://127.0.0.1:\(port)" }
     func stop() {
         kill(process.processIdentifier, SIGTERM)
+        let ended = Collected.waitFor(limit: 10) { !process.isRunning }
+        if !ended { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
+        #expect(ended, "pingem serve did not end on SIGTERM")
     }
 }
 
@@ -125,5 +128,17 @@ func skipOrFail(_ message: String) {
         Issue.record(Comment(rawValue: message))
     } else {
         print("skipped: \(message)")
+    }
+}
+
+extension Collected {
+    /// Waits until `condition` holds (checked every 100 ms), up to `limit` seconds.
+    static func waitFor(limit: Double, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(limit)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(100_000)
+        }
+        return condition()
     }
 }
