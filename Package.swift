@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         // System library over Debian's libsqlite3-dev; only Store imports it.
@@ -24,11 +25,20 @@ let package = Package(
         .target(name: "Recorder", dependencies: ["Store"]),
         // Aggregation and rendering, pure Swift over Store's record types.
         .target(name: "Reports", dependencies: ["Store"]),
+        // pingem serve: the live export page, Server-Sent Events and
+        // Prometheus /metrics over Hummingbird; read-only on the database.
+        .target(
+            name: "Serve",
+            dependencies: [
+                "Store", "Reports",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
         // Thin CLI: one file per subcommand.
         .executableTarget(
             name: "pingem",
             dependencies: [
-                "Store", "Recorder", "Reports",
+                "Store", "Recorder", "Reports", "Serve",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -60,5 +70,15 @@ let package = Package(
         // pingem export html: embedded figures equal the report's, escaping,
         // atomic writes, and headless Chromium drawing the page.
         .testTarget(name: "ExportTests", dependencies: ["Reports", "Store", "pingem"]),
+        // pingem serve: exact /metrics over a Store-written history, SSE
+        // delivery of new epochs, the non-loopback refusal, a real Prometheus
+        // scraping it and headless Chromium watching the live page.
+        .testTarget(
+            name: "ServeTests",
+            dependencies: [
+                "Serve", "Reports", "Store", "pingem",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
     ]
 )

@@ -91,6 +91,8 @@ func makeHistory(at path: String, start: Int64) throws {
                                       and what has it written.
               watch                   Show every target live: last RTT, loss and latency
                                       over the last minute and hour.
+              serve                   Serve the export page live, and Prometheus /metrics,
+                                      over HTTP.
 
               See 'pingem help <subcommand>' for detailed help.
 

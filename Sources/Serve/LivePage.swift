@@ -1,0 +1,73 @@
+// The live page is the export page itself (same drawing, same numbers) plus
+// /live.js: the page's policy gains script-src 'self' (for /live.js) and
+// connect-src 'self' (for /events), nothing else. live.js runs before the
+// page's own script so it can note the window listeners that script adds;
+// on each new data event it removes them, swaps the data block and runs the
+// page's script again (the same text, so its CSP hash still allows it).
+
+/// The export page `html` made live.
+func livePage(_ html: String) -> String {
+    var page = html
+    page = page.replacingOccurrences(of: "connect-src 'none'", with: "connect-src 'self'")
+    page = page.replacingOccurrences(of: "script-src 'sha256-", with: "script-src 'self' 'sha256-")
+    let controls = """
+        <div class="controls" id="live">
+        <label>Window <select id="live-last">\(["15m", "1h", "6h", "24h", "7d"].map { "<option>\($0)</option>" }.joined())</select></label>
+        <label>Timeout <select id="live-timeout">\(["500ms", "1s", "2s", "5s"].map { "<option>\($0)</option>" }.joined())</select></label>
+        <span id="live-status">connecting</span>
+        </div>
+        """
+    if let header = page.range(of: "</header>") { page.replaceSubrange(header, with: controls + "\n</header>") }
+    if let data = page.range(of: "<script type=\"application/json\" id=\"data\">") {
+        page.replaceSubrange(data, with: "<script src=\"/live.js\"></script>\n" + page[data])
+    }
+    return page
+}
+
+let liveScript = #"""
+"use strict";
+(function () {
+// Listeners the page's script adds to window and media queries: removed
+// before it runs again, so old drawings do not linger.
+const added = [];
+const addWindow = window.addEventListener;
+window.addEventListener = function (type, fn, options) { added.push([window, type, fn, options]); return addWindow.call(window, type, fn, options); };
+if (window.MediaQueryList) {
+  const addMedia = MediaQueryList.prototype.addEventListener;
+  MediaQueryList.prototype.addEventListener = function (type, fn, options) { added.push([this, type, fn, options]); return addMedia.call(this, type, fn, options); };
+}
+let updates = 0;
+function rerun(json) {
+  added.splice(0).forEach(function (a) { a[0].removeEventListener(a[1], a[2], a[3]); });
+  ["reset", "scale"].forEach(function (id) { const b = document.getElementById(id); const c = b.cloneNode(true); b.replaceWith(c); });
+  const data = document.getElementById("data"), old = data.nextElementSibling;
+  data.textContent = json;
+  document.getElementById("panels").textContent = "";
+  const again = document.createElement("script"); again.textContent = old.textContent;
+  old.replaceWith(again);
+  updates += 1;
+  document.documentElement.dataset.liveUpdates = String(updates);
+}
+function setStatus(text) { const s = document.getElementById("live-status"); if (s) s.textContent = text; }
+document.addEventListener("DOMContentLoaded", function () {
+  const params = new URLSearchParams(location.search);
+  [["live-last", "last", "1h"], ["live-timeout", "timeout", "2s"]].forEach(function (c) {
+    const select = document.getElementById(c[0]), value = params.get(c[1]) || c[2];
+    if (![].some.call(select.options, function (o) { return o.value === value; })) { const o = document.createElement("option"); o.textContent = value; select.appendChild(o); }
+    select.value = value;
+    select.addEventListener("change", function () { params.set(c[1], select.value); if (c[1] === "last") params.delete("since"); location.search = params.toString(); });
+  });
+  let first = true;
+  const events = new EventSource("/events" + location.search);
+  events.addEventListener("data", function (e) {
+    // The first event repeats what the page was built with.
+    if (first && e.data === document.getElementById("data").textContent) { first = false; setStatus("live"); return; }
+    first = false;
+    rerun(e.data);
+    setStatus("live, updated " + new Date().toLocaleTimeString());
+  });
+  events.addEventListener("status", function (e) { setStatus("waiting for the database: " + e.data); });
+  events.onerror = function () { setStatus("connection to pingem serve lost, retrying"); };
+});
+})();
+"""#

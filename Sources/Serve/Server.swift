@@ -1,0 +1,190 @@
+// `pingem serve`: the export page, live, and /metrics. Read-only on the
+// database and stateless towards the recorder: every request (and every tick
+// of an event stream) opens the database afresh, so serve survives recorder
+// restarts and a database that appears after it started.
+import Foundation
+import Hummingbird
+import Reports
+import Store
+import Synchronization
+
+public struct ServeConfiguration: Sendable {
+    public var databasePath: String
+    public var listen: ListenAddress
+    /// The page's window when the URL names none.
+    public var defaultLast: String
+    /// Loss timeout for the page's default and for /metrics.
+    public var timeoutNs: Nanoseconds
+    /// Time between two checks of the database by an open event stream.
+    public var tick: Duration
+    public init(databasePath: String, listen: ListenAddress = .default, defaultLast: String = "1h",
+                timeoutNs: Nanoseconds = 2_000_000_000, tick: Duration = .milliseconds(500)) {
+        self.databasePath = databasePath; self.listen = listen; self.defaultLast = defaultLast
+        self.timeoutNs = timeoutNs; self.tick = tick
+    }
+}
+
+/// /metrics totals behind a lock: scrapes may come concurrently.
+public final class MetricsService: Sendable {
+    let databasePath: String
+    let state: Mutex<MetricsState>
+    public init(databasePath: String, timeoutNs: Nanoseconds) {
+        self.databasePath = databasePath
+        self.state = Mutex(MetricsState(timeoutNs: timeoutNs))
+    }
+
+    /// Brings the totals up to `now` and renders them. A database that does
+    /// not exist (yet) or cannot be read leaves the totals as they are.
+    public func scrape(now: Nanoseconds) -> String {
+        state.withLock { state in
+            if let db = try? Database(path: databasePath, mode: .readOnly) {
+                try? state.advance(db: db, now: now)
+            }
+            return state.render(now: now)
+        }
+    }
+}
+
+/// What a page or event stream shows, from its URL's query parameters
+/// (last, since, until, timeout, outage-min, target).
+public struct LiveQuery: Sendable, Equatable {
+    public var last: String?
+    public var since: String?
+    public var until: String?
+    public var timeout: String?
+    public var outageMin: Int?
+    public var targets: [String] = []
+
+    public init(last: String? = nil, since: String? = nil, until: String? = nil,
+                timeout: String? = nil, outageMin: Int? = nil, targets: [String] = []) {
+        self.last = last; self.since = since; self.until = until
+        self.timeout = timeout; self.outageMin = outageMin; self.targets = targets
+    }
+
+    init(_ request: Request) {
+        let q = request.uri.queryParameters
+        func value(_ name: String) -> String? { q[Substring(name)].map { String($0) }.flatMap { $0.isEmpty ? nil : $0 } }
+        last = value("last"); since = value("since"); until = value("until"); timeout = value("timeout")
+        outageMin = value("outage-min").flatMap { Int($0) }
+        targets = q.getAll("target").map { String($0) }.filter { !$0.isEmpty }
+    }
+
+    func reportOptions(now: Nanoseconds, configuration: ServeConfiguration) throws -> ReportOptions {
+        let window = try resolveWindow(
+            last: last ?? (since == nil ? configuration.defaultLast : nil), since: since, until: until,
+            now: now, timeZone: .current)
+        let timeoutNs = try timeout.map(parseDuration) ?? configuration.timeoutNs
+        let outage = outageMin ?? 3
+        guard outage >= 1 else { throw ReportError("outage-min must be 1 or more.") }
+        return ReportOptions(since: window.since, until: window.until, epochNs: nil,
+                             timeoutNs: timeoutNs, outageMin: outage, targets: targets)
+    }
+}
+
+/// The export page's data (JSON) for `query` at `now`, read afresh.
+public func liveData(_ query: LiveQuery, configuration: ServeConfiguration, now: Nanoseconds) throws -> String {
+    let options = try query.reportOptions(now: now, configuration: configuration)
+    let db = try Database(path: configuration.databasePath, mode: .readOnly)
+    let input = try ReportInput.load(from: db, options: options)
+    return try exportData(input, ExportOptions(report: options, generatedNs: now))
+}
+
+func wallClockNs() -> Nanoseconds {
+    var t = timespec()
+    clock_gettime(CLOCK_REALTIME, &t)
+    return Nanoseconds(t.tv_sec) * 1_000_000_000 + Nanoseconds(t.tv_nsec)
+}
+
+/// The router: `/`, `/live.js`, `/events`, `/metrics`.
+public func makeRouter(_ configuration: ServeConfiguration, metrics: MetricsService) -> Router<BasicRequestContext> {
+    let router = Router()
+    router.get("/") { request, _ -> Response in
+        let query = LiveQuery(request)
+        let now = wallClockNs()
+        do {
+            let options = try query.reportOptions(now: now, configuration: configuration)
+            let db = try Database(path: configuration.databasePath, mode: .readOnly)
+            let input = try ReportInput.load(from: db, options: options)
+            let page = livePage(try exportHTML(input, ExportOptions(report: options, generatedNs: now)))
+            return text(page, type: "text/html; charset=utf-8")
+        } catch let error as ReportError {
+            return text("pingem: \(error)\n", status: .badRequest)
+        } catch {
+            return text("pingem: \(error)\nThe page reloads itself when the database can be read.\n",
+                        status: .serviceUnavailable, extra: [.init("Refresh")!: "2"])
+        }
+    }
+    router.get("/live.js") { _, _ -> Response in
+        text(liveScript, type: "text/javascript; charset=utf-8")
+    }
+    router.get("/metrics") { _, _ -> Response in
+        text(metrics.scrape(now: wallClockNs()), type: "text/plain; version=0.0.4; charset=utf-8")
+    }
+    router.get("/events") { request, _ -> Response in
+        let query = LiveQuery(request)
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            // A client that goes away makes a write throw, which ends this loop.
+            var last: String?
+            var quiet = 0
+            try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
+            while !Task.isCancelled {
+                var frame: String?
+                do {
+                    let data = try liveData(query, configuration: configuration, now: wallClockNs())
+                    // Only news is sent: the same figures made a moment later
+                    // differ only in when they were made.
+                    let figures = withoutGeneratedTime(data)
+                    if figures != last { frame = sseFrame(event: "data", data); last = figures }
+                } catch {
+                    frame = sseFrame(event: "status", "\(error)")
+                    last = nil
+                }
+                if let frame {
+                    try await writer.write(ByteBuffer(string: frame)); quiet = 0
+                } else {
+                    quiet += 1
+                    if quiet >= 30 { try await writer.write(ByteBuffer(string: ": keepalive\n\n")); quiet = 0 }
+                }
+                try await Task.sleep(for: configuration.tick)
+            }
+            try await writer.finish(nil)
+        })
+    }
+    return router
+}
+
+/// The page data without its "generated_ms" field.
+func withoutGeneratedTime(_ data: String) -> String {
+    guard let field = data.range(of: "\"generated_ms\":"),
+          let comma = data[field.upperBound...].firstIndex(of: ",") else { return data }
+    return String(data[..<field.lowerBound] + data[data.index(after: comma)...])
+}
+
+/// One Server-Sent Event; each line of `data` becomes a data: line.
+func sseFrame(event: String, _ data: String) -> String {
+    "event: \(event)\n" + data.split(separator: "\n", omittingEmptySubsequences: false).map { "data: \($0)\n" }.joined() + "\n"
+}
+
+private func text(_ body: String, type: String = "text/plain; charset=utf-8", status: HTTPResponse.Status = .ok,
+                  extra: HTTPFields = [:]) -> Response {
+    var headers = extra
+    headers[.contentType] = type
+    headers[.cacheControl] = "no-store"
+    return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+}
+
+/// The application; `onRunning` learns the bound port (port 0 in tests).
+public func makeApplication(_ configuration: ServeConfiguration,
+                            onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+    let metrics = MetricsService(databasePath: configuration.databasePath, timeoutNs: configuration.timeoutNs)
+    // Totals are rebuilt from the first probe once, before the first scrape.
+    _ = metrics.scrape(now: wallClockNs())
+    return Application(
+        router: makeRouter(configuration, metrics: metrics),
+        configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
+                             serverName: "pingem"),
+        onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.listen.port) })
+}
