@@ -146,7 +146,8 @@ private func stripOf(_ line: Substring) -> Substring? {
         #expect(!narrow.contains("1h p50/p90") && narrow.contains("lossy"), "\(narrow)")
 
         try tmux.run(["send-keys", "-t", "watch", "q"])
-        let after = try tmux.waitForScreen { $0.contains("exited=") }
+        // The typed command line itself shows "exited=$?": wait for the number.
+        let after = try tmux.waitForScreen { $0.range(of: "exited=[0-9]", options: .regularExpression) != nil }
         #expect(after.contains("exited=0"), "\(after)")
         // The alternate screen is gone: the shell's own screen is back.
         #expect(!after.contains("lossy"), "\(after)")
