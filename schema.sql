@@ -1,4 +1,4 @@
--- pingem database schema (user_version 1).
+-- pingem database schema (user_version 2).
 --
 -- This file is the documented schema and the one source of truth for the
 -- tables: a test proves that a database made by `pingem record` has exactly
@@ -17,6 +17,9 @@
 --   * The big tables are WITHOUT ROWID and keyed by time first, so the
 --     recorder always appends at the end of the b-tree (full pages, small
 --     files) and reports read a time range in one sequential scan.
+--   * Databases are created with auto_vacuum=INCREMENTAL, so `pingem prune`
+--     can give freed pages back in small steps (version 1 files are
+--     converted once by the first prune; see README).
 
 -- A host probed by pingem, named as the user named it.
 CREATE TABLE target (
@@ -107,8 +110,32 @@ CREATE TABLE icmp_error (
 );
 CREATE INDEX icmp_error_by_probe ON icmp_error(sent_ns, target_id);
 
+-- Probes of one target in one UTC hour, compacted losslessly into one row
+-- (about 6 bytes per probe instead of 20 to 30): every sent_ns, rtt_ns and
+-- send_error exact to the nanosecond. The recorder moves a target-hour here
+-- once the hour ended more than 30 minutes ago (no late reply can still
+-- change its first reply), in one transaction: its probe rows are deleted,
+-- and each probe's first reply (the smallest of probe.rtt_ns and its reply
+-- rows) goes into the block, its reply row deleted, so `reply` keeps only
+-- the replies that are not a probe's first. A probe is in `probe` or in a
+-- block, never both. `pingem dump` gives plain rows of both back.
+-- Keyed time first, like the other big tables: reports read every target
+-- of a window, and retention deletes from the oldest end.
+CREATE TABLE block (
+    start_ns      INTEGER NOT NULL,  -- the hour: a multiple of 3600 s since the epoch (UTC); probes sent in [start_ns, start_ns + 1 h)
+    target_id     INTEGER NOT NULL REFERENCES target(id),
+    count         INTEGER NOT NULL,  -- probes in the block, at least 1
+    replied       INTEGER NOT NULL,  -- of those, probes with a first reply (their rtt_ns is not NULL)
+    first_sent_ns INTEGER NOT NULL,  -- sent_ns of its first probe
+    last_sent_ns  INTEGER NOT NULL,  -- sent_ns of its last probe
+    data          BLOB NOT NULL,     -- the probes (sent_ns, rtt_ns, send_error), Sources/Store/BlockCodec.swift
+    PRIMARY KEY (start_ns, target_id)
+) WITHOUT ROWID;
+
 -- Plain rows for people with the sqlite3 shell: one row per probe with its
--- first reply and times in UTC.
+-- first reply and times in UTC. It covers probe rows only, not compacted
+-- blocks (hours that ended more than 30 minutes ago): `pingem dump` gives
+-- every probe, from rows and blocks, as CSV.
 CREATE VIEW probe_view AS
 SELECT target.name AS target,
        strftime('%Y-%m-%dT%H:%M:%f', probe.sent_ns / 1000000000.0, 'unixepoch') || 'Z' AS sent_utc,

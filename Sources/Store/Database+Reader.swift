@@ -68,28 +68,14 @@ extension Database {
     }
 
     /// Probes with from <= sent_ns < to, in (sent_ns, target_id) order;
-    /// targets nil = all. Streams: one row at a time, no array, one snapshot.
+    /// targets nil = all. Probe rows and compacted blocks (Database+Blocks)
+    /// merged, so callers never see where a probe is stored. Streams: one
+    /// probe at a time (an hour of blocks decoded at a time), one snapshot.
     public func forEachProbe(from: Nanoseconds, to: Nanoseconds, targets: Set<Int64>?, _ body: (ProbeRecord) throws -> Void) throws {
-        // One SQL for every filter, so the statement is prepared once; the
+        guard from < to else { return }
+        // One SQL for every filter, so the statements are prepared once; the
         // filter is a Set lookup, cheaper than an IN list SQLite would parse.
-        try withStatement("""
-            SELECT sent_ns, target_id, rtt_ns, send_error FROM probe
-            WHERE sent_ns >= ?1 AND sent_ns < ?2 ORDER BY sent_ns, target_id
-            """) { statement in
-            statement.bind(from, at: 1)
-            statement.bind(to, at: 2)
-            let sqliteStatement = statement.sqliteStatement
-            while try statement.step() {
-                let targetID = sqlite3_column_int64(sqliteStatement, 1)
-                if let targets, !targets.contains(targetID) { continue }
-                let sendError = statement.optionalInt64(at: 3)
-                try body(ProbeRecord(
-                    sentNs: sqlite3_column_int64(sqliteStatement, 0),
-                    targetID: targetID,
-                    rttNs: statement.optionalInt64(at: 2),
-                    sendError: sendError.map { Int32(truncatingIfNeeded: $0) }))
-            }
-        }
+        try inReadSnapshot { try mergedProbes(from: from, to: to, targets: targets, body) }
     }
 
     /// Reply rows of probes sent in [from, to), by (sent_ns, target_id, rtt_ns).
@@ -138,10 +124,19 @@ extension Database {
                 WHERE session_target.session_id = ?1 ORDER BY session_target.offset_ns, target.name
                 """, bind: { $0.bind(latest.id, at: 1) }) { $0.string(at: 0) }
         }
-        let (probes, firstReplies, lastSent) = try withStatement("SELECT count(*), count(rtt_ns), max(sent_ns) FROM probe") { statement in
+        let (rows, firstReplies, lastSent) = try withStatement("SELECT count(*), count(rtt_ns), max(sent_ns) FROM probe") { statement in
             _ = try statement.step()
             return (statement.int64(at: 0), statement.int64(at: 1), statement.optionalInt64(at: 2))
         }
+        // Compacted probes count the same (their first replies are in `replied`).
+        let (blockProbes, blockReplies, blockLast) = try withStatement(
+            "SELECT coalesce(sum(count), 0), coalesce(sum(replied), 0), max(last_sent_ns) FROM block"
+        ) { statement in
+            _ = try statement.step()
+            return (statement.int64(at: 0), statement.int64(at: 1), statement.optionalInt64(at: 2))
+        }
+        let probes = rows + blockProbes
+        let lastProbe = [lastSent, blockLast].compactMap { $0 }.max()
         let replyRows = try withStatement("SELECT count(*) FROM reply") { statement in
             _ = try statement.step()
             return statement.int64(at: 0)
@@ -156,7 +151,7 @@ extension Database {
         }
         return StoreStatus(
             latestSession: latest, latestSessionTargets: targetNames,
-            probeCount: probes, replyCount: firstReplies + replyRows, lastProbeSentNs: lastSent,
+            probeCount: probes, replyCount: firstReplies + blockReplies + replyRows, lastProbeSentNs: lastProbe,
             fileBytes: Database.fileSize(path) + Database.fileSize(path + "-wal"),
             pageCount: pageCount, pageSize: pageSize)
     }

@@ -154,6 +154,13 @@ public final class Database {
             return
         }
 
+        // A new file: freed pages (pingem prune) can then be given back in
+        // small steps (PRAGMA incremental_vacuum) that never hold the write
+        // lock for long. It only takes effect before the first table exists
+        // (and before the WAL switch writes the header);
+        // older files keep auto_vacuum=NONE until a prune converts them once.
+        if version == 0 { try execute("PRAGMA auto_vacuum=INCREMENTAL") }
+
         // WAL: readers in other processes (pingem report, status) never block
         // the recorder, and it never blocks them. The pragma answers the mode
         // it got, which is not WAL on file systems without shared memory.

@@ -14,12 +14,13 @@ struct Migration {
 
 let migrations: [Migration] = [
     Migration(version: 1, sql: schemaVersion1),
+    Migration(version: 2, sql: schemaVersion2),
 ]
 
 /// The highest schema version this build knows.
 let latestSchemaVersion = migrations.last!.version
 
-private let schemaVersion1 = #"""
+let schemaVersion1 = #"""
 -- pingem database schema (user_version 1).
 --
 -- This file is the documented schema and the one source of truth for the
@@ -147,4 +148,31 @@ LEFT JOIN (
         SELECT sent_ns, target_id, rtt_ns FROM reply
     ) GROUP BY sent_ns, target_id
 ) AS first ON first.sent_ns = probe.sent_ns AND first.target_id = probe.target_id;
+"""#
+
+/// Version 2: compacted probe blocks (Database+Blocks, BlockCodec). Nothing
+/// existing changes: old rows stay plain rows until the recorder compacts
+/// their hours.
+private let schemaVersion2 = #"""
+-- Probes of one target in one UTC hour, compacted losslessly into one row
+-- (about 6 bytes per probe instead of 20 to 30): every sent_ns, rtt_ns and
+-- send_error exact to the nanosecond. The recorder moves a target-hour here
+-- once the hour ended more than 30 minutes ago (no late reply can still
+-- change its first reply), in one transaction: its probe rows are deleted,
+-- and each probe's first reply (the smallest of probe.rtt_ns and its reply
+-- rows) goes into the block, its reply row deleted, so `reply` keeps only
+-- the replies that are not a probe's first. A probe is in `probe` or in a
+-- block, never both. `pingem dump` gives plain rows of both back.
+-- Keyed time first, like the other big tables: reports read every target
+-- of a window, and retention deletes from the oldest end.
+CREATE TABLE block (
+    start_ns      INTEGER NOT NULL,  -- the hour: a multiple of 3600 s since the epoch (UTC); probes sent in [start_ns, start_ns + 1 h)
+    target_id     INTEGER NOT NULL REFERENCES target(id),
+    count         INTEGER NOT NULL,  -- probes in the block, at least 1
+    replied       INTEGER NOT NULL,  -- of those, probes with a first reply (their rtt_ns is not NULL)
+    first_sent_ns INTEGER NOT NULL,  -- sent_ns of its first probe
+    last_sent_ns  INTEGER NOT NULL,  -- sent_ns of its last probe
+    data          BLOB NOT NULL,     -- the probes (sent_ns, rtt_ns, send_error), Sources/Store/BlockCodec.swift
+    PRIMARY KEY (start_ns, target_id)
+) WITHOUT ROWID;
 """#

@@ -1,0 +1,223 @@
+import Foundation
+import Testing
+@testable import Store
+
+/// Compaction moves probes into blocks without changing what any reader
+/// sees; migration from version 1 keeps every row; prune deletes exactly the
+/// raw rows before its cutoff.
+@Suite struct BlockStoreTests {
+    let folder = TemporaryFolder()
+    static let hour = Database.blockSpanNs
+    /// 2026-01-01T00:00Z, an hour boundary.
+    static let t0: Int64 = 1_767_225_600_000_000_000
+
+    /// Three targets, three hours and a bit at 1 s, with every kind of row:
+    /// first replies in the probe row and in reply rows, duplicates (also a
+    /// smaller one than the row's), late replies, orphans, send errors and
+    /// ICMP errors. Returns the session id.
+    @discardableResult
+    static func fill(_ database: Database, seed: UInt64 = 5, seconds: Int = 3 * 3600 + 600) throws -> Int64 {
+        var random = SplitMix64(seed: seed)
+        let ids = try (1...3).map { try database.target(name: "t\($0)", host: "192.0.2.\($0)").id }
+        var session = sampleSession
+        session.startedNs = t0
+        let sessionID = try database.beginSession(session, targets: ids.enumerated().map {
+            SessionTargetRecord(sessionID: 0, targetID: $1, offsetNs: Int64($0) * 333_333_333)
+        })
+        var batch = WriteBatch()
+        for second in 0..<seconds {
+            for (i, id) in ids.enumerated() {
+                let sent = t0 + Int64(second) * 1_000_000_000 + Int64(i) * 333_333_333 + Int64.random(in: 0..<90_000, using: &random)
+                let rtt = 20_000_000 + Int64.random(in: -3_000_000...3_000_000, using: &random)
+                var probe = ProbeRecord(sentNs: sent, targetID: id)
+                switch Int.random(in: 0..<100, using: &random) {
+                case 0: probe.sendError = [101, -1][second % 2]
+                case 1: break  // lost
+                case 2: batch.icmpErrors.append(ICMPErrorRecord(sentNs: sent, targetID: id, rttNs: 2_000_000, family: 4, type: 3, code: 1, source: "198.51.100.1"))
+                case 3...5: batch.replies.append(ReplyRecord(sentNs: sent, targetID: id, rttNs: rtt))  // reply after the cut
+                case 6: batch.replies.append(ReplyRecord(sentNs: sent, targetID: id, rttNs: 5_000_000_000))  // late
+                case 7:  // duplicate, and a smaller reply than the row's (the row swaps)
+                    probe.rttNs = rtt
+                    batch.replies.append(ReplyRecord(sentNs: sent, targetID: id, rttNs: rtt + 1_000))
+                    batch.replies.append(ReplyRecord(sentNs: sent, targetID: id, rttNs: rtt - 1_000))
+                case 8: batch.replies.append(ReplyRecord(sentNs: sent + 1, targetID: id, rttNs: rtt))  // orphan
+                default: probe.rttNs = rtt
+                }
+                batch.probes.append(probe)
+            }
+            if batch.probes.count >= 3000 {
+                batch.heartbeatNs = batch.probes.last!.sentNs
+                try database.write(batch, session: sessionID)
+                batch = WriteBatch()
+            }
+        }
+        batch.heartbeatNs = t0 + Int64(seconds) * 1_000_000_000
+        try database.write(batch, session: sessionID)
+        return sessionID
+    }
+
+    /// What the history means: each probe with its first reply (the smallest
+    /// rtt), and every other reply; independent of where they are stored.
+    struct Canonical: Equatable {
+        var probes: [ProbeRecord] = []
+        var others: [ReplyRecord] = []
+        var errors: [ICMPErrorRecord] = []
+    }
+
+    static func canonical(_ database: Database, from: Int64 = .min, to: Int64 = .max, targets: Set<Int64>? = nil) throws -> Canonical {
+        var replies: [String: [Int64]] = [:]
+        for reply in try database.replies(from: from, to: to, targets: targets) {
+            replies["\(reply.sentNs)/\(reply.targetID)", default: []].append(reply.rttNs)
+        }
+        var result = Canonical()
+        try database.forEachProbe(from: from, to: to, targets: targets) { probe in
+            var probe = probe
+            let key = "\(probe.sentNs)/\(probe.targetID)"
+            var rtts = (replies[key] ?? []) + (probe.rttNs.map { [$0] } ?? [])
+            rtts.sort()
+            probe.rttNs = rtts.first
+            replies[key] = Array(rtts.dropFirst())
+            result.probes.append(probe)
+        }
+        for (key, rtts) in replies {
+            let parts = key.split(separator: "/")
+            for rtt in rtts { result.others.append(ReplyRecord(sentNs: Int64(parts[0])!, targetID: Int64(parts[1])!, rttNs: rtt)) }
+        }
+        result.others.sort { ($0.sentNs, $0.targetID, $0.rttNs) < ($1.sentNs, $1.targetID, $1.rttNs) }
+        result.errors = try database.icmpErrors(from: from, to: to, targets: targets)
+        return result
+    }
+
+    @Test func compactionChangesNothingAnyReaderSees() throws {
+        let database = try Database(path: folder.file("a.db"), mode: .readWrite)
+        try Self.fill(database)
+        let before = try Self.canonical(database)
+        let statusBefore = try database.statusSummary()
+        let windows: [(Int64, Int64, Set<Int64>?)] = [
+            (Self.t0 + 1_234_567_890, Self.t0 + 2 * Self.hour + 17, nil),
+            (Self.t0 + Self.hour, Self.t0 + 2 * Self.hour, [2]),
+            (Self.t0 - 5, Self.t0 + 3 * Self.hour + 5_000_000_000, [1, 3]),
+        ]
+        let windowsBefore = try windows.map { try Self.canonical(database, from: $0.0, to: $0.1, targets: $0.2) }
+
+        // Bounded: two target-hours per call, oldest first.
+        #expect(try database.compact(hoursEndingBefore: Self.t0 + 3 * Self.hour, limit: 2) == 2)
+        #expect(try database.compact(hoursEndingBefore: Self.t0 + 3 * Self.hour, limit: 100) == 7)
+        #expect(try database.compact(hoursEndingBefore: Self.t0 + 3 * Self.hour, limit: 100) == 0)
+        let raw = RawSQLite(folder.file("a.db"))
+        #expect(raw.value("SELECT count(*) FROM block") == "9")
+        #expect(raw.value("SELECT min(sent_ns) FROM probe") == raw.value("SELECT min(sent_ns) FROM probe WHERE sent_ns >= \(Self.t0 + 3 * Self.hour)"))
+        // Only true duplicates and orphans stay reply rows in compacted hours.
+        #expect(Int(raw.value("SELECT count(*) FROM reply WHERE sent_ns < \(Self.t0 + 3 * Self.hour)")!)! < 3 * 3 * 3600 * 4 / 100)
+
+        #expect(try Self.canonical(database) == before)
+        for (window, expected) in zip(windows, windowsBefore) {
+            #expect(try Self.canonical(database, from: window.0, to: window.1, targets: window.2) == expected)
+        }
+        let statusAfter = try database.statusSummary()
+        #expect(statusAfter.probeCount == statusBefore.probeCount)
+        #expect(statusAfter.replyCount == statusBefore.replyCount)
+        #expect(statusAfter.lastProbeSentNs == statusBefore.lastProbeSentNs)
+        let usedPages = Int(raw.value("PRAGMA page_count")!)! - Int(raw.value("PRAGMA freelist_count")!)!
+        #expect(Int64(usedPages) < statusBefore.pageCount / 2)
+    }
+
+    @Test func rowsArrivingForACompactedHourAreReadAndMergedLater() throws {
+        let database = try Database(path: folder.file("b.db"), mode: .readWrite)
+        let session = try Self.fill(database, seconds: 3600)
+        try database.compact(hoursEndingBefore: Self.t0 + Self.hour, limit: 100)
+        // A late reply to a compacted lost probe, and a probe row written
+        // late into the compacted hour (a held batch, a wall clock step).
+        let lost = try Self.canonical(database).probes.first { $0.rttNs == nil && $0.sendError == nil }!
+        var late = WriteBatch()
+        late.replies = [ReplyRecord(sentNs: lost.sentNs, targetID: lost.targetID, rttNs: 9_000_000)]
+        late.probes = [ProbeRecord(sentNs: Self.t0 + 1_800_000_000_123, targetID: lost.targetID, rttNs: 1)]
+        late.heartbeatNs = Self.t0 + Self.hour
+        try database.write(late, session: session)
+        let expected = try Self.canonical(database)
+        #expect(expected.probes.contains { $0.sentNs == lost.sentNs && $0.targetID == lost.targetID && $0.rttNs == 9_000_000 })
+        #expect(expected.probes.contains { $0.sentNs == Self.t0 + 1_800_000_000_123 })
+        #expect(try database.compact(hoursEndingBefore: Self.t0 + Self.hour, limit: 100) == 1)
+        #expect(try Self.canonical(database) == expected)
+        #expect(RawSQLite(folder.file("b.db")).value("SELECT count(*) FROM probe") == "0")
+    }
+
+    @Test func aDamagedBlockIsAnErrorNotACrash() throws {
+        let path = folder.file("c.db")
+        let database = try Database(path: path, mode: .readWrite)
+        try Self.fill(database, seconds: 3600)
+        try database.compact(hoursEndingBefore: Self.t0 + Self.hour, limit: 100)
+        RawSQLite(path).execute("UPDATE block SET data = substr(data, 1, 100) WHERE target_id = 2")
+        #expect(throws: StoreError.self) { try database.forEachProbe(from: .min, to: .max, targets: nil) { _ in } }
+        // The other targets still read.
+        var count = 0
+        try database.forEachProbe(from: .min, to: .max, targets: [1, 3]) { _ in count += 1 }
+        #expect(count == 2 * 3600)
+    }
+
+    @Test func version1DatabaseMigratesKeepingEveryRow() throws {
+        let path = folder.file("v1.db")
+        // Exactly what version 1 made, written without Store's current code.
+        let raw = RawSQLite(path)
+        raw.execute("PRAGMA journal_mode=WAL")
+        raw.execute(schemaVersion1)
+        raw.execute("PRAGMA user_version = 1")
+        raw.execute("""
+            INSERT INTO target VALUES (1, 'a', '192.0.2.1'), (2, 'b', 'b.example');
+            INSERT INTO session VALUES (1, -5, 42, 'h', '0.1.0', 'raw', 1000000000, 56, 100, 900, NULL, 3);
+            INSERT INTO session_target VALUES (1, 1, 0), (1, 2, 500000000);
+            INSERT INTO address VALUES (1, 100, '192.0.2.1'), (2, 100, '2001:db8::1');
+            INSERT INTO gap VALUES (1, 300, 400, 'stalled');
+            INSERT INTO probe VALUES (100, 1, 20000000, NULL), (150, 2, NULL, 101), (200, 1, NULL, NULL), (250, 2, 3, NULL);
+            INSERT INTO reply VALUES (200, 1, 7000000000), (100, 1, 20000001);
+            INSERT INTO icmp_error VALUES (150, 2, 2000000, 4, 3, 1, '198.51.100.1');
+            """)
+        let tables = ["target", "session", "session_target", "address", "gap", "probe", "reply", "icmp_error"]
+        let before = tables.map { raw.rows("SELECT * FROM \($0) ORDER BY 1, 2") }
+        let database = try Database(path: path, mode: .readWrite)
+        #expect(try database.userVersion() == 2)
+        #expect(tables.map { raw.rows("SELECT * FROM \($0) ORDER BY 1, 2") } == before)
+        #expect(raw.value("SELECT count(*) FROM block") == "0")
+        // Not converted behind the user's back: prune does it, and says so.
+        #expect(try !database.hasIncrementalVacuum())
+        var probes: [ProbeRecord] = []
+        try database.forEachProbe(from: .min, to: .max, targets: nil) { probes.append($0) }
+        #expect(probes.map(\.sentNs) == [100, 150, 200, 250])
+        #expect(try database.statusSummary().probeCount == 4)
+    }
+
+    @Test func pruneDeletesExactlyTheRawRowsBeforeTheCutoff() throws {
+        let path = folder.file("p.db")
+        let database = try Database(path: path, mode: .readWrite)
+        try Self.fill(database)
+        try database.compact(hoursEndingBefore: Self.t0 + 2 * Self.hour, limit: 100)  // two hours in blocks, the rest rows
+        let cutoff = Self.t0 + Self.hour + 1_234_567_891  // inside a block hour
+        let kept = try Self.canonical(database, from: cutoff, to: .max)
+        let raw = RawSQLite(path)
+        let sessionsBefore = raw.rows("SELECT * FROM session"), gapsBefore = raw.rows("SELECT * FROM gap")
+        let targetsBefore = raw.rows("SELECT * FROM target"), addressesBefore = raw.rows("SELECT * FROM address")
+        var steps = 0
+        var deleted: Int64 = 0
+        while true {
+            let step = try database.pruneStep(sentBefore: cutoff, maxRows: 1000)
+            if step.done { break }
+            deleted += step.probes
+            steps += 1
+            #expect(steps < 100)
+        }
+        #expect(steps > 1)
+        #expect(deleted == 3 * 3600 + 4)  // hour 0, and the 4 probes of hour 1 sent before 1.23 s
+        #expect(try Self.canonical(database, from: .min, to: cutoff) == Canonical())
+        #expect(try Self.canonical(database) == kept)
+        #expect(raw.rows("SELECT * FROM session") == sessionsBefore)
+        #expect(raw.rows("SELECT * FROM gap") == gapsBefore)
+        #expect(raw.rows("SELECT * FROM target") == targetsBefore)
+        #expect(raw.rows("SELECT * FROM address") == addressesBefore)
+        // The space goes back in steps.
+        let freeBefore = Int(raw.value("PRAGMA freelist_count")!)!
+        #expect(freeBefore > 0)
+        var free = Int64(freeBefore)
+        for _ in 0..<1000 where free > 0 { free = try database.incrementalVacuumStep(pages: 16) }
+        #expect(raw.value("PRAGMA freelist_count") == "0")
+    }
+}
