@@ -213,6 +213,14 @@ extension Database {
         }
     }
 
+    /// How many block rows there are (for tests and the benchmark).
+    public func blockCount() throws -> Int64 {
+        try withStatement("SELECT count(*) FROM block") { statement in
+            _ = try statement.step()
+            return statement.int64(at: 0)
+        }
+    }
+
     // MARK: Reading
 
     /// Runs `body` in one read snapshot (blocks and rows must agree), unless
