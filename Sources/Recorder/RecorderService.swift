@@ -36,10 +36,14 @@ public struct RecordOptions: Sendable {
     /// min(10 s, this). Shorter only in tests (a hidden option).
     public var resolveEveryNs: Int64
     public static let defaultResolveEveryNs: Int64 = 300_000_000_000
+    /// --retain: raw probes sent longer ago than this are pruned (once an
+    /// hour, in small steps); nil keeps everything.
+    public var retainNs: Int64?
     public init(targets: [TargetSpec], intervalNs: Int64, payloadSize: Int, flushNs: Int64,
                 databasePath: String, verbose: Bool, version: String, user: String? = nil,
                 umask: mode_t = 0o077, maxHeldProbes: Int = RecordOptions.defaultMaxHeldProbes,
-                resolveEveryNs: Int64 = RecordOptions.defaultResolveEveryNs) {
+                resolveEveryNs: Int64 = RecordOptions.defaultResolveEveryNs, retainNs: Int64? = nil) {
+        self.retainNs = retainNs
         self.targets = targets; self.intervalNs = intervalNs; self.payloadSize = payloadSize
         self.flushNs = flushNs; self.databasePath = databasePath; self.verbose = verbose
         self.version = version; self.user = user; self.umask = umask; self.maxHeldProbes = maxHeldProbes
@@ -85,6 +89,9 @@ public enum RecorderService {
         }
         if o.maxHeldProbes < 1 {
             throw RecorderError("--max-held-probes must be at least 1.")
+        }
+        if let retain = o.retainNs, retain < Maintenance.compactAfterNs + Database.blockSpanNs {
+            throw RecorderError("--retain must be at least 2h (hours are compacted 30 minutes after they end); use pingem prune for less.")
         }
         if o.umask & ~0o777 != 0 {
             throw RecorderError("--umask must be an octal mode between 000 and 777, e.g. 077.")
@@ -323,6 +330,8 @@ public enum RecorderService {
             for event in engine.takeEvents() { RecorderLog.line(describe(event)) }
         }
 
+        var maintenance = Maintenance(retainNs: options.retainNs)
+
         var flushDeadline = clock.monotonicNs() + options.flushNs
         var received: Int32 = 0
         while true {
@@ -337,7 +346,9 @@ public enum RecorderService {
             flushDeadline += options.flushNs
             if flushDeadline <= now { flushDeadline = now + options.flushNs }
             drain()
-            _ = commit()
+            // Housekeeping only after a batch is written: while the database
+            // cannot be written, probes held in memory come first.
+            if commit() { maintenance.step(db, wallNs: clock.wallNs()) }
         }
 
         let stopWall = clock.wallNs()
@@ -357,6 +368,71 @@ public enum RecorderService {
         transport.close()
         let (probes, replies) = engine.counts
         RecorderLog.line("stopped: \(probes) probes sent, \(replies) replies matched in this session")
+    }
+
+    /// The writer's housekeeping, one bounded step after each committed
+    /// batch, so no step holds the write lock for more than a few
+    /// milliseconds and the next flush is never late:
+    ///   1. compaction: up to `compactPerStep` target-hours into blocks, for
+    ///      hours that ended more than 30 minutes ago (replies are matched
+    ///      for 10 minutes, so a compacted hour's first replies are final);
+    ///   2. retention (--retain): once an hour, one prune step per flush
+    ///      until nothing before the cutoff is left, then one incremental
+    ///      vacuum step per flush until the free pages are given back;
+    ///   3. (hour summaries are added here by the summaries branch.)
+    /// A failure is said once on stderr and retried at the next flush.
+    struct Maintenance {
+        static let compactAfterNs: Int64 = 30 * 60 * 1_000_000_000
+        static let compactPerStep = 4
+        static let pruneEveryNs: Int64 = 3_600_000_000_000
+        static let vacuumPagesPerStep = 256  // 1 MiB of 4 KiB pages
+
+        let retainNs: Int64?
+        var nextPruneNs: Int64 = .min
+        var pruneDone = false
+        var vacuumDone = false
+        var failing = false
+        var saidNoIncrementalVacuum = false
+
+        init(retainNs: Int64?) { self.retainNs = retainNs }
+
+        mutating func step(_ db: Database, wallNs: Int64) {
+            do {
+                try db.compact(hoursEndingBefore: wallNs - Self.compactAfterNs, limit: Self.compactPerStep)
+                if let retainNs { try retain(db, retainNs: retainNs, wallNs: wallNs) }
+                if failing { RecorderLog.line("maintenance works again (compaction, retention)") }
+                failing = false
+            } catch {
+                if !failing { RecorderLog.line("maintenance failed (\(error)); the probes are safe, retrying every flush") }
+                failing = true
+            }
+        }
+
+        private mutating func retain(_ db: Database, retainNs: Int64, wallNs: Int64) throws {
+            if wallNs >= nextPruneNs {
+                nextPruneNs = wallNs + Self.pruneEveryNs
+                pruneDone = false
+                vacuumDone = false
+            }
+            if !pruneDone {
+                pruneDone = try db.pruneStep(sentBefore: wallNs - retainNs).done
+                return
+            }
+            if !vacuumDone {
+                guard try db.hasIncrementalVacuum() else {
+                    // Freed pages are reused by new probes, so the file stops
+                    // growing; giving them back needs one full VACUUM, which
+                    // the recorder never runs (it would hold the lock).
+                    if !saidNoIncrementalVacuum {
+                        RecorderLog.line("this database was made before incremental vacuum: pruned space is reused but not given back; run pingem prune once to convert it")
+                        saidNoIncrementalVacuum = true
+                    }
+                    vacuumDone = true
+                    return
+                }
+                vacuumDone = try db.incrementalVacuumStep(pages: Self.vacuumPagesPerStep) == 0
+            }
+        }
     }
 
     static func describe(_ e: EngineEvent) -> String {

@@ -41,6 +41,9 @@ extension Pingem {
         @Option(help: .hidden)
         var resolveEvery: String = "5m"
 
+        @Option(help: ArgumentHelp("Delete raw probes sent longer ago than this (2h or more, e.g. 400d), once an hour; summaries stay.", valueName: "duration"))
+        var retain: String?
+
         @OptionGroup var database: DatabaseOption
 
         var options: RecordOptions {
@@ -59,7 +62,8 @@ extension Pingem {
                     targets: specs, intervalNs: try duration(interval, "interval"), payloadSize: size,
                     flushNs: try duration(flush, "flush"), databasePath: database.path,
                     verbose: verbose, version: Pingem.version, user: user, umask: mask,
-                    maxHeldProbes: maxHeldProbes, resolveEveryNs: try duration(resolveEvery, "resolve-every"))
+                    maxHeldProbes: maxHeldProbes, resolveEveryNs: try duration(resolveEvery, "resolve-every"),
+                    retainNs: try retain.map { try duration($0, "retain") })
             }
         }
 

@@ -1,0 +1,83 @@
+// The writer's maintenance step: bounded compaction of hours that ended more
+// than 30 minutes ago, and hourly retention in steps.
+import Foundation
+import Testing
+@testable import Recorder
+import Store
+
+@Suite struct MaintenanceTests {
+    static let hour: Int64 = 3_600_000_000_000
+    static let t0: Int64 = 1_767_225_600_000_000_000  // a whole UTC hour
+
+    /// `hours` hours of 3 targets at 10 s from t0, in plain rows.
+    func history(hours: Int) throws -> (Database, String) {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pingem-maint-\(UUID().uuidString).db").path
+        let db = try Database(path: path, mode: .readWrite)
+        let ids = try (1...3).map { try db.target(name: "t\($0)", host: "192.0.2.\($0)").id }
+        let session = try db.beginSession(
+            NewSession(runID: 1, pid: 1, hostname: "h", version: "t", socketKind: "raw", intervalNs: 10_000_000_000,
+                       payloadBytes: 56, startedNs: Self.t0), targets: [])
+        var batch = WriteBatch()
+        for k in 0..<(hours * 360) {
+            for id in ids {
+                batch.probes.append(ProbeRecord(sentNs: Self.t0 + Int64(k) * 10_000_000_000 + id * 1_000 + Int64(k % 7) * 31,
+                                                targetID: id, rttNs: k % 50 == 0 ? nil : 20_000_000 + Int64(k % 13) * 1_001))
+            }
+        }
+        batch.heartbeatNs = Self.t0 + Int64(hours) * Self.hour
+        try db.write(batch, session: session)
+        return (db, path)
+    }
+
+    func count(_ db: Database) throws -> Int {
+        var n = 0
+        try db.forEachProbe(from: .min, to: .max, targets: nil) { _ in n += 1 }
+        return n
+    }
+
+    @Test func compactsAFewTargetHoursPerStepOnlyWhenTheyEndedHalfAnHourAgo() throws {
+        let (db, path) = try history(hours: 3)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var maintenance = RecorderService.Maintenance(retainNs: nil)
+        // 29 minutes after the first hour ended: nothing is due.
+        maintenance.step(db, wallNs: Self.t0 + Self.hour + 29 * 60_000_000_000)
+        #expect(try db.statusSummary().probeCount == 3 * 3 * 360)
+        var blocks: [Int] = []
+        let now = Self.t0 + 2 * Self.hour + 31 * 60_000_000_000  // hours 0 and 1 are due
+        for _ in 0..<3 {
+            maintenance.step(db, wallNs: now)
+            blocks.append(try blockCount(path))
+        }
+        #expect(blocks == [4, 6, 6])  // at most 4 target-hours per step
+        #expect(try count(db) == 3 * 3 * 360)
+    }
+
+    @Test func retentionPrunesOnceAnHourInSteps() throws {
+        let (db, path) = try history(hours: 4)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var maintenance = RecorderService.Maintenance(retainNs: 2 * Self.hour)
+        let now = Self.t0 + 4 * Self.hour + 31 * 60_000_000_000
+        for _ in 0..<20 { maintenance.step(db, wallNs: now) }
+        var first: Int64 = .max
+        try db.forEachProbe(from: .min, to: .max, targets: nil) { first = min(first, $0.sentNs) }
+        #expect(first >= now - 2 * Self.hour)
+        #expect(first < now - 2 * Self.hour + 20_000_000_000)
+        // Sessions stay.
+        #expect(try db.sessions(overlapping: .min, .max).count == 1)
+    }
+
+    @Test func retainShorterThanTwoHoursIsRefused() {
+        var options = RecordOptions(targets: [try! TargetSpec(parsing: "192.0.2.1")], intervalNs: 1_000_000_000,
+                                    payloadSize: 56, flushNs: 1_000_000_000, databasePath: "/nonexistent/x.db",
+                                    verbose: false, version: "t")
+        options.retainNs = Self.hour
+        #expect(throws: RecorderError.self) { try RecorderService.validate(options) }
+        options.retainNs = 400 * 24 * Self.hour
+        #expect(throws: Never.self) { try RecorderService.validate(options) }
+    }
+
+    func blockCount(_ path: String) throws -> Int {
+        // Through a second connection, as any reader would see it.
+        Int(try Database(path: path, mode: .readOnly).blockCount())
+    }
+}
