@@ -14,7 +14,7 @@ struct Pingem: ParsableCommand {
             history into epochs: loss, latency percentiles, jitter and outages.
             """,
         version: version,
-        subcommands: [Record.self, Report.self, Export.self, Status.self, Watch.self, Serve.self]
+        subcommands: [Record.self, Report.self, Export.self, Status.self, Watch.self, Serve.self, Dump.self, Prune.self]
     )
 }
 
