@@ -93,6 +93,10 @@ func makeHistory(at path: String, start: Int64) throws {
                                       over the last minute and hour.
               serve                   Serve the export page live, and Prometheus /metrics,
                                       over HTTP.
+              dump                    Print the recorded rows of any window as CSV,
+                                      compacted hours included.
+              prune                   Delete raw probes older than a duration and give the
+                                      space back.
 
               See 'pingem help <subcommand>' for detailed help.
 
