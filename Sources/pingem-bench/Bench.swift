@@ -25,13 +25,15 @@ struct Generate: ParsableCommand {
     @Option(help: "RTT jitter (standard deviation).") var jitter: String = "2ms"
     @Option(help: "Random loss, e.g. 0.5%.") var loss: String = "0.5%"
     @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Flag(help: "Leave every probe in plain rows (no compaction into blocks).") var plain = false
 
     func run() throws {
         guard !FileManager.default.fileExists(atPath: db) else {
             throw ValidationError("\(db) exists already: give a new path, generate never touches an existing database.")
         }
-        let o = try generateOptions(targets: targets, days: days, interval: interval, rtt: rtt,
+        var o = try generateOptions(targets: targets, days: days, interval: interval, rtt: rtt,
                                     jitter: jitter, loss: loss, seed: seed)
+        o.compact = !plain
         let database = try Database(path: db, mode: .readWrite)
         let r = try generateHistory(into: database, o) { fraction in
             if isatty(2) == 1 { FileHandle.standardError.write(Data(String(format: "\r%5.1f %%", fraction * 100).utf8)) }
@@ -62,42 +64,95 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Build the histories the figures need and print one table of every figure.")
     @Option(help: "Timed runs of each report (the median is printed).") var runs: Int = 5
+    @Option(help: "Days of the one-target storage history (365: a year, 31.5 million probes).") var yearDays: Double = 365
 
     func run() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pingem-bench-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("day.db").path
         print("machine: \(machineDescription())")
-        print("history: 10 targets x 24 h at 1 s (864,000 probes), rtt 20 ms, jitter 2 ms, loss 0.5 %, seed 1")
-
-        let o = try generateOptions(targets: 10, days: 1, interval: "1s", rtt: "20ms", jitter: "2ms", loss: "0.5%", seed: 1)
-        var r: GenerateResult
-        do {
-            let database = try Database(path: path, mode: .readWrite)
-            r = try generateHistory(into: database, o)
-        }  // closing the last connection checkpoints the WAL into the main file
-        let size = fileSize(path) + fileSize(path + "-wal")
         var rows: [(String, String)] = []
-        rows.append(("ingest through Store.write (generator included)", "\(Int(Double(r.probes) / r.seconds)) probes/s"))
-        rows.append(("database size", "\(size) bytes"))
-        rows.append(("bytes per probe (indexes included)", String(format: "%.1f", Double(size) / Double(r.probes))))
+        func row(_ label: String, _ value: String) {
+            rows.append((label, value))
+            print("  \(label): \(value)")  // progress; the table follows at the end
+        }
 
+        // Storage: a year of one target at 1 s, compacted as the recorder does.
+        let yearPath = dir.appendingPathComponent("year.db").path
+        print("storage history: 1 target x \(yearDays) d at 1 s, rtt 20 ms, jitter 2 ms, loss 0.5 %, seed 1, compacted as it goes")
+        let yo = try generateOptions(targets: 1, days: yearDays, interval: "1s", rtt: "20ms", jitter: "2ms", loss: "0.5%", seed: 1)
+        var yr: GenerateResult
+        do {
+            let database = try Database(path: yearPath, mode: .readWrite)
+            yr = try generateHistory(into: database, yo)
+        }  // closing the last connection checkpoints the WAL into the main file
+        let yearSize = fileSize(yearPath) + fileSize(yearPath + "-wal")
+        row("year: probes", "\(yr.probes) (\(yr.replies) replies, \(yr.lost) lost)")
+        row("year: generate + compact through Store", "\(Int(Double(yr.probes) / yr.seconds)) probes/s")
+        row("year: database size", "\(yearSize) bytes")
+        row("year: bytes per probe on disk (indexes included)", String(format: "%.2f", Double(yearSize) / Double(yr.probes)))
+        do {
+            let database = try Database(path: yearPath, mode: .readOnly)
+            var count = 0
+            var firstHour: [ProbeRecord] = []
+            let clock = ContinuousClock()
+            let started = clock.now
+            try database.forEachProbe(from: .min, to: .max, targets: nil) { probe in
+                count += 1
+                if firstHour.count < 3600 { firstHour.append(probe) }
+            }
+            let elapsed = seconds(clock.now - started)
+            row("year: Database.forEachProbe of every probe (read + decode + merge)", String(format: "%.1f M probes/s (%.2f s)", Double(count) / elapsed / 1e6, elapsed))
+            let block = BlockCodec.encode(firstHour)
+            var decoded: [ProbeRecord] = []
+            decoded.reserveCapacity(firstHour.count)
+            let decodeStart = clock.now
+            let rounds = 2000
+            for _ in 0..<rounds {
+                decoded.removeAll(keepingCapacity: true)
+                try block.withUnsafeBytes { try BlockCodec.decode($0, targetID: 1, into: &decoded) }
+            }
+            let decodeSeconds = seconds(clock.now - decodeStart)
+            row("BlockCodec.decode alone (one core, an hour's block)", String(format: "%.0f M probes/s (%d bytes for %d probes)", Double(rounds * firstHour.count) / decodeSeconds / 1e6, block.count, firstHour.count))
+        }
+        try? FileManager.default.removeItem(atPath: yearPath)
+
+        // Reports: 24 h of 10 targets, compacted (as a recorder leaves it) and plain.
+        print("report history: 10 targets x 24 h at 1 s (864,000 probes), rtt 20 ms, jitter 2 ms, loss 0.5 %, seed 1")
         let pingem = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("pingem").path
-        for (label, args) in [
-            ("pingem report --last 24h (10 targets)", ["report", "--db", path, "--last", "24h", "--format", "json"]),
-            ("pingem report --last 24h --epoch 5m (10 targets)", ["report", "--db", path, "--last", "24h", "--epoch", "5m", "--format", "json"]),
-            ("pingem report --last 24h --epoch 5m --target bench-1", ["report", "--db", path, "--last", "24h", "--epoch", "5m", "--target", "bench-1", "--format", "json"]),
-        ] {
-            var times: [Double] = []
-            for _ in 0..<max(1, runs) { times.append(try timeProcess(pingem, args)) }
-            times.sort()
-            rows.append((label, String(format: "%.3f s median (min %.3f, max %.3f, %d runs)", times[times.count / 2], times[0], times[times.count - 1], times.count)))
+        for compact in [false, true] {
+            let kind = compact ? "blocks" : "plain rows"
+            let path = dir.appendingPathComponent(compact ? "day.db" : "day-plain.db").path
+            var o = try generateOptions(targets: 10, days: 1, interval: "1s", rtt: "20ms", jitter: "2ms", loss: "0.5%", seed: 1)
+            o.compact = compact
+            var r: GenerateResult
+            do {
+                let database = try Database(path: path, mode: .readWrite)
+                r = try generateHistory(into: database, o)
+            }
+            let size = fileSize(path) + fileSize(path + "-wal")
+            if !compact { row("day, \(kind): ingest through Store.write (generator included)", "\(Int(Double(r.probes) / r.seconds)) probes/s") }
+            row("day, \(kind): bytes per probe (indexes included)", String(format: "%.1f (%d bytes)", Double(size) / Double(r.probes), size))
+            for (label, args) in [
+                ("pingem report --last 24h (10 targets)", ["report", "--db", path, "--last", "24h", "--format", "json"]),
+                ("pingem report --last 24h --epoch 5m (10 targets)", ["report", "--db", path, "--last", "24h", "--epoch", "5m", "--format", "json"]),
+                ("pingem report --last 24h --epoch 5m --target bench-1", ["report", "--db", path, "--last", "24h", "--epoch", "5m", "--target", "bench-1", "--format", "json"]),
+            ] {
+                var times: [Double] = []
+                for _ in 0..<max(1, runs) { times.append(try timeProcess(pingem, args)) }
+                times.sort()
+                row("day, \(kind): \(label)", String(format: "%.3f s median (min %.3f, max %.3f, %d runs)", times[times.count / 2], times[0], times[times.count - 1], times.count))
+            }
         }
+        print("")
         let width = rows.map(\.0.count).max()!
         for (k, v) in rows { print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v) }
     }
+}
+
+func seconds(_ d: Duration) -> Double {
+    Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
 }
 
 func fileSize(_ path: String) -> Int64 {

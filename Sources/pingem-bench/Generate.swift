@@ -48,6 +48,10 @@ struct GenerateOptions {
     var loss: Double          // fraction, 0.005 for 0.5 %
     var seed: UInt64
     var endNs: Int64          // history ends here (now)
+    /// Compact hours into blocks as the recorder does (those that ended more
+    /// than 30 minutes before the history's "now" at each batch), so a long
+    /// history never sits in plain rows. Off only to measure plain rows.
+    var compact = true
 }
 
 struct GenerateResult {
@@ -159,10 +163,13 @@ func generateHistory(into db: Database, _ o: GenerateOptions, progress: ((Double
             pendingLate = []
             batch.heartbeatNs = session.start + k * o.intervalNs
             try db.write(batch, session: id)
+            // The recorder's own maintenance call, with the batch's time as now.
+            if o.compact { try db.compact(hoursEndingBefore: batch.heartbeatNs - 30 * 60 * 1_000_000_000, limit: .max) }
             progress?(Double(batch.heartbeatNs - startNs) / Double(totalNs))
         }
         try db.endSession(id, stoppedNs: session.end)
     }
+    if o.compact { try db.compact(hoursEndingBefore: o.endNs - 30 * 60 * 1_000_000_000, limit: .max) }
     let elapsed = (clock.now - began).components
     result.seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
     return result
