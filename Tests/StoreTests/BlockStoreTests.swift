@@ -119,7 +119,7 @@ import Testing
         #expect(statusAfter.replyCount == statusBefore.replyCount)
         #expect(statusAfter.lastProbeSentNs == statusBefore.lastProbeSentNs)
         let usedPages = Int(raw.value("PRAGMA page_count")!)! - Int(raw.value("PRAGMA freelist_count")!)!
-        #expect(Int64(usedPages) < statusBefore.pageCount / 2)
+        #expect(Int64(usedPages) * 4 < statusBefore.pageCount * 3)
     }
 
     @Test func rowsArrivingForACompactedHourAreReadAndMergedLater() throws {
