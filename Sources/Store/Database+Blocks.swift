@@ -345,7 +345,14 @@ extension Database {
             }
             let oldest = [
                 try first("SELECT min(sent_ns) FROM probe WHERE sent_ns < ?1"),
-                try first("SELECT min(first_sent_ns) FROM block WHERE first_sent_ns < ?1"),
+                // The oldest blocks by key, not a scan of every block: only
+                // the cutoff's own hour can hold blocks (already cut) whose
+                // first probe is younger than the cutoff.
+                try first("""
+                    SELECT min(first_sent_ns) FROM (
+                        SELECT first_sent_ns FROM block WHERE start_ns < ?1 ORDER BY start_ns, target_id LIMIT 10000
+                    ) WHERE first_sent_ns < ?1
+                    """),
                 try first("SELECT min(sent_ns) FROM reply WHERE sent_ns < ?1"),
                 try first("SELECT min(sent_ns) FROM icmp_error WHERE sent_ns < ?1"),
             ].compactMap { $0 }.min()

@@ -39,9 +39,9 @@ import Store
         let path = folder.file("new.db")
         try makeDatabase(path)
         RawSQLite(path).execute("PRAGMA user_version = 7")
-        expectRefused(path) { $0 == .newerSchema(found: 7, known: 1) }
+        expectRefused(path) { $0 == .newerSchema(found: 7, known: 2) }
         let error = #expect(throws: OpenError.self) { _ = try Database(path: path, mode: .readOnly) }
-        #expect(error?.description == "\(path) was written by a newer pingem (schema version 7, this one knows up to 1): upgrade pingem.")
+        #expect(error?.description == "\(path) was written by a newer pingem (schema version 7, this one knows up to 2): upgrade pingem.")
     }
 
     @Test func randomBytes() throws {
