@@ -3,7 +3,7 @@
 // prune deletes exactly the raw rows before its cutoff and keeps the rest;
 // a recorder keeps committing while prune runs.
 import Foundation
-import Store
+@testable import Store
 import Testing
 
 /// Hours of two targets at 1 s ending about `endAgo` before now, with every
@@ -183,5 +183,42 @@ func lines(_ text: String) -> Int { text.split(separator: "\n").count }
         let sent = log.split(separator: "\n").filter { $0.hasSuffix(" sent") && $0.contains(": probe ") }.count
         let stored = lines(try pingem(["dump", "--db", db, "--target", "127.0.0.1"]).stdout) - 1
         #expect(stored == sent && sent > 50)
+    }
+
+    /// A version 1 file (auto_vacuum=NONE) is migrated by the first
+    /// read-write open and converted once by prune, which says so.
+    @Test func pruneConvertsAVersion1DatabaseOnceAndSaysSo() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let db = dir.appendingPathComponent("v1.db").path
+        let now = Int64(Date().timeIntervalSince1970) * second
+        let old = now - 3 * 86_400 * second, young = now - 3600 * second
+        let setup = Process()
+        setup.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        setup.arguments = [db]
+        let input = Pipe()
+        setup.standardInput = input
+        try setup.run()
+        input.fileHandleForWriting.write(Data((schemaVersion1 + """
+            PRAGMA user_version = 1;
+            PRAGMA journal_mode = WAL;
+            INSERT INTO target VALUES (1, 'router', '198.18.0.1');
+            INSERT INTO session VALUES (1, 5, 42, 'h', '0.1.0', 'raw', 1000000000, 56, \(old), \(young + 1), \(young + 1), 0);
+            INSERT INTO probe VALUES (\(old), 1, 20000000, NULL), (\(old + second), 1, NULL, NULL), (\(young), 1, 21000000, NULL);
+            INSERT INTO reply VALUES (\(old + second), 1, 30000000), (\(young), 1, 22000000);
+            """).utf8))
+        try input.fileHandleForWriting.close()
+        setup.waitUntilExit()
+        #expect(setup.terminationStatus == 0)
+        let r = try pingem(["prune", "--older-than", "1d", "--db", db])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.hasPrefix("deleted 2 probes and 1 reply and ICMP error rows"), "\(r.stdout)")
+        #expect(r.stderr.contains("converting it once with a full VACUUM"), "\(r.stderr)")
+        #expect(try pingem(["dump", "--db", db]).stdout == "sent_ns,target,rtt_ns,send_error\n\(young),router,21000000,\n")
+        #expect(try pingem(["dump", "--db", db, "--table", "reply"]).stdout == "sent_ns,target,rtt_ns\n\(young),router,22000000\n")
+        // Converted: the next prune has nothing to say.
+        let again = try pingem(["prune", "--older-than", "1d", "--db", db])
+        #expect(again.status == 0 && again.stderr.isEmpty, "\(again.stderr)")
+        #expect(try Database(path: db, mode: .readOnly).hasIncrementalVacuum())
     }
 }
