@@ -318,6 +318,24 @@ public enum RecorderService {
                 return false
             }
         }
+        // Maintenance between flushes, a little at a time so the writer is
+        // back well before the next flush: summarize complete hours that ended
+        // more than 30 minutes ago (replies are matched up to 10 minutes after
+        // their probe, so such an hour's rows are final). One hour per flush
+        // catches up a year-old database (8,760 hours) in under three hours
+        // of recording. A failure is said once and retried next time: reports
+        // read raw probes wherever a summary is missing.
+        var maintenanceFailing = false
+        func maintainDatabase() {
+            guard failingSince == nil else { return }  // the batch comes first
+            do {
+                try db.summarizeHours(endingBy: clock.wallNs() - 30 * 60 * 1_000_000_000, maxHours: 1)
+                maintenanceFailing = false
+            } catch {
+                if !maintenanceFailing { RecorderLog.line("cannot write hourly summaries (\(error)); retrying every flush") }
+                maintenanceFailing = true
+            }
+        }
         func drain() {
             pending.append(engine.cutBatch())
             for event in engine.takeEvents() { RecorderLog.line(describe(event)) }
@@ -338,6 +356,7 @@ public enum RecorderService {
             if flushDeadline <= now { flushDeadline = now + options.flushNs }
             drain()
             _ = commit()
+            maintainDatabase()
         }
 
         let stopWall = clock.wallNs()

@@ -17,8 +17,12 @@ import Darwin
 #endif
 
 /// Builds the report of `options.targets` over [since, until).
+/// With summaries in the input (ReportInput.load(..., summaries: true)),
+/// whole hours whose summary is exact for these options come from it
+/// (SummaryPath.swift); without, every probe is classified.
 public func makeReport(_ input: ReportInput, _ options: ReportOptions) throws -> Report {
-    try makeReports(input, options, epochWidths: [options.epochNs]).reports[0]
+    if !input.summaries.isEmpty { return try makeSummaryReport(input, options) }
+    return try makeReports(input, options, epochWidths: [options.epochNs]).reports[0]
 }
 
 /// The reports of one window at several epoch widths (nil: no epochs), and
@@ -103,7 +107,7 @@ private func classifyTarget(
     return (classify(probes, target: target.id, sessions: sessions, index: index, timeoutNs: timeoutNs), sessions, probed)
 }
 
-private func validate(_ options: ReportOptions) throws {
+func validate(_ options: ReportOptions) throws {
     if options.since >= options.until {
         throw ReportError("The report window is empty: choose a start (--since) before its end (--until).")
     }
@@ -119,7 +123,7 @@ private func validate(_ options: ReportOptions) throws {
 }
 
 /// [k*E, (k+1)*E) in Unix time, cut to the window: epochs align to UTC.
-private func epochPeriods(_ options: ReportOptions) throws -> [(Nanoseconds, Nanoseconds)] {
+func epochPeriods(_ options: ReportOptions) throws -> [(Nanoseconds, Nanoseconds)] {
     guard let epoch = options.epochNs else { return [] }
     let span = options.until - options.since
     if span / epoch > 1_000_000 {
@@ -141,13 +145,13 @@ func floorDivide(_ a: Int64, _ b: Int64) -> Int64 {
 
 // MARK: - Classification
 
-private struct ProbeKey: Hashable {
+struct ProbeKey: Hashable {
     var sentNs: Nanoseconds
     var targetID: Int64
 }
 
 /// Replies and ICMP errors by the probe they answer.
-private struct ProbeIndex {
+struct ProbeIndex {
     /// Smallest rtt among the reply rows, and how many there are.
     var replies: [ProbeKey: (first: Nanoseconds, count: Int)] = [:]
     /// The first ICMP error (smallest rtt) of each probe.
@@ -185,7 +189,7 @@ struct ClassifiedProbe {
     var session: Int
 }
 
-private func classify(
+func classify(
     _ probes: [ProbeRecord], target: Int64, sessions: [SessionRecord], index: ProbeIndex, timeoutNs: Nanoseconds
 ) -> [ClassifiedProbe] {
     var result: [ClassifiedProbe] = []
@@ -236,7 +240,7 @@ private func classify(
 
 // MARK: - Counting
 
-private func summarize(_ probes: ArraySlice<ClassifiedProbe>, coverage: Double) -> Summary {
+func summarize(_ probes: ArraySlice<ClassifiedProbe>, coverage: Double) -> Summary {
     var summary = Summary()
     summary.coverage = coverage
     var rtts: [Nanoseconds] = []
@@ -314,7 +318,7 @@ func sortRTTs(_ values: inout [Nanoseconds]) {
 // MARK: - Coverage
 
 /// The union of the sessions' [start, end) minus their gaps, sorted and disjoint.
-private func coveredIntervals(_ sessions: [SessionRecord], gaps: [GapRecord]) -> [(Nanoseconds, Nanoseconds)] {
+func coveredIntervals(_ sessions: [SessionRecord], gaps: [GapRecord]) -> [(Nanoseconds, Nanoseconds)] {
     var pieces: [(Nanoseconds, Nanoseconds)] = []
     for session in sessions {
         var cursor = session.startedNs
@@ -339,7 +343,7 @@ private func coveredIntervals(_ sessions: [SessionRecord], gaps: [GapRecord]) ->
     return merged
 }
 
-private func coverage(_ covered: [(Nanoseconds, Nanoseconds)], _ start: Nanoseconds, _ end: Nanoseconds) -> Double {
+func coverage(_ covered: [(Nanoseconds, Nanoseconds)], _ start: Nanoseconds, _ end: Nanoseconds) -> Double {
     // Binary search for the first interval ending after `start`.
     var low = 0, high = covered.count
     while low < high {
@@ -390,7 +394,7 @@ private func findOutages(_ probes: [ClassifiedProbe], sessions: [SessionRecord],
 }
 
 /// The address in effect at `since`, then each new one before `until`, distinct, in order.
-private func addressesInEffect(_ all: [AddressRecord], target: Int64, _ since: Nanoseconds, _ until: Nanoseconds) -> [String] {
+func addressesInEffect(_ all: [AddressRecord], target: Int64, _ since: Nanoseconds, _ until: Nanoseconds) -> [String] {
     let rows = all.filter { $0.targetID == target }.sorted { $0.sinceNs < $1.sinceNs }
     var result: [String] = []
     if let current = rows.last(where: { $0.sinceNs <= since }) { result.append(current.address) }

@@ -8,6 +8,7 @@ func renderJSON(_ report: Report) -> String {
         ("until", .string(isoUTC(report.until))),
         ("epoch_seconds", report.epochNs.map { .number(trimmed(Double($0) / 1e9, 3)) } ?? .null),
         ("timeout_ms", .number(trimmed(Double(report.timeoutNs) / 1e6, 3))),
+        ("percentiles", .string(report.percentilesApproximate ? "approximate" : "exact")),
     ])
     let targets: [JSON] = report.targets.map { target in
         .object([

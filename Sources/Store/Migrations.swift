@@ -14,6 +14,7 @@ struct Migration {
 
 let migrations: [Migration] = [
     Migration(version: 1, sql: schemaVersion1),
+    Migration(version: 2, sql: schemaVersion2),
 ]
 
 /// The highest schema version this build knows.
@@ -147,4 +148,24 @@ LEFT JOIN (
         SELECT sent_ns, target_id, rtt_ns FROM reply
     ) GROUP BY sent_ns, target_id
 ) AS first ON first.sent_ns = probe.sent_ns AND first.target_id = probe.target_id;
+"""#
+
+// The summary table (issue 5, "Scale"): reports over months read hours, not
+// probes. Its CREATE text is also in schema.sql, byte for byte.
+private let schemaVersion2 = #"""
+-- One target's probes of one complete, aligned UTC hour, summarized for
+-- reports over long windows (Sources/Store/HourSummary.swift): exact counts,
+-- RTT sum, min, max, spread and jitter parts, an RTT histogram (1.5 % wide
+-- log buckets: percentiles within 1 %), and the lost runs outages need. The
+-- recorder writes them for hours that ended more than 30 minutes ago; prune
+-- keeps them when it deletes raw probes. A report uses a summary only where it
+-- gives exactly what the raw probes would (else it reads the probes), and
+-- says when its percentiles come from histograms.
+CREATE TABLE summary (
+    target_id INTEGER NOT NULL REFERENCES target(id),
+    hour_ns   INTEGER NOT NULL,      -- start of the hour, a multiple of 3600 s since the Unix epoch
+    sent      INTEGER NOT NULL,      -- probes of the target sent in the hour (also inside data)
+    data      BLOB NOT NULL,         -- the summary, compact encoding of HourSummary (varints, version byte first)
+    PRIMARY KEY (target_id, hour_ns)
+) WITHOUT ROWID;
 """#

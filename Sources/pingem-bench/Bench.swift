@@ -58,10 +58,53 @@ func generateOptions(targets: Int, days: Double, interval: String, rtt: String, 
     }
 }
 
+/// $XDG_CACHE_HOME/pingem-bench, else ~/.cache/pingem-bench.
+func defaultCacheFolder() -> String {
+    let env = ProcessInfo.processInfo.environment
+    if let xdg = env["XDG_CACHE_HOME"], !xdg.isEmpty { return xdg + "/pingem-bench" }
+    return (env["HOME"] ?? "/tmp") + "/.cache/pingem-bench"
+}
+
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Build the histories the figures need and print one table of every figure.")
     @Option(help: "Timed runs of each report (the median is printed).") var runs: Int = 5
+    @Option(help: ArgumentHelp(
+        "Folder for the year-long history (10 targets x 365 d at 1 s, 315 M probes, about 8 GB): made once, reused after.",
+        valueName: "folder"))
+    var cache: String = defaultCacheFolder()
+    @Flag(help: "Skip the year-long history.") var noYear = false
+
+    /// The year-long history: generated into the cache folder the first time
+        /// (minutes), reused after; its size and summary size are rows too.
+    func yearHistory() throws -> (reports: [(String, [String])], rows: [(String, String)]) {
+        if noYear { return ([], []) }
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        let path = cache + "/year-10x365d-seed1.db"
+        if !FileManager.default.fileExists(atPath: path) {
+            print("generating \(path) (10 targets x 365 d at 1 s; minutes, once)")
+            let o = try generateOptions(targets: 10, days: 365, interval: "1s", rtt: "20ms", jitter: "2ms", loss: "0.5%", seed: 1)
+            let partial = path + ".partial"
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: partial + suffix) }
+            do {
+                let database = try Database(path: partial, mode: .readWrite)
+                let r = try generateHistory(into: database, o)
+                print("year: \(r.probes) probes in \(String(format: "%.0f", r.seconds)) s, \(r.summarizedHours) target-hours summarized in \(String(format: "%.0f", r.summarySeconds)) s")
+            }
+            try FileManager.default.moveItem(atPath: partial, toPath: path)
+        }
+        let summaryBytes = try Database(path: path, mode: .readOnly).summaryTableBytes()
+        let size = fileSize(path) + fileSize(path + "-wal")
+        let rows = [
+            ("year history: database size", "\(size) bytes"),
+            ("year history: summary table", String(format: "%d bytes (%.3f bytes per probe)", summaryBytes, Double(summaryBytes) / 315_360_000)),
+        ]
+        return ([
+            ("pingem report --last 365d --epoch 1d (10 targets, 315 M probes)", ["report", "--db", path, "--last", "365d", "--epoch", "1d", "--format", "json"]),
+            ("pingem report --last 365d (10 targets)", ["report", "--db", path, "--last", "365d", "--format", "json"]),
+            ("pingem report --last 24h --epoch 5m (10 targets, year db)", ["report", "--db", path, "--last", "24h", "--epoch", "5m", "--format", "json"]),
+        ], rows)
+    }
 
     func run() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pingem-bench-\(getpid())")
@@ -82,19 +125,24 @@ struct Run: ParsableCommand {
         rows.append(("ingest through Store.write (generator included)", "\(Int(Double(r.probes) / r.seconds)) probes/s"))
         rows.append(("database size", "\(size) bytes"))
         rows.append(("bytes per probe (indexes included)", String(format: "%.1f", Double(size) / Double(r.probes))))
+        rows.append(("hourly summaries: building them", String(format: "%d target-hours in %.2f s", r.summarizedHours, r.summarySeconds)))
 
+        let year = try yearHistory()
         let pingem = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("pingem").path
         for (label, args) in [
             ("pingem report --last 24h (10 targets)", ["report", "--db", path, "--last", "24h", "--format", "json"]),
             ("pingem report --last 24h --epoch 5m (10 targets)", ["report", "--db", path, "--last", "24h", "--epoch", "5m", "--format", "json"]),
             ("pingem report --last 24h --epoch 5m --target bench-1", ["report", "--db", path, "--last", "24h", "--epoch", "5m", "--target", "bench-1", "--format", "json"]),
-        ] {
+            ("pingem report --last 24h --epoch 1h (10 targets)", ["report", "--db", path, "--last", "24h", "--epoch", "1h", "--format", "json"]),
+            ("pingem report --last 24h --epoch 1h --exact (10 targets)", ["report", "--db", path, "--last", "24h", "--epoch", "1h", "--exact", "--format", "json"]),
+        ] + year.reports {
             var times: [Double] = []
             for _ in 0..<max(1, runs) { times.append(try timeProcess(pingem, args)) }
             times.sort()
             rows.append((label, String(format: "%.3f s median (min %.3f, max %.3f, %d runs)", times[times.count / 2], times[0], times[times.count - 1], times.count)))
         }
+        rows += year.rows
         let width = rows.map(\.0.count).max()!
         for (k, v) in rows { print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v) }
     }
