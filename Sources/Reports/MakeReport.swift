@@ -145,33 +145,59 @@ func floorDivide(_ a: Int64, _ b: Int64) -> Int64 {
 
 // MARK: - Classification
 
-struct ProbeKey: Hashable {
-    var sentNs: Nanoseconds
-    var targetID: Int64
-}
-
-/// Replies and ICMP errors by the probe they answer.
+/// Replies and ICMP errors by the probe they answer: per target, in send
+/// order, so classify walks them with a cursor beside the probes instead of
+/// hashing every probe (two hash lookups per probe were an eighth of a day's
+/// report; docs/BENCHMARKS.md).
 struct ProbeIndex {
-    /// Smallest rtt among the reply rows, and how many there are.
-    var replies: [ProbeKey: (first: Nanoseconds, count: Int)] = [:]
-    /// The first ICMP error (smallest rtt) of each probe.
-    var icmpErrors: [ProbeKey: ICMPErrorRecord] = [:]
+    struct Replies {
+        var sentNs: Nanoseconds
+        /// Smallest rtt among the reply rows, and how many there are.
+        var first: Nanoseconds
+        var count: Int
+    }
+    var replies: [Int64: [Replies]] = [:]
+    /// The first ICMP error (smallest rtt; the earliest given on a tie) of each probe.
+    var icmpErrors: [Int64: [ICMPErrorRecord]] = [:]
 
     init(_ input: ReportInput) {
-        for reply in input.replies {
-            let key = ProbeKey(sentNs: reply.sentNs, targetID: reply.targetID)
-            if let seen = replies[key] {
-                replies[key] = (min(seen.first, reply.rttNs), seen.count + 1)
-            } else {
-                replies[key] = (reply.rttNs, 1)
+        var rows: [Int64: [ReplyRecord]] = [:]
+        for reply in input.replies { rows[reply.targetID, default: []].append(reply) }
+        for (target, var list) in rows {
+            // The loader gives send order; hand-built input may not (stable: ties keep their order).
+            if zip(list, list.dropFirst()).contains(where: { $0.sentNs > $1.sentNs }) { list = stableSorted(list) { $0.sentNs < $1.sentNs } }
+            var merged: [Replies] = []
+            merged.reserveCapacity(list.count)
+            for reply in list {
+                if let last = merged.last, last.sentNs == reply.sentNs {
+                    merged[merged.count - 1].first = min(last.first, reply.rttNs)
+                    merged[merged.count - 1].count += 1
+                } else {
+                    merged.append(Replies(sentNs: reply.sentNs, first: reply.rttNs, count: 1))
+                }
             }
+            replies[target] = merged
         }
-        for error in input.icmpErrors {
-            let key = ProbeKey(sentNs: error.sentNs, targetID: error.targetID)
-            if let seen = icmpErrors[key], seen.rttNs <= error.rttNs { continue }
-            icmpErrors[key] = error
+        var errorRows: [Int64: [ICMPErrorRecord]] = [:]
+        for error in input.icmpErrors { errorRows[error.targetID, default: []].append(error) }
+        for (target, var list) in errorRows {
+            if zip(list, list.dropFirst()).contains(where: { $0.sentNs > $1.sentNs }) { list = stableSorted(list) { $0.sentNs < $1.sentNs } }
+            var firsts: [ICMPErrorRecord] = []
+            for error in list {
+                if let last = firsts.last, last.sentNs == error.sentNs {
+                    if error.rttNs < last.rttNs { firsts[firsts.count - 1] = error }
+                } else {
+                    firsts.append(error)
+                }
+            }
+            icmpErrors[target] = firsts
         }
     }
+}
+
+/// A stable sort (Swift's sort is not documented as stable).
+private func stableSorted<T>(_ values: [T], by less: (T, T) -> Bool) -> [T] {
+    values.enumerated().sorted { less($0.element, $1.element) || (!less($1.element, $0.element) && $0.offset < $1.offset) }.map(\.element)
 }
 
 struct ClassifiedProbe {
@@ -195,6 +221,8 @@ func classify(
     var result: [ClassifiedProbe] = []
     result.reserveCapacity(probes.count)
     var latest = -1  // the last session started at or before the current probe
+    let replies = index.replies[target] ?? [], errors = index.icmpErrors[target] ?? []
+    var replyCursor = 0, errorCursor = 0
     for probe in probes {
         while latest + 1 < sessions.count && sessions[latest + 1].startedNs <= probe.sentNs { latest += 1 }
         var session = latest
@@ -205,17 +233,20 @@ func classify(
             if earlier >= 0 { session = earlier }
         }
 
-        let key = ProbeKey(sentNs: probe.sentNs, targetID: target)
+        while replyCursor < replies.count && replies[replyCursor].sentNs < probe.sentNs { replyCursor += 1 }
+        while errorCursor < errors.count && errors[errorCursor].sentNs < probe.sentNs { errorCursor += 1 }
         var first = probe.rttNs
         var replyCount = probe.rttNs == nil ? 0 : 1
-        if let extra = index.replies[key] {
+        if replyCursor < replies.count && replies[replyCursor].sentNs == probe.sentNs {
+            let extra = replies[replyCursor]
             first = min(first ?? extra.first, extra.first)
             replyCount += extra.count
         }
         var errorKind: String?
         if let sendError = probe.sendError {
             errorKind = sendErrorKind(sendError)
-        } else if let icmp = index.icmpErrors[key] {
+        } else if errorCursor < errors.count && errors[errorCursor].sentNs == probe.sentNs {
+            let icmp = errors[errorCursor]
             errorKind = icmpErrorKind(family: icmp.family, type: icmp.type, code: icmp.code)
         }
 

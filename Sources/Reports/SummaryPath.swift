@@ -10,7 +10,9 @@
 // Percentiles of a period that includes a summarized hour come from the
 // merged RTT histograms (raw RTTs of the period added to them): within 0.75 %
 // of the exact nearest-rank value, and the report says "approximate".
+import Dispatch
 import Store
+import Synchronization
 
 /// Whether `summary` gives exactly what its raw probes give for `options`:
 /// - it covers a whole hour inside the window and inside one epoch;
@@ -66,67 +68,116 @@ func makeSummaryReport(_ input: ReportInput, _ options: ReportOptions) throws ->
     let selected = try selectTargets(input.targets, options.targets)
     let index = ProbeIndex(input)
     let exact = exactSummaries(input, options)
-    var approximate = false
-    var targetReports: [TargetReport] = []
-    for target in selected {
-        let sessions = sessionsOfTarget(target.id, input)
-        let hours = input.summaries.filter { $0.targetID == target.id }.sorted { $0.hourNs < $1.hourNs }
-        let used = hours.filter { exact.contains(SummaryKey(target: target.id, hourNs: $0.hourNs)) }
-        let usedHours = Set(used.map(\.hourNs))
-        var raw: [ProbeRecord] = []
-        var rawPerHour: [Nanoseconds: Int] = [:]
-        for probe in input.probes where probe.targetID == target.id {
-            let hour = floorDivide(probe.sentNs, summaryHourNs) * summaryHourNs
-            rawPerHour[hour, default: 0] += 1
-            if probe.sentNs >= options.since && probe.sentNs < options.until && !usedHours.contains(hour) {
-                raw.append(probe)
-            }
+
+    // Each selected target's probes, in the loader's send order. A linear
+    // search of a few ids is cheaper than hashing every probe.
+    let ids = selected.map(\.id)
+    var probesOf = [[ProbeRecord]](repeating: [], count: selected.count)
+    for probe in input.probes {
+        if let slot = ids.firstIndex(of: probe.targetID) { probesOf[slot].append(probe) }
+    }
+
+    let probesByTarget = probesOf
+    // Targets are independent: each on its own core, as in makeReports.
+    let results = Mutex([Result<(TargetReport, Bool), Error>?](repeating: nil, count: selected.count))
+    DispatchQueue.concurrentPerform(iterations: selected.count) { t in
+        let result = Result {
+            try summaryTargetReport(selected[t], probes: probesByTarget[t], input: input, index: index,
+                                    exact: exact, options: options, periods: periods)
         }
-        // A summary this report cannot use needs its raw probes; if they were
-        // pruned, say so rather than count the hour as empty.
-        for summary in hours where !usedHours.contains(summary.hourNs)
-        && summary.hourNs < options.until && summary.hourNs + summaryHourNs > options.since
-        && rawPerHour[summary.hourNs, default: 0] != summary.sent {
+        results.withLock { $0[t] = result }
+    }
+    var targetReports: [TargetReport] = []
+    var approximate = false
+    for result in results.withLock({ $0 }) {
+        let (report, usedSummaries) = try result!.get()
+        targetReports.append(report)
+        approximate = approximate || usedSummaries
+    }
+    var report = Report(since: options.since, until: options.until, epochNs: options.epochNs,
+                        timeoutNs: options.timeoutNs, targets: targetReports)
+    report.percentilesApproximate = approximate
+    return report
+}
+
+/// One target's report; true when some period took a summary.
+private func summaryTargetReport(
+    _ target: TargetRecord, probes all: [ProbeRecord], input: ReportInput, index: ProbeIndex,
+    exact: Set<SummaryKey>, options: ReportOptions, periods: [(Nanoseconds, Nanoseconds)]
+) throws -> (TargetReport, Bool) {
+    var all = all
+    if zip(all, all.dropFirst()).contains(where: { $0.sentNs > $1.sentNs }) { all.sort { $0.sentNs < $1.sentNs } }
+    let sessions = sessionsOfTarget(target.id, input)
+    let hours = input.summaries.filter { $0.targetID == target.id }.sorted { $0.hourNs < $1.hourNs }
+    let used = hours.filter { exact.contains(SummaryKey(target: target.id, hourNs: $0.hourNs)) }
+
+    func firstIndex(_ probes: [ProbeRecord], atOrAfter time: Nanoseconds) -> Int {
+        var low = 0, high = probes.count
+        while low < high {
+            let mid = (low + high) / 2
+            if probes[mid].sentNs < time { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+    // A summary this report cannot use needs its raw probes; if they were
+    // pruned, say so rather than count the hour as empty.
+    var usedIndex = 0
+    for summary in hours where summary.hourNs < options.until && summary.hourNs + summaryHourNs > options.since {
+        while usedIndex < used.count && used[usedIndex].hourNs < summary.hourNs { usedIndex += 1 }
+        if usedIndex < used.count && used[usedIndex].hourNs == summary.hourNs { continue }
+        let count = firstIndex(all, atOrAfter: summary.hourNs + summaryHourNs) - firstIndex(all, atOrAfter: summary.hourNs)
+        if count != summary.sent {
             throw ReportError("""
                 The raw probes of \(target.name) in the hour from \(isoUTC(summary.hourNs)) were pruned and its \
                 summary cannot answer this report exactly: use --timeout 2s, --outage-min 2 or more, epochs of \
                 whole hours and a window of whole hours.
                 """)
         }
-        raw.sort { $0.sentNs < $1.sentNs }
-        let classified = classify(raw, target: target.id, sessions: sessions, index: index, timeoutNs: options.timeoutNs)
-        let covered = coveredIntervals(input.sessions.filter { s in sessions.contains { $0.id == s.id } }, gaps: input.gaps)
-
-        func period(_ start: Nanoseconds, _ end: Nanoseconds) -> Summary {
-            let cov = coverage(covered, start, end)
-            let lower = lowerBound(classified, start), upper = lowerBound(classified, end)
-            let inside = used.filter { $0.hourNs >= start && $0.hourNs < end }
-            if inside.isEmpty { return summarize(classified[lower..<upper], coverage: cov) }
-            approximate = true
-            var acc = Accumulator()
-            var i = lower
-            for hour in inside {
-                var j = i
-                while j < upper && classified[j].sentNs < hour.hourNs { j += 1 }
-                acc.add(classified[i..<j])
-                acc.add(hour)
-                i = j
-            }
-            acc.add(classified[i..<upper])
-            return acc.summary(coverage: cov)
-        }
-        let summary = period(options.since, options.until)
-        let epochs = periods.map { Epoch(start: $0.0, end: $0.1, summary: period($0.0, $0.1)) }
-        let outages = stitchOutages(classified: classified, hours: used, sessions: sessions, minimum: options.outageMin)
-        targetReports.append(TargetReport(
-            target: target.name, host: target.host,
-            addresses: addressesInEffect(input.addresses, target: target.id, options.since, options.until),
-            summary: summary, epochs: epochs, outages: outages))
     }
-    var report = Report(since: options.since, until: options.until, epochNs: options.epochNs,
-                        timeoutNs: options.timeoutNs, targets: targetReports)
-    report.percentilesApproximate = approximate
-    return report
+    // Raw probes of the window outside the hours taken from summaries.
+    var raw: [ProbeRecord] = []
+    raw.reserveCapacity(all.count)
+    var nextUsed = 0
+    for probe in all[firstIndex(all, atOrAfter: options.since)..<firstIndex(all, atOrAfter: options.until)] {
+        while nextUsed < used.count && used[nextUsed].hourNs + summaryHourNs <= probe.sentNs { nextUsed += 1 }
+        if nextUsed < used.count && used[nextUsed].hourNs <= probe.sentNs { continue }
+        raw.append(probe)
+    }
+    let classified = classify(raw, target: target.id, sessions: sessions, index: index, timeoutNs: options.timeoutNs)
+    let sessionIDs = Set(sessions.map(\.id))
+    let covered = coveredIntervals(input.sessions.filter { sessionIDs.contains($0.id) }, gaps: input.gaps)
+
+    var approximate = false
+    var hourCursor = 0
+    func period(_ start: Nanoseconds, _ end: Nanoseconds) -> Summary {
+        let cov = coverage(covered, start, end)
+        let lower = lowerBound(classified, start), upper = lowerBound(classified, end)
+        while hourCursor < used.count && used[hourCursor].hourNs < start { hourCursor += 1 }
+        var last = hourCursor
+        while last < used.count && used[last].hourNs < end { last += 1 }
+        if last == hourCursor { return summarize(classified[lower..<upper], coverage: cov) }
+        approximate = true
+        var acc = Accumulator()
+        var i = lower
+        for hour in used[hourCursor..<last] {
+            var j = i
+            while j < upper && classified[j].sentNs < hour.hourNs { j += 1 }
+            acc.add(classified[i..<j])
+            acc.add(hour)
+            i = j
+        }
+        acc.add(classified[i..<upper])
+        return acc.summary(coverage: cov)
+    }
+    let summary = period(options.since, options.until)
+    hourCursor = 0
+    let epochs = periods.map { Epoch(start: $0.0, end: $0.1, summary: period($0.0, $0.1)) }
+    let outages = stitchOutages(classified: classified, hours: used, sessions: sessions, minimum: options.outageMin)
+    let report = TargetReport(
+        target: target.name, host: target.host,
+        addresses: addressesInEffect(input.addresses, target: target.id, options.since, options.until),
+        summary: summary, epochs: epochs, outages: outages)
+    return (report, approximate)
 }
 
 private func lowerBound(_ probes: [ClassifiedProbe], _ time: Nanoseconds) -> Int {
