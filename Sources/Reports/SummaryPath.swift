@@ -231,9 +231,9 @@ private struct Accumulator {
             case .lost:
                 s.lost += 1
                 if probe.late { s.late += 1 }
-                if let kind = probe.errorKind {
+                if let failure = probe.failure {
                     s.errors += 1
-                    s.errorKinds[kind, default: 0] += 1
+                    s.errorKinds[failureName(failure), default: 0] += 1
                 }
             case .unknown:
                 s.unknown += 1
@@ -246,13 +246,8 @@ private struct Accumulator {
         s.sent += hour.sent; s.received += hour.received; s.lost += hour.lost; s.late += hour.late
         s.duplicates += hour.duplicates; s.unknown += hour.unknown
         for (kind, count) in hour.failures {
-            let name: String
-            switch kind {
-            case .send(let errno): name = sendErrorKind(errno)
-            case .icmp(let family, let type, let code): name = icmpErrorKind(family: family, type: type, code: code)
-            }
             s.errors += count
-            s.errorKinds[name, default: 0] += count
+            s.errorKinds[failureName(kind), default: 0] += count
         }
         guard hour.received > 0 else { return }
         addRTTs(count: hour.received, mean: Double(hour.rttSum) / Double(hour.received), m2: hour.rttM2)
