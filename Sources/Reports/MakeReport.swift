@@ -104,7 +104,7 @@ private func classifyTarget(
     // Without session_target rows (hand-made data), still find the session a probe belongs to.
     if sessions.isEmpty { sessions = input.sessions }
     sessions.sort { $0.startedNs < $1.startedNs }
-    return (classify(probes, target: target.id, sessions: sessions, index: index, timeoutNs: timeoutNs), sessions, probed)
+    return (classify(probes[...], target: target.id, sessions: sessions, index: index, timeoutNs: timeoutNs), sessions, probed)
 }
 
 func validate(_ options: ReportOptions) throws {
@@ -219,7 +219,7 @@ struct ClassifiedProbe {
 }
 
 func classify(
-    _ probes: [ProbeRecord], target: Int64, sessions: [SessionRecord], index: ProbeIndex, timeoutNs: Nanoseconds
+    _ probes: ArraySlice<ProbeRecord>, target: Int64, sessions: [SessionRecord], index: ProbeIndex, timeoutNs: Nanoseconds
 ) -> [ClassifiedProbe] {
     var result: [ClassifiedProbe] = []
     result.reserveCapacity(probes.count)

@@ -134,14 +134,20 @@ private func summaryTargetReport(
                 """)
         }
     }
-    // Raw probes of the window outside the hours taken from summaries.
-    var raw: [ProbeRecord] = []
-    raw.reserveCapacity(all.count)
-    var nextUsed = 0
-    for probe in all[firstIndex(all, atOrAfter: options.since)..<firstIndex(all, atOrAfter: options.until)] {
-        while nextUsed < used.count && used[nextUsed].hourNs + summaryHourNs <= probe.sentNs { nextUsed += 1 }
-        if nextUsed < used.count && used[nextUsed].hourNs <= probe.sentNs { continue }
-        raw.append(probe)
+    // Raw probes of the window outside the hours taken from summaries (no
+    // copy when no hour is: a day of 5-minute epochs).
+    let window = all[firstIndex(all, atOrAfter: options.since)..<firstIndex(all, atOrAfter: options.until)]
+    var raw = window
+    if !used.isEmpty {
+        var kept: [ProbeRecord] = []
+        kept.reserveCapacity(window.count)
+        var nextUsed = 0
+        for probe in window {
+            while nextUsed < used.count && used[nextUsed].hourNs + summaryHourNs <= probe.sentNs { nextUsed += 1 }
+            if nextUsed < used.count && used[nextUsed].hourNs <= probe.sentNs { continue }
+            kept.append(probe)
+        }
+        raw = kept[...]
     }
     let classified = classify(raw, target: target.id, sessions: sessions, index: index, timeoutNs: options.timeoutNs)
     let sessionIDs = Set(sessions.map(\.id))

@@ -84,9 +84,11 @@ extension Database {
         }
     }
 
-    /// The target's summaries of hours starting in [from, to), by hour.
+    /// The target's summaries of hours starting in [from, to), by hour; none
+    /// in a database of schema 1 opened read-only (not migrated: no table).
     public func summaries(from: Nanoseconds, to: Nanoseconds, target: Int64) throws -> [HourSummary] {
-        try fetchAll("""
+        guard try userVersion() >= 2 else { return [] }
+        return try fetchAll("""
             SELECT hour_ns, data FROM summary
             WHERE target_id = ?1 AND hour_ns >= ?2 AND hour_ns < ?3 ORDER BY hour_ns
             """, bind: { statement in
@@ -101,6 +103,7 @@ extension Database {
     /// How many probes each summarized hour in [from, to) of the target held
     /// (hour -> sent), without decoding: to tell pruned raw data from none.
     public func summarizedCounts(from: Nanoseconds, to: Nanoseconds, target: Int64) throws -> [Nanoseconds: Int] {
+        guard try userVersion() >= 2 else { return [:] }
         var counts: [Nanoseconds: Int] = [:]
         try withStatement("""
             SELECT hour_ns, sent FROM summary WHERE target_id = ?1 AND hour_ns >= ?2 AND hour_ns < ?3
