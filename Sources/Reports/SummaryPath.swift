@@ -73,6 +73,7 @@ func makeSummaryReport(_ input: ReportInput, _ options: ReportOptions) throws ->
     // search of a few ids is cheaper than hashing every probe.
     let ids = selected.map(\.id)
     var probesOf = [[ProbeRecord]](repeating: [], count: selected.count)
+    for slot in probesOf.indices { probesOf[slot].reserveCapacity(input.probes.count / max(1, selected.count) + 16) }
     for probe in input.probes {
         if let slot = ids.firstIndex(of: probe.targetID) { probesOf[slot].append(probe) }
     }
