@@ -41,8 +41,8 @@ public struct ReportInput: Sendable, Equatable {
         input.sessionTargets = try db.sessionTargets(sessions: sessions.map(\.id))
         input.gaps = try db.gaps(overlapping: options.since, options.until)
         for target in selected { input.addresses += try db.addresses(target: target.id) }
-        input.probes.reserveCapacity(estimatedProbes(input, options.since, options.until, targets: selected.count))
-        try db.forEachProbe(from: options.since, to: options.until, targets: ids) { input.probes.append($0) }
+        input.probes = try db.probes(from: options.since, to: options.until, targets: ids,
+                                     reserve: estimatedProbes(input, options.since, options.until, targets: selected.count))
         input.replies = try db.replies(from: options.since, to: options.until, targets: ids)
         input.icmpErrors = try db.icmpErrors(from: options.since, to: options.until, targets: ids)
         return input
@@ -84,9 +84,9 @@ public struct ReportInput: Sendable, Equatable {
             cursor = max(cursor, hour + summaryHourNs)
         }
         if cursor < to { ranges.append((cursor, to)) }
-        input.probes.reserveCapacity(ranges.reduce(0) { $0 + estimatedProbes(input, $1.0, $1.1, targets: selected.count) })
         for (start, end) in ranges {
-            try db.forEachProbe(from: start, to: end, targets: ids) { input.probes.append($0) }
+            input.probes += try db.probes(from: start, to: end, targets: ids,
+                                          reserve: estimatedProbes(input, start, end, targets: selected.count))
             input.replies += try db.replies(from: start, to: end, targets: ids)
             input.icmpErrors += try db.icmpErrors(from: start, to: end, targets: ids)
         }
