@@ -18,8 +18,10 @@ import Synchronization
 /// - it covers a whole hour inside the window and inside one epoch;
 /// - the timeout classifies every first reply as the summary did (no first
 ///   reply between summaryTimeoutNs and the report's timeout);
-/// - no probe can turn unknown: no session of the target ends between the
-///   hour's start and its end plus the larger timeout;
+/// - no probe turns unknown: none was at summaryTimeoutNs (else rawOnly),
+///   and every probe without reply or error was sent at least the timeout
+///   before its session's end (its end as the builder saw it, which only
+///   moves later while a session runs);
 /// - outages of one probe are wanted only if the hour has no single-probe runs.
 func summaryIsExact(_ summary: HourSummary, _ options: ReportOptions, targetSessions: [SessionRecord]) -> Bool {
     let end = summary.hourNs + summaryHourNs
@@ -28,8 +30,8 @@ func summaryIsExact(_ summary: HourSummary, _ options: ReportOptions, targetSess
     if summary.received > 0 && summary.rttMax > options.timeoutNs { return false }
     if let slow = summary.minSlowRTT, slow <= options.timeoutNs { return false }
     if options.outageMin < 2 && summary.omittedSingleRuns > 0 { return false }
-    let horizon = end + max(options.timeoutNs, summaryTimeoutNs)
-    return !targetSessions.contains { $0.endNs >= summary.hourNs && $0.endNs < horizon }
+    if let headroom = summary.minUnansweredHeadroom, options.timeoutNs > headroom { return false }
+    return true
 }
 
 /// The sessions a target's probes are classified with (as classifyTarget).
@@ -207,7 +209,8 @@ private struct Accumulator {
     var low: Nanoseconds = .max, high: Nanoseconds = .min
     var jitterSum: Int64 = 0
     var last: Nanoseconds?
-    var histogram: [Int32: Int] = [:]
+    /// Dense: a period's histogram gets tens of hours' bins added (no hashing).
+    var histogram = [Int](repeating: 0, count: rttBucketCount)
 
     mutating func addRTTs(count: Int, mean otherMean: Double, m2 otherM2: Double) {
         // Chan et al.'s pairwise update of mean and M2.
@@ -234,7 +237,7 @@ private struct Accumulator {
                 low = min(low, r); high = max(high, r)
                 if let last { jitterSum += abs(r - last) }
                 last = r
-                histogram[rttBucket(r), default: 0] += 1
+                histogram[Int(rttBucket(r))] += 1
             case .lost:
                 s.lost += 1
                 if probe.late { s.late += 1 }
@@ -262,7 +265,7 @@ private struct Accumulator {
         if let last { jitterSum += abs(hour.firstRTT - last) }
         jitterSum += hour.jitterSum
         last = hour.lastRTT
-        for (bucket, count) in hour.histogram { histogram[bucket, default: 0] += count }
+        for bin in hour.histogram { histogram[Int(bin.bucket)] += bin.count }
     }
 
     func summary(coverage: Double) -> Summary {
@@ -271,15 +274,14 @@ private struct Accumulator {
         let judged = summary.sent - summary.unknown
         if judged > 0 { summary.lossPct = Double(summary.lost) / Double(judged) * 100 }
         guard n > 0 else { return summary }
-        let buckets = histogram.sorted { $0.key < $1.key }
         // Nearest rank, as the raw path: the bucket holding rank ceil(p/100 * n),
         // its geometric middle kept inside [min, max].
         func percentile(_ p: Int) -> Double {
             let rank = max(1, (p * n + 99) / 100)
             var seen = 0
-            for (bucket, count) in buckets {
+            for (bucket, count) in histogram.enumerated() where count > 0 {
                 seen += count
-                if seen >= rank { return min(Double(high), max(Double(low), rttBucketMiddle(bucket))) / 1e6 }
+                if seen >= rank { return min(Double(high), max(Double(low), rttBucketMiddle(Int32(bucket)))) / 1e6 }
             }
             return Double(high) / 1e6
         }

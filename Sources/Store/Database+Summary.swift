@@ -67,6 +67,12 @@ extension Database {
         try writeSummaries(summaries)
     }
 
+    /// Deletes every summary (the builder then starts again from the first
+    /// probe still stored): after a change of the encoding, by pingem-bench.
+    public func deleteAllSummaries() throws {
+        try inTransaction { try run("DELETE FROM summary") }
+    }
+
     /// Stores summaries (replacing any of the same target and hour) in one transaction.
     public func writeSummaries(_ summaries: [HourSummary]) throws {
         guard !summaries.isEmpty else { return }

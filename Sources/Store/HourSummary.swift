@@ -93,6 +93,10 @@ public struct HourSummary: Sendable, Hashable {
     public var jitterSum: Int64 = 0
     /// The smallest first reply later than summaryTimeoutNs, if any.
     public var minSlowRTT: Nanoseconds?
+    /// Among probes without reply or error: the least time between a send and
+    /// its session's end (nil: none). At a timeout above it some probe turns
+    /// unknown; a session's end only moves later while it runs.
+    public var minUnansweredHeadroom: Nanoseconds?
     /// First and last probe of the hour: send time and session id (-1: none).
     public var firstSentNs: Nanoseconds = 0
     public var firstSession: Int64 = -1
@@ -103,8 +107,8 @@ public struct HourSummary: Sendable, Hashable {
     public var runs: [LostRun] = []
     /// Runs of a single lost probe not in `runs`.
     public var omittedSingleRuns = 0
-    /// RTT log histogram: bucket index -> count (see rttBucket).
-    public var histogram: [Int32: Int] = [:]
+    /// RTT log histogram: (bucket, count) by bucket, counts > 0 (see rttBucket).
+    public var histogram: [HistogramBin] = []
 
     public init(targetID: Int64, hourNs: Nanoseconds) {
         self.targetID = targetID; self.hourNs = hourNs
@@ -114,6 +118,15 @@ public struct HourSummary: Sendable, Hashable {
 }
 
 // MARK: - Histogram buckets
+
+public struct HistogramBin: Sendable, Hashable {
+    public var bucket: Int32
+    public var count: Int
+    public init(bucket: Int32, count: Int) { self.bucket = bucket; self.count = count }
+}
+
+/// Buckets run from 0 to below this (RTTs up to 2^63 ns).
+public let rttBucketCount = 3000
 
 /// Bucket width ratio: 1.5 % per bucket, so the geometric middle of a bucket
 /// is within sqrt(1.015) - 1 = 0.75 % of any value in it (the issue asks 1 %).
@@ -168,6 +181,7 @@ public func summarizeHour(
 
     // Per probe: lost or not, session, for the runs.
     var mean = 0.0
+    var histogram: [Int32: Int] = [:]
     var latest = -1
     var previousRTT: Nanoseconds?
     var runStart = -1, runCount = 0
@@ -226,7 +240,7 @@ public func summarizeHour(
             let delta = Double(first) - mean
             mean += delta / Double(s.received)
             s.rttM2 += delta * (Double(first) - mean)
-            s.histogram[rttBucket(first), default: 0] += 1
+            histogram[rttBucket(first), default: 0] += 1
         } else if let first {
             s.lost += 1; s.late += 1; isLost = true
             s.minSlowRTT = min(s.minSlowRTT ?? first, first)
@@ -239,6 +253,8 @@ public func summarizeHour(
             s.rawOnly = true
         } else {
             s.lost += 1; isLost = true
+            let headroom = sessions[session].endNs - probe.sentNs
+            s.minUnansweredHeadroom = min(s.minUnansweredHeadroom ?? headroom, headroom)
         }
 
         let current = (sentNs: probe.sentNs, session: session)
@@ -258,6 +274,7 @@ public func summarizeHour(
         lastProbe = current
     }
     if runStart >= 0 { closeRun(end: nil) }
+    s.histogram = histogram.sorted { $0.key < $1.key }.map { HistogramBin(bucket: $0.key, count: $0.value) }
     if let last = probes.last {
         s.lastSentNs = last.sentNs
         s.lastSession = lastProbe.session >= 0 ? sessions[lastProbe.session].id : -1
@@ -271,7 +288,7 @@ public func summarizeHour(
 /// where a value may be negative), offsets from the hour. About 150 to 250
 /// bytes for an hour at 1 probe/s with 20 ms of RTT and 2 ms of jitter.
 extension HourSummary {
-    static let encodingVersion: UInt8 = 1
+    static let encodingVersion: UInt8 = 2
 
     public func encoded() -> [UInt8] {
         var out: [UInt8] = [HourSummary.encodingVersion]
@@ -290,16 +307,16 @@ extension HourSummary {
             i(rttMin); i(rttMax - rttMin); i(rttSum)
             u(rttM2.bitPattern)
             i(firstRTT); i(lastRTT); i(jitterSum)
-            let buckets = histogram.sorted { $0.key < $1.key }
-            u(UInt64(buckets.count))
+            u(UInt64(histogram.count))
             var previous: Int32 = 0
-            for (index, (bucket, count)) in buckets.enumerated() {
-                if index == 0 { i(Int64(bucket)) } else { u(UInt64(bucket - previous)) }
-                previous = bucket
-                u(UInt64(count))
+            for (index, bin) in histogram.enumerated() {
+                if index == 0 { i(Int64(bin.bucket)) } else { u(UInt64(bin.bucket - previous)) }
+                previous = bin.bucket
+                u(UInt64(bin.count))
             }
         }
         i(minSlowRTT ?? -1)
+        i(minUnansweredHeadroom ?? -1)
         if sent > 0 {
             i(firstSentNs - hourNs); i(firstSession); i(lastSentNs - hourNs); i(lastSession)
         }
@@ -343,13 +360,18 @@ extension HourSummary {
             rttM2 = Double(bitPattern: try u())
             firstRTT = try i(); lastRTT = try i(); jitterSum = try i()
             var bucket: Int32 = 0
-            for index in 0..<(try n()) {
+            let bins = try n()
+            histogram.reserveCapacity(bins)
+            for index in 0..<bins {
                 if index == 0 { bucket = Int32(truncatingIfNeeded: try i()) } else { bucket += Int32(truncatingIfNeeded: try u()) }
-                histogram[bucket] = try n()
+                guard bucket >= 0, bucket < rttBucketCount else { throw corrupt() }
+                histogram.append(HistogramBin(bucket: bucket, count: try n()))
             }
         }
         let slow = try i()
         minSlowRTT = slow < 0 ? nil : slow
+        let headroom = try i()
+        minUnansweredHeadroom = headroom < 0 ? nil : headroom
         if sent > 0 {
             firstSentNs = hourNs + (try i()); firstSession = try i()
             lastSentNs = hourNs + (try i()); lastSession = try i()

@@ -10,7 +10,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pingem-bench",
         abstract: "Synthetic histories and timed reports for pingem's benchmark.",
-        subcommands: [Generate.self, Run.self]
+        subcommands: [Generate.self, Run.self, Summarize.self]
     )
 }
 
@@ -38,6 +38,21 @@ struct Generate: ParsableCommand {
         }
         if isatty(2) == 1 { FileHandle.standardError.write(Data("\r".utf8)) }
         print("\(r.probes) probes (\(r.replies) replies, \(r.lost) lost) in \(String(format: "%.1f", r.seconds)) s: \(Int(Double(r.probes) / r.seconds)) probes/s")
+    }
+}
+
+struct Summarize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Build the hourly summaries of an existing database again (after their encoding changed).")
+    @Option(help: "Database to summarize.") var db: String
+
+    func run() throws {
+        let database = try Database(path: db, mode: .readWrite)
+        let clock = ContinuousClock()
+        let began = clock.now
+        try database.deleteAllSummaries()
+        let hours = try database.summarizeHours(endingBy: Int64(Date().timeIntervalSince1970 * 1e9) - 1_800_000_000_000, maxHours: .max)
+        print("\(hours) hours summarized in \(clock.now - began)")
     }
 }
 
