@@ -140,7 +140,7 @@ struct Run: ParsableCommand {
         rows.append(("ingest through Store.write (generator included)", "\(Int(Double(r.probes) / r.seconds)) probes/s"))
         rows.append(("database size", "\(size) bytes"))
         rows.append(("bytes per probe (indexes included)", String(format: "%.1f", Double(size) / Double(r.probes))))
-        rows.append(("hourly summaries: building them", String(format: "%d target-hours in %.2f s", r.summarizedHours, r.summarySeconds)))
+        rows.append(("hourly summaries: building them", String(format: "%d hours of 10 targets in %.2f s", r.summarizedHours, r.summarySeconds)))
 
         let year = try yearHistory()
         let pingem = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
