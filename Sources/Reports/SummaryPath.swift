@@ -71,16 +71,17 @@ func makeSummaryReport(_ input: ReportInput, _ options: ReportOptions) throws ->
     let index = ProbeIndex(input)
     let exact = exactSummaries(input, options)
 
-    // Each selected target's probes, in the loader's send order. A linear
-    // search of a few ids is cheaper than hashing every probe.
+    // Each selected target's probes, in the loader's send order: one pass
+    // (a pass per target on its own core read ten times the memory and cost
+    // more). A linear search of a few ids is cheaper than hashing every probe.
     let ids = selected.map(\.id)
     var probesOf = [[ProbeRecord]](repeating: [], count: selected.count)
     for slot in probesOf.indices { probesOf[slot].reserveCapacity(input.probes.count / max(1, selected.count) + 16) }
     for probe in input.probes {
         if let slot = ids.firstIndex(of: probe.targetID) { probesOf[slot].append(probe) }
     }
-
     let probesByTarget = probesOf
+
     // Targets are independent: each on its own core, as in makeReports.
     let results = Mutex([Result<(TargetReport, Bool), Error>?](repeating: nil, count: selected.count))
     DispatchQueue.concurrentPerform(iterations: selected.count) { t in

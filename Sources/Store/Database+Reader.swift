@@ -115,7 +115,8 @@ extension Database {
             let result = Result { () throws -> [ProbeRecord] in
                 let helper = try Database(path: path, mode: .readOnly)
                 var probes: [ProbeRecord] = []
-                probes.reserveCapacity(reserve / 2 + 16)
+                // Room for both halves: the later one is appended without a copy.
+                probes.reserveCapacity(reserve + 16)
                 try helper.forEachProbe(from: from, to: mid, targets: targets) { probes.append($0) }
                 return probes
             }
