@@ -200,22 +200,24 @@ private func stableSorted<T>(_ values: [T], by less: (T, T) -> Bool) -> [T] {
     values.enumerated().sorted { less($0.element, $1.element) || (!less($1.element, $0.element) && $0.offset < $1.offset) }.map(\.element)
 }
 
+/// 40 bytes, fields ordered so: a day of 10 targets is 864,000 of them, and
+/// fresh pages for them were a visible share of a report (docs/BENCHMARKS.md).
 struct ClassifiedProbe {
     enum Status: UInt8 { case received, lost, unknown }
     var sentNs: Nanoseconds
-    var status: Status
-    /// Only for lost probes whose first reply came after the timeout.
-    var late: Bool
     /// First reply's rtt; meaningful when received.
     var rttNs: Nanoseconds
-    var duplicates: Int
+    var duplicates: Int32
+    /// Index into the target's sessions (sorted by start), -1 when none.
+    var session: Int32
     /// Why a lost probe failed (send error or ICMP error), if known. A plain
     /// value, not its name: ClassifiedProbe stays trivially copyable (no
     /// retain/release per probe); the name is made when counted.
     var failure: FailureKind?
+    var status: Status
+    /// Only for lost probes whose first reply came after the timeout.
+    var late: Bool
     var errorKind: String? { failure.map(failureName) }
-    /// Index into the target's sessions (sorted by start), -1 when none.
-    var session: Int
 }
 
 func classify(
@@ -253,8 +255,8 @@ func classify(
             failure = .icmp(family: icmp.family, type: icmp.type, code: icmp.code)
         }
 
-        var item = ClassifiedProbe(sentNs: probe.sentNs, status: .lost, late: false, rttNs: 0,
-                                   duplicates: max(0, replyCount - 1), failure: nil, session: session)
+        var item = ClassifiedProbe(sentNs: probe.sentNs, rttNs: 0, duplicates: Int32(clamping: max(0, replyCount - 1)),
+                                   session: Int32(session), failure: nil, status: .lost, late: false)
         if let first, first <= timeoutNs {
             item.status = .received  // a reply in time wins over an ICMP error
             item.rttNs = first
@@ -283,7 +285,7 @@ func summarize(_ probes: ArraySlice<ClassifiedProbe>, coverage: Double) -> Summa
     var previous: Nanoseconds?
     for probe in probes {
         summary.sent += 1
-        summary.duplicates += probe.duplicates
+        summary.duplicates += Int(probe.duplicates)
         switch probe.status {
         case .received:
             summary.received += 1
@@ -426,7 +428,7 @@ func coverage(_ covered: [(Nanoseconds, Nanoseconds)], _ start: Nanoseconds, _ e
 
 private func findOutages(_ probes: [ClassifiedProbe], sessions: [SessionRecord], minimum: Int) -> [Outage] {
     func interval(_ probe: ClassifiedProbe) -> Nanoseconds {
-        probe.session >= 0 ? sessions[probe.session].intervalNs : 0
+        probe.session >= 0 ? sessions[Int(probe.session)].intervalNs : 0
     }
     // Same session and less than 1.5 intervals apart: a gap or a restart splits a run.
     func consecutive(_ a: ClassifiedProbe, _ b: ClassifiedProbe) -> Bool {

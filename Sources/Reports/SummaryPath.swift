@@ -226,7 +226,7 @@ private struct Accumulator {
         var count = 0, localMean = 0.0, localM2 = 0.0
         for probe in probes {
             s.sent += 1
-            s.duplicates += probe.duplicates
+            s.duplicates += Int(probe.duplicates)
             switch probe.status {
             case .received:
                 s.received += 1
@@ -311,7 +311,7 @@ private func stitchOutages(classified: [ClassifiedProbe], hours: [HourSummary], 
     var intervals: [Int64: Nanoseconds] = [:]
     for session in sessions { intervals[session.id] = session.intervalNs }
     func interval(_ session: Int64) -> Nanoseconds { session >= 0 ? intervals[session] ?? 0 : 0 }
-    func sessionID(_ probe: ClassifiedProbe) -> Int64 { probe.session >= 0 ? sessions[probe.session].id : -1 }
+    func sessionID(_ probe: ClassifiedProbe) -> Int64 { probe.session >= 0 ? sessions[Int(probe.session)].id : -1 }
     func consecutive(_ aNs: Nanoseconds, _ aSession: Int64, _ bNs: Nanoseconds, _ bSession: Int64) -> Bool {
         aSession >= 0 && aSession == bSession && 2 * (bNs - aNs) < 3 * interval(aSession)
     }
