@@ -154,8 +154,10 @@ private func summaryTargetReport(
         raw = kept[...]
     }
     let classified = classify(raw, target: target.id, sessions: sessions, index: index, timeoutNs: options.timeoutNs)
-    let sessionIDs = Set(sessions.map(\.id))
-    let covered = coveredIntervals(input.sessions.filter { sessionIDs.contains($0.id) }, gaps: input.gaps)
+    // Coverage as makeReports: only sessions that probed this target (no
+    // fallback to every session, which classification has for hand-made input).
+    let probed = Set(input.sessionTargets.lazy.filter { $0.targetID == target.id }.map(\.sessionID))
+    let covered = coveredIntervals(input.sessions.filter { probed.contains($0.id) }, gaps: input.gaps)
 
     var approximate = false
     var hourCursor = 0

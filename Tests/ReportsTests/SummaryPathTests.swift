@@ -40,6 +40,8 @@ private struct Generator {
 private func writeHistory(_ db: Database, seed: UInt64, hours: Int) throws -> Nanoseconds {
     var g = Generator(state: seed)
     let targets = try (1...3).map { try db.target(name: "t\($0)", host: "10.0.0.\($0)") }
+    // A target no session of these probes: no data, never a session's coverage.
+    _ = try db.target(name: "retired", host: "10.0.0.9")
     let end = t0 + Nanoseconds(hours) * 3600 * second
     var start = t0 + Nanoseconds(g.int(0...600)) * second
     var first = true
