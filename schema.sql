@@ -1,4 +1,4 @@
--- pingem database schema (user_version 2).
+-- pingem database schema (user_version 3).
 --
 -- This file is the documented schema and the one source of truth for the
 -- tables: a test proves that a database made by `pingem record` has exactly
@@ -130,6 +130,22 @@ CREATE TABLE block (
     last_sent_ns  INTEGER NOT NULL,  -- sent_ns of its last probe
     data          BLOB NOT NULL,     -- the probes (sent_ns, rtt_ns, send_error), Sources/Store/BlockCodec.swift
     PRIMARY KEY (start_ns, target_id)
+) WITHOUT ROWID;
+
+-- One target's probes of one complete, aligned UTC hour, summarized for
+-- reports over long windows (Sources/Store/HourSummary.swift): exact counts,
+-- RTT sum, min, max, spread and jitter parts, an RTT histogram (1.5 % wide
+-- log buckets: percentiles within 1 %), and the lost runs outages need. The
+-- recorder writes them for hours that ended more than 30 minutes ago; prune
+-- keeps them when it deletes raw probes. A report uses a summary only where it
+-- gives exactly what the raw probes would (else it reads the probes), and
+-- says when its percentiles come from histograms.
+CREATE TABLE summary (
+    target_id INTEGER NOT NULL REFERENCES target(id),
+    hour_ns   INTEGER NOT NULL,      -- start of the hour, a multiple of 3600 s since the Unix epoch
+    sent      INTEGER NOT NULL,      -- probes of the target sent in the hour (also inside data)
+    data      BLOB NOT NULL,         -- the summary, compact encoding of HourSummary (varints, version byte first)
+    PRIMARY KEY (target_id, hour_ns)
 ) WITHOUT ROWID;
 
 -- Plain rows for people with the sqlite3 shell: one row per probe with its

@@ -91,7 +91,7 @@ public enum RecorderService {
             throw RecorderError("--max-held-probes must be at least 1.")
         }
         if let retain = o.retainNs, retain < Maintenance.compactAfterNs + Database.blockSpanNs {
-            throw RecorderError("--retain must be at least 2h (hours are compacted 30 minutes after they end); use pingem prune for less.")
+            throw RecorderError("--retain must be at least 2h: hours are summarized and compacted 30 minutes after they end, and a summary needs its whole hour.")
         }
         if o.umask & ~0o777 != 0 {
             throw RecorderError("--umask must be an octal mode between 000 and 777, e.g. 077.")
@@ -373,17 +373,22 @@ public enum RecorderService {
     /// The writer's housekeeping, one bounded step after each committed
     /// batch, so no step holds the write lock for more than a few
     /// milliseconds and the next flush is never late:
-    ///   1. compaction: up to `compactPerStep` target-hours into blocks, for
-    ///      hours that ended more than 30 minutes ago (replies are matched
-    ///      for 10 minutes, so a compacted hour's first replies are final);
-    ///   2. retention (--retain): once an hour, one prune step per flush
-    ///      until nothing before the cutoff is left, then one incremental
-    ///      vacuum step per flush until the free pages are given back;
-    ///   3. (hour summaries are added here by the summaries branch.)
+    ///   1. hour summaries: one complete hour (all its targets) that ended
+    ///      more than 30 minutes ago (replies are matched for 10 minutes, so
+    ///      such an hour's rows are final); one hour per flush catches up a
+    ///      year-old database (8,760 hours) in under three hours of recording;
+    ///   2. compaction: up to `compactPerStep` target-hours into blocks, for
+    ///      hours that ended more than 30 minutes ago;
+    ///   3. retention (--retain): once an hour, one prune step per flush
+    ///      until nothing before the cutoff is left (a prune step summarizes
+    ///      the hours it deletes first), then one incremental vacuum step per
+    ///      flush until the free pages are given back.
+    /// Reports read raw probes wherever a summary is missing.
     /// A failure is said once on stderr and retried at the next flush.
     struct Maintenance {
         static let compactAfterNs: Int64 = 30 * 60 * 1_000_000_000
         static let compactPerStep = 4
+        static let summarizePerStep = 1  // one hour, all its targets
         static let pruneEveryNs: Int64 = 3_600_000_000_000
         static let vacuumPagesPerStep = 256  // 1 MiB of 4 KiB pages
 
@@ -398,9 +403,12 @@ public enum RecorderService {
 
         mutating func step(_ db: Database, wallNs: Int64) {
             do {
+                // Summaries first: they read the hour through forEachProbe,
+                // rows or blocks alike, so the order is only about freshness.
+                try db.summarizeHours(endingBy: wallNs - Self.compactAfterNs, maxHours: Self.summarizePerStep)
                 try db.compact(hoursEndingBefore: wallNs - Self.compactAfterNs, limit: Self.compactPerStep)
                 if let retainNs { try retain(db, retainNs: retainNs, wallNs: wallNs) }
-                if failing { RecorderLog.line("maintenance works again (compaction, retention)") }
+                if failing { RecorderLog.line("maintenance works again (summaries, compaction, retention)") }
                 failing = false
             } catch {
                 if !failing { RecorderLog.line("maintenance failed (\(error)); the probes are safe, retrying every flush") }

@@ -64,3 +64,11 @@ public func icmpErrorKind(family: Int, type: UInt8, code: UInt8) -> String {
     }
     return "icmp type \(type) code \(code)"
 }
+
+/// The error kind of a failure as Store keeps it.
+func failureName(_ kind: FailureKind) -> String {
+    switch kind {
+    case .send(let errno): return sendErrorKind(errno)
+    case .icmp(let family, let type, let code): return icmpErrorKind(family: family, type: type, code: code)
+    }
+}

@@ -17,8 +17,12 @@ import Darwin
 #endif
 
 /// Builds the report of `options.targets` over [since, until).
+/// With summaries in the input (ReportInput.load(..., summaries: true)),
+/// whole hours whose summary is exact for these options come from it
+/// (SummaryPath.swift); without, every probe is classified.
 public func makeReport(_ input: ReportInput, _ options: ReportOptions) throws -> Report {
-    try makeReports(input, options, epochWidths: [options.epochNs]).reports[0]
+    if !input.summaries.isEmpty { return try makeSummaryReport(input, options) }
+    return try makeReports(input, options, epochWidths: [options.epochNs]).reports[0]
 }
 
 /// The reports of one window at several epoch widths (nil: no epochs), and
@@ -100,10 +104,10 @@ private func classifyTarget(
     // Without session_target rows (hand-made data), still find the session a probe belongs to.
     if sessions.isEmpty { sessions = input.sessions }
     sessions.sort { $0.startedNs < $1.startedNs }
-    return (classify(probes, target: target.id, sessions: sessions, index: index, timeoutNs: timeoutNs), sessions, probed)
+    return (classify(probes[...], target: target.id, sessions: sessions, index: index, timeoutNs: timeoutNs), sessions, probed)
 }
 
-private func validate(_ options: ReportOptions) throws {
+func validate(_ options: ReportOptions) throws {
     if options.since >= options.until {
         throw ReportError("The report window is empty: choose a start (--since) before its end (--until).")
     }
@@ -119,7 +123,7 @@ private func validate(_ options: ReportOptions) throws {
 }
 
 /// [k*E, (k+1)*E) in Unix time, cut to the window: epochs align to UTC.
-private func epochPeriods(_ options: ReportOptions) throws -> [(Nanoseconds, Nanoseconds)] {
+func epochPeriods(_ options: ReportOptions) throws -> [(Nanoseconds, Nanoseconds)] {
     guard let epoch = options.epochNs else { return [] }
     let span = options.until - options.since
     if span / epoch > 1_000_000 {
@@ -141,56 +145,89 @@ func floorDivide(_ a: Int64, _ b: Int64) -> Int64 {
 
 // MARK: - Classification
 
-private struct ProbeKey: Hashable {
-    var sentNs: Nanoseconds
-    var targetID: Int64
-}
-
-/// Replies and ICMP errors by the probe they answer.
-private struct ProbeIndex {
-    /// Smallest rtt among the reply rows, and how many there are.
-    var replies: [ProbeKey: (first: Nanoseconds, count: Int)] = [:]
-    /// The first ICMP error (smallest rtt) of each probe.
-    var icmpErrors: [ProbeKey: ICMPErrorRecord] = [:]
+/// Replies and ICMP errors by the probe they answer: per target, in send
+/// order, so classify walks them with a cursor beside the probes instead of
+/// hashing every probe (two hash lookups per probe were an eighth of a day's
+/// report; docs/BENCHMARKS.md).
+struct ProbeIndex {
+    struct Replies {
+        var sentNs: Nanoseconds
+        /// Smallest rtt among the reply rows, and how many there are.
+        var first: Nanoseconds
+        var count: Int
+    }
+    var replies: [Int64: [Replies]] = [:]
+    /// The first ICMP error (smallest rtt; the earliest given on a tie) of each probe.
+    var icmpErrors: [Int64: [ICMPErrorRecord]] = [:]
 
     init(_ input: ReportInput) {
-        for reply in input.replies {
-            let key = ProbeKey(sentNs: reply.sentNs, targetID: reply.targetID)
-            if let seen = replies[key] {
-                replies[key] = (min(seen.first, reply.rttNs), seen.count + 1)
-            } else {
-                replies[key] = (reply.rttNs, 1)
+        var rows: [Int64: [ReplyRecord]] = [:]
+        for reply in input.replies { rows[reply.targetID, default: []].append(reply) }
+        for (target, var list) in rows {
+            // The loader gives send order; hand-built input may not (stable: ties keep their order).
+            if zip(list, list.dropFirst()).contains(where: { $0.sentNs > $1.sentNs }) { list = stableSorted(list) { $0.sentNs < $1.sentNs } }
+            var merged: [Replies] = []
+            merged.reserveCapacity(list.count)
+            for reply in list {
+                if let last = merged.last, last.sentNs == reply.sentNs {
+                    merged[merged.count - 1].first = min(last.first, reply.rttNs)
+                    merged[merged.count - 1].count += 1
+                } else {
+                    merged.append(Replies(sentNs: reply.sentNs, first: reply.rttNs, count: 1))
+                }
             }
+            replies[target] = merged
         }
-        for error in input.icmpErrors {
-            let key = ProbeKey(sentNs: error.sentNs, targetID: error.targetID)
-            if let seen = icmpErrors[key], seen.rttNs <= error.rttNs { continue }
-            icmpErrors[key] = error
+        var errorRows: [Int64: [ICMPErrorRecord]] = [:]
+        for error in input.icmpErrors { errorRows[error.targetID, default: []].append(error) }
+        for (target, var list) in errorRows {
+            if zip(list, list.dropFirst()).contains(where: { $0.sentNs > $1.sentNs }) { list = stableSorted(list) { $0.sentNs < $1.sentNs } }
+            var firsts: [ICMPErrorRecord] = []
+            for error in list {
+                if let last = firsts.last, last.sentNs == error.sentNs {
+                    if error.rttNs < last.rttNs { firsts[firsts.count - 1] = error }
+                } else {
+                    firsts.append(error)
+                }
+            }
+            icmpErrors[target] = firsts
         }
     }
 }
 
+/// A stable sort (Swift's sort is not documented as stable).
+private func stableSorted<T>(_ values: [T], by less: (T, T) -> Bool) -> [T] {
+    values.enumerated().sorted { less($0.element, $1.element) || (!less($1.element, $0.element) && $0.offset < $1.offset) }.map(\.element)
+}
+
+/// 40 bytes, fields ordered so: a day of 10 targets is 864,000 of them, and
+/// fresh pages for them were a visible share of a report (docs/BENCHMARKS.md).
 struct ClassifiedProbe {
     enum Status: UInt8 { case received, lost, unknown }
     var sentNs: Nanoseconds
+    /// First reply's rtt; meaningful when received.
+    var rttNs: Nanoseconds
+    var duplicates: Int32
+    /// Index into the target's sessions (sorted by start), -1 when none.
+    var session: Int32
+    /// Why a lost probe failed (send error or ICMP error), if known. A plain
+    /// value, not its name: ClassifiedProbe stays trivially copyable (no
+    /// retain/release per probe); the name is made when counted.
+    var failure: FailureKind?
     var status: Status
     /// Only for lost probes whose first reply came after the timeout.
     var late: Bool
-    /// First reply's rtt; meaningful when received.
-    var rttNs: Nanoseconds
-    var duplicates: Int
-    /// Why a lost probe failed (send error or ICMP error), if known.
-    var errorKind: String?
-    /// Index into the target's sessions (sorted by start), -1 when none.
-    var session: Int
+    var errorKind: String? { failure.map(failureName) }
 }
 
-private func classify(
-    _ probes: [ProbeRecord], target: Int64, sessions: [SessionRecord], index: ProbeIndex, timeoutNs: Nanoseconds
+func classify(
+    _ probes: ArraySlice<ProbeRecord>, target: Int64, sessions: [SessionRecord], index: ProbeIndex, timeoutNs: Nanoseconds
 ) -> [ClassifiedProbe] {
     var result: [ClassifiedProbe] = []
     result.reserveCapacity(probes.count)
     var latest = -1  // the last session started at or before the current probe
+    let replies = index.replies[target] ?? [], errors = index.icmpErrors[target] ?? []
+    var replyCursor = 0, errorCursor = 0
     for probe in probes {
         while latest + 1 < sessions.count && sessions[latest + 1].startedNs <= probe.sentNs { latest += 1 }
         var session = latest
@@ -201,30 +238,33 @@ private func classify(
             if earlier >= 0 { session = earlier }
         }
 
-        let key = ProbeKey(sentNs: probe.sentNs, targetID: target)
+        while replyCursor < replies.count && replies[replyCursor].sentNs < probe.sentNs { replyCursor += 1 }
+        while errorCursor < errors.count && errors[errorCursor].sentNs < probe.sentNs { errorCursor += 1 }
         var first = probe.rttNs
         var replyCount = probe.rttNs == nil ? 0 : 1
-        if let extra = index.replies[key] {
+        if replyCursor < replies.count && replies[replyCursor].sentNs == probe.sentNs {
+            let extra = replies[replyCursor]
             first = min(first ?? extra.first, extra.first)
             replyCount += extra.count
         }
-        var errorKind: String?
+        var failure: FailureKind?
         if let sendError = probe.sendError {
-            errorKind = sendErrorKind(sendError)
-        } else if let icmp = index.icmpErrors[key] {
-            errorKind = icmpErrorKind(family: icmp.family, type: icmp.type, code: icmp.code)
+            failure = .send(sendError)
+        } else if errorCursor < errors.count && errors[errorCursor].sentNs == probe.sentNs {
+            let icmp = errors[errorCursor]
+            failure = .icmp(family: icmp.family, type: icmp.type, code: icmp.code)
         }
 
-        var item = ClassifiedProbe(sentNs: probe.sentNs, status: .lost, late: false, rttNs: 0,
-                                   duplicates: max(0, replyCount - 1), errorKind: nil, session: session)
+        var item = ClassifiedProbe(sentNs: probe.sentNs, rttNs: 0, duplicates: Int32(clamping: max(0, replyCount - 1)),
+                                   session: Int32(session), failure: nil, status: .lost, late: false)
         if let first, first <= timeoutNs {
             item.status = .received  // a reply in time wins over an ICMP error
             item.rttNs = first
         } else if first != nil {
             item.late = true
-            item.errorKind = errorKind
-        } else if errorKind != nil {
-            item.errorKind = errorKind
+            item.failure = failure
+        } else if failure != nil {
+            item.failure = failure
         } else if session < 0 || probe.sentNs + timeoutNs > sessions[session].endNs {
             // The recorder stopped (or died) before this probe's timeout ran out.
             item.status = .unknown
@@ -236,7 +276,7 @@ private func classify(
 
 // MARK: - Counting
 
-private func summarize(_ probes: ArraySlice<ClassifiedProbe>, coverage: Double) -> Summary {
+func summarize(_ probes: ArraySlice<ClassifiedProbe>, coverage: Double) -> Summary {
     var summary = Summary()
     summary.coverage = coverage
     var rtts: [Nanoseconds] = []
@@ -245,7 +285,7 @@ private func summarize(_ probes: ArraySlice<ClassifiedProbe>, coverage: Double) 
     var previous: Nanoseconds?
     for probe in probes {
         summary.sent += 1
-        summary.duplicates += probe.duplicates
+        summary.duplicates += Int(probe.duplicates)
         switch probe.status {
         case .received:
             summary.received += 1
@@ -255,9 +295,9 @@ private func summarize(_ probes: ArraySlice<ClassifiedProbe>, coverage: Double) 
         case .lost:
             summary.lost += 1
             if probe.late { summary.late += 1 }
-            if let kind = probe.errorKind {
+            if let failure = probe.failure {
                 summary.errors += 1
-                summary.errorKinds[kind, default: 0] += 1
+                summary.errorKinds[failureName(failure), default: 0] += 1
             }
         case .unknown:
             summary.unknown += 1
@@ -271,14 +311,43 @@ private func summarize(_ probes: ArraySlice<ClassifiedProbe>, coverage: Double) 
     let ms = { (ns: Double) in ns / 1e6 }
     let mean = rtts.reduce(0.0) { $0 + Double($1) } / Double(n)
     let variance = rtts.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(n)
-    sortRTTs(&rtts)
-    // Nearest rank: the value at 1-based rank ceil(p/100 * n), always a measured value.
-    let percentile = { (p: Int) in ms(Double(rtts[max(1, (p * n + 99) / 100) - 1])) }
+    // Nearest rank: the value at 1-based rank ceil(p/100 * n), always a
+    // measured value. Selected, not sorted: three quickselects are O(n), and
+    // sorting every 5-minute epoch was a tenth of a day's report.
+    let ranks = [50, 90, 99].map { max(1, ($0 * n + 99) / 100) - 1 }
+    let picked = selectRanks(&rtts, ranks)
+    let low = rtts.min()!, high = rtts.max()!
     summary.rtt = RTTStats(
-        min: ms(Double(rtts[0])), avg: ms(mean), p50: percentile(50), p90: percentile(90),
-        p99: percentile(99), max: ms(Double(rtts[n - 1])), stddev: ms(variance.squareRoot()),
+        min: ms(Double(low)), avg: ms(mean), p50: ms(Double(picked[0])), p90: ms(Double(picked[1])),
+        p99: ms(Double(picked[2])), max: ms(Double(high)), stddev: ms(variance.squareRoot()),
         jitter: n >= 2 ? ms(jitterSum / Double(n - 1)) : nil)
     return summary
+}
+
+/// The values at 0-based `ranks` (ascending) of `values` as if sorted, by
+/// quickselect: each search continues right of the previous rank.
+func selectRanks(_ values: inout [Nanoseconds], _ ranks: [Int]) -> [Nanoseconds] {
+    var result: [Nanoseconds] = []
+    var low = 0
+    for k in ranks {
+        var lo = low, hi = values.count - 1
+        while lo < hi {
+            // Median of three as pivot, then Hoare partition.
+            let mid = lo + (hi - lo) / 2
+            let a = values[lo], b = values[mid], c = values[hi]
+            let pivot = max(min(a, b), min(max(a, b), c))
+            var i = lo, j = hi
+            while i <= j {
+                while values[i] < pivot { i += 1 }
+                while values[j] > pivot { j -= 1 }
+                if i <= j { values.swapAt(i, j); i += 1; j -= 1 }
+            }
+            if k <= j { hi = j } else if k >= i { lo = i } else { break }
+        }
+        result.append(values[k])
+        low = k
+    }
+    return result
 }
 
 /// Sorts round-trip times ascending. Large sets (a target's whole week is
@@ -314,7 +383,7 @@ func sortRTTs(_ values: inout [Nanoseconds]) {
 // MARK: - Coverage
 
 /// The union of the sessions' [start, end) minus their gaps, sorted and disjoint.
-private func coveredIntervals(_ sessions: [SessionRecord], gaps: [GapRecord]) -> [(Nanoseconds, Nanoseconds)] {
+func coveredIntervals(_ sessions: [SessionRecord], gaps: [GapRecord]) -> [(Nanoseconds, Nanoseconds)] {
     var pieces: [(Nanoseconds, Nanoseconds)] = []
     for session in sessions {
         var cursor = session.startedNs
@@ -339,7 +408,7 @@ private func coveredIntervals(_ sessions: [SessionRecord], gaps: [GapRecord]) ->
     return merged
 }
 
-private func coverage(_ covered: [(Nanoseconds, Nanoseconds)], _ start: Nanoseconds, _ end: Nanoseconds) -> Double {
+func coverage(_ covered: [(Nanoseconds, Nanoseconds)], _ start: Nanoseconds, _ end: Nanoseconds) -> Double {
     // Binary search for the first interval ending after `start`.
     var low = 0, high = covered.count
     while low < high {
@@ -359,7 +428,7 @@ private func coverage(_ covered: [(Nanoseconds, Nanoseconds)], _ start: Nanoseco
 
 private func findOutages(_ probes: [ClassifiedProbe], sessions: [SessionRecord], minimum: Int) -> [Outage] {
     func interval(_ probe: ClassifiedProbe) -> Nanoseconds {
-        probe.session >= 0 ? sessions[probe.session].intervalNs : 0
+        probe.session >= 0 ? sessions[Int(probe.session)].intervalNs : 0
     }
     // Same session and less than 1.5 intervals apart: a gap or a restart splits a run.
     func consecutive(_ a: ClassifiedProbe, _ b: ClassifiedProbe) -> Bool {
@@ -390,7 +459,7 @@ private func findOutages(_ probes: [ClassifiedProbe], sessions: [SessionRecord],
 }
 
 /// The address in effect at `since`, then each new one before `until`, distinct, in order.
-private func addressesInEffect(_ all: [AddressRecord], target: Int64, _ since: Nanoseconds, _ until: Nanoseconds) -> [String] {
+func addressesInEffect(_ all: [AddressRecord], target: Int64, _ since: Nanoseconds, _ until: Nanoseconds) -> [String] {
     let rows = all.filter { $0.targetID == target }.sorted { $0.sinceNs < $1.sinceNs }
     var result: [String] = []
     if let current = rows.last(where: { $0.sinceNs <= since }) { result.append(current.address) }

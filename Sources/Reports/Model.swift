@@ -31,6 +31,9 @@ public struct Report: Sendable, Equatable {
     public var epochNs: Nanoseconds?
     public var timeoutNs: Nanoseconds
     public var targets: [TargetReport]
+    /// Some percentile came from hourly summaries' histograms (within 1 %
+    /// of the exact value) rather than from every probe's RTT.
+    public var percentilesApproximate = false
     public init(since: Nanoseconds, until: Nanoseconds, epochNs: Nanoseconds?, timeoutNs: Nanoseconds, targets: [TargetReport]) {
         self.since = since; self.until = until; self.epochNs = epochNs
         self.timeoutNs = timeoutNs; self.targets = targets

@@ -8,6 +8,7 @@ func renderJSON(_ report: Report) -> String {
         ("until", .string(isoUTC(report.until))),
         ("epoch_seconds", report.epochNs.map { .number(trimmed(Double($0) / 1e9, 3)) } ?? .null),
         ("timeout_ms", .number(trimmed(Double(report.timeoutNs) / 1e6, 3))),
+        ("percentiles", .string(report.percentilesApproximate ? "approximate" : "exact")),
     ])
     let targets: [JSON] = report.targets.map { target in
         .object([
@@ -65,10 +66,12 @@ private indirect enum JSON {
     case null
 
     func write(into out: inout String, indent: Int) {
-        let inner = String(repeating: " ", count: indent + 2)
+        // Indentation only for containers: made for every leaf it was a
+        // String allocation per value (a day of 5-minute epochs is ~900,000).
         switch self {
         case .object(let members):
             if members.isEmpty { out += "{}"; return }
+            let inner = String(repeating: " ", count: indent + 2)
             out += "{\n"
             for (i, (key, value)) in members.enumerated() {
                 out += inner
@@ -80,6 +83,7 @@ private indirect enum JSON {
             out += String(repeating: " ", count: indent) + "}"
         case .array(let elements):
             if elements.isEmpty { out += "[]"; return }
+            let inner = String(repeating: " ", count: indent + 2)
             out += "[\n"
             for (i, value) in elements.enumerated() {
                 out += inner
@@ -97,6 +101,11 @@ private indirect enum JSON {
 /// A JSON string literal. "</" becomes "<\/" so the output can sit inside an
 /// HTML <script>; U+2028/2029 are escaped for JavaScript parsers.
 func jsonString(_ text: String) -> String {
+    // Keys, times and most names need no escape: printable ASCII without
+    // quote, backslash or slash.
+    if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C && $0 != 0x2F }) {
+        return "\"" + text + "\""
+    }
     var out = "\""
     var previous: Unicode.Scalar?
     for scalar in text.unicodeScalars {

@@ -56,6 +56,10 @@ func renderTable(_ report: Report, color: Bool, timeZone: TimeZone) -> String {
         lines.append(color ? Style.bold + title + Style.reset : title)
         lines += block.map { "  " + $0 }
     }
+    if report.percentilesApproximate {
+        lines.append("")
+        lines.append("Percentiles of whole hours come from hourly summaries (within 1 %); --exact reads every probe.")
+    }
     return lines.joined(separator: "\n") + "\n"
 }
 

@@ -12,6 +12,11 @@ public struct ReportInput: Sendable, Equatable {
     public var probes: [ProbeRecord]
     public var replies: [ReplyRecord]
     public var icmpErrors: [ICMPErrorRecord]
+    /// Per-hour summaries of the selected targets for hours meeting the
+    /// window; empty: classify every probe. With summaries, `probes`,
+    /// `replies` and `icmpErrors` may leave out hours whose summaries every
+    /// selected target can use (see load(from:options:summaries:)).
+    public var summaries: [HourSummary] = []
 
     public init(
         targets: [TargetRecord] = [], sessions: [SessionRecord] = [],
@@ -36,11 +41,69 @@ public struct ReportInput: Sendable, Equatable {
         input.sessionTargets = try db.sessionTargets(sessions: sessions.map(\.id))
         input.gaps = try db.gaps(overlapping: options.since, options.until)
         for target in selected { input.addresses += try db.addresses(target: target.id) }
-        try db.forEachProbe(from: options.since, to: options.until, targets: ids) { input.probes.append($0) }
+        input.probes = try db.probes(from: options.since, to: options.until, targets: ids,
+                                     reserve: estimatedProbes(input, options.since, options.until, targets: selected.count))
         input.replies = try db.replies(from: options.since, to: options.until, targets: ids)
         input.icmpErrors = try db.icmpErrors(from: options.since, to: options.until, targets: ids)
         return input
     }
+
+    /// Like load(from:options:), but with the selected targets' hourly
+    /// summaries, and raw rows only where some target needs them: an hour is
+    /// not read when every selected target that has a summary for it can use
+    /// that summary (targets without one had no probes then: the builder
+    /// writes all targets of an hour together). Edge hours that have a
+    /// summary are read whole, so pruned raw data shows (makeReport says so).
+    public static func load(from db: Database, options: ReportOptions, summaries: Bool) throws -> ReportInput {
+        guard summaries else { return try load(from: db, options: options) }
+        let allTargets = try db.targets()
+        let selected = try selectTargets(allTargets, options.targets)
+        let ids: Set<Int64>? = options.targets.isEmpty ? nil : Set(selected.map(\.id))
+        let sessions = try db.sessions(overlapping: options.since, options.until)
+        var input = ReportInput(targets: allTargets, sessions: sessions)
+        input.sessionTargets = try db.sessionTargets(sessions: sessions.map(\.id))
+        input.gaps = try db.gaps(overlapping: options.since, options.until)
+        for target in selected { input.addresses += try db.addresses(target: target.id) }
+        let firstHour = floorDivide(options.since, summaryHourNs) * summaryHourNs
+        for target in selected {
+            input.summaries += try db.summaries(from: firstHour, to: options.until, target: target.id)
+        }
+        let exact = exactSummaries(input, options)
+        var skippable: [Nanoseconds: Bool] = [:]
+        for summary in input.summaries {
+            let usable = exact.contains(SummaryKey(target: summary.targetID, hourNs: summary.hourNs))
+            skippable[summary.hourNs] = (skippable[summary.hourNs] ?? true) && usable
+        }
+        let lastHour = floorDivide(options.until - 1, summaryHourNs) * summaryHourNs
+        let from = skippable[firstHour] != nil ? firstHour : options.since
+        let to = skippable[lastHour] != nil ? lastHour + summaryHourNs : options.until
+        var ranges: [(Nanoseconds, Nanoseconds)] = []
+        var cursor = from
+        for hour in skippable.filter(\.value).keys.sorted() {
+            if hour > cursor { ranges.append((cursor, hour)) }
+            cursor = max(cursor, hour + summaryHourNs)
+        }
+        if cursor < to { ranges.append((cursor, to)) }
+        for (start, end) in ranges {
+            input.probes += try db.probes(from: start, to: end, targets: ids,
+                                          reserve: estimatedProbes(input, start, end, targets: selected.count))
+            input.replies += try db.replies(from: start, to: end, targets: ids)
+            input.icmpErrors += try db.icmpErrors(from: start, to: end, targets: ids)
+        }
+        return input
+    }
+}
+
+/// About how many probes the sessions sent in [from, to) to `targets`
+/// targets, capped: reserving it spares the copies (and fresh pages) of
+/// growing an array of a million probes.
+private func estimatedProbes(_ input: ReportInput, _ from: Nanoseconds, _ to: Nanoseconds, targets: Int) -> Int {
+    var total = 0
+    for session in input.sessions where session.intervalNs > 0 {
+        let overlap = min(to, session.endNs) - max(from, session.startedNs)
+        if overlap > 0 { total += Int(overlap / session.intervalNs + 1) * targets }
+    }
+    return min(total, 20_000_000)
 }
 
 /// The targets `wanted` names (by name, else by host), in the order asked;

@@ -213,6 +213,15 @@ extension Database {
         }
     }
 
+    /// The block table to read: a schema 1 database opened read-only (no
+    /// recorder has migrated it yet) has none, and reads as having no blocks.
+    func blockTable() throws -> String {
+        try userVersion() >= 2 ? "block" : """
+            (SELECT 0 AS start_ns, 0 AS target_id, 0 AS count, 0 AS replied, \
+            0 AS first_sent_ns, 0 AS last_sent_ns, x'' AS data WHERE 0)
+            """
+    }
+
     /// How many block rows there are (for tests and the benchmark).
     public func blockCount() throws -> Int64 {
         try withStatement("SELECT count(*) FROM block") { statement in
@@ -260,7 +269,7 @@ extension Database {
             head = try nextRow()
 
             try withStatement("""
-                SELECT start_ns, target_id, count, replied, first_sent_ns, last_sent_ns, data FROM block
+                SELECT start_ns, target_id, count, replied, first_sent_ns, last_sent_ns, data FROM \(try blockTable())
                 WHERE start_ns > ?1 AND start_ns < ?2 AND last_sent_ns >= ?3 ORDER BY start_ns, target_id
                 """) { blocks in
                 blocks.bind(blockFrom, at: 1)
@@ -331,11 +340,18 @@ extension Database {
     /// targets and addresses stay: reports of a pruned window say "no data"
     /// for lack of probes, and coverage stays true.
     ///
-    /// KEEP: only these four raw tables are pruned. Hour summaries (the
-    /// `summary` table another branch adds) are what makes old history worth
-    /// keeping after its raw probes are gone: never delete them here.
+    /// KEEP: only these four raw tables are pruned. Hour summaries are what
+    /// makes old history worth keeping after its raw probes are gone: never
+    /// delete them here. Every hour a prune touches is summarized before
+    /// any of its probes goes (a step that summarizes deletes nothing), so a
+    /// summary is always built from the whole hour. The cutoff's own hour
+    /// must therefore be complete: callers keep at least two hours.
     public func pruneStep(sentBefore cutoff: Nanoseconds, maxRows: Int = 20_000) throws -> PruneStep {
-        try inTransaction {
+        let lastTouchedHourEnd = Database.blockStart(of: cutoff - 1) + Database.blockSpanNs
+        if try summarizeHours(endingBy: lastTouchedHourEnd, maxHours: 4) > 0 {
+            return PruneStep(probes: 0, otherRows: 0, done: false)
+        }
+        return try inTransaction {
             func first(_ sql: String) throws -> Int64? {
                 try withStatement(sql) { statement -> Int64? in
                     statement.bind(cutoff, at: 1)

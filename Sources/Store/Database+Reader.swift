@@ -3,6 +3,8 @@
 // returns, so a reader never holds back the recorder's checkpoints for long.
 
 internal import CSQLite
+import Dispatch
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -78,6 +80,45 @@ extension Database {
         try inReadSnapshot { try mergedProbes(from: from, to: to, targets: targets, body) }
     }
 
+    /// forEachProbe into an array. A long range is read in two halves at
+    /// once, the earlier one on a second read-only connection on its own
+    /// thread: stepping SQLite is half of a day's report and one core's
+    /// work, the machine has two. Each half is one snapshot, as each of the
+    /// reader calls is (the halves meet at a time long written).
+    public func probes(from: Nanoseconds, to: Nanoseconds, targets: Set<Int64>?, reserve: Int = 0) throws -> [ProbeRecord] {
+        let splitAbove: Nanoseconds = 3_600_000_000_000
+        guard to - from > splitAbove, onlineProcessors() > 1 else {
+            var probes: [ProbeRecord] = []
+            probes.reserveCapacity(reserve)
+            try forEachProbe(from: from, to: to, targets: targets) { probes.append($0) }
+            return probes
+        }
+        let mid = from + (to - from) / 2
+        let path = self.path
+        let earlier = Mutex<Result<[ProbeRecord], Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            let result = Result { () throws -> [ProbeRecord] in
+                let helper = try Database(path: path, mode: .readOnly)
+                var probes: [ProbeRecord] = []
+                // Room for both halves: the later one is appended without a copy.
+                probes.reserveCapacity(reserve + 16)
+                try helper.forEachProbe(from: from, to: mid, targets: targets) { probes.append($0) }
+                return probes
+            }
+            earlier.withLock { $0 = result }
+            done.signal()
+        }
+        var later: [ProbeRecord] = []
+        later.reserveCapacity(reserve / 2 + 16)
+        let laterError = Result { try forEachProbe(from: mid, to: to, targets: targets) { later.append($0) } }
+        done.wait()
+        var probes = try earlier.withLock { $0! }.get()
+        try laterError.get()
+        probes += later
+        return probes
+    }
+
     /// Reply rows of probes sent in [from, to), by (sent_ns, target_id, rtt_ns).
     public func replies(from: Nanoseconds, to: Nanoseconds, targets: Set<Int64>?) throws -> [ReplyRecord] {
         try fetchAll("""
@@ -130,7 +171,7 @@ extension Database {
         }
         // Compacted probes count the same (their first replies are in `replied`).
         let (blockProbes, blockReplies, blockLast) = try withStatement(
-            "SELECT coalesce(sum(count), 0), coalesce(sum(replied), 0), max(last_sent_ns) FROM block"
+            "SELECT coalesce(sum(count), 0), coalesce(sum(replied), 0), max(last_sent_ns) FROM \(try blockTable())"
         ) { statement in
             _ = try statement.step()
             return (statement.int64(at: 0), statement.int64(at: 1), statement.optionalInt64(at: 2))
@@ -199,4 +240,9 @@ public struct StoreStatus: Sendable, Hashable {
         self.probeCount = probeCount; self.replyCount = replyCount; self.lastProbeSentNs = lastProbeSentNs
         self.fileBytes = fileBytes; self.pageCount = pageCount; self.pageSize = pageSize
     }
+}
+
+/// Online processors (sysconf), so a one-core machine reads in one piece.
+func onlineProcessors() -> Int {
+    Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 }

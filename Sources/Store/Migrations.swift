@@ -15,6 +15,7 @@ struct Migration {
 let migrations: [Migration] = [
     Migration(version: 1, sql: schemaVersion1),
     Migration(version: 2, sql: schemaVersion2),
+    Migration(version: 3, sql: schemaVersion3),
 ]
 
 /// The highest schema version this build knows.
@@ -174,5 +175,25 @@ CREATE TABLE block (
     last_sent_ns  INTEGER NOT NULL,  -- sent_ns of its last probe
     data          BLOB NOT NULL,     -- the probes (sent_ns, rtt_ns, send_error), Sources/Store/BlockCodec.swift
     PRIMARY KEY (start_ns, target_id)
+) WITHOUT ROWID;
+"""#
+
+// The summary table (issue 5, "Scale"): reports over months read hours, not
+// probes. Its CREATE text is also in schema.sql, byte for byte.
+private let schemaVersion3 = #"""
+-- One target's probes of one complete, aligned UTC hour, summarized for
+-- reports over long windows (Sources/Store/HourSummary.swift): exact counts,
+-- RTT sum, min, max, spread and jitter parts, an RTT histogram (1.5 % wide
+-- log buckets: percentiles within 1 %), and the lost runs outages need. The
+-- recorder writes them for hours that ended more than 30 minutes ago; prune
+-- keeps them when it deletes raw probes. A report uses a summary only where it
+-- gives exactly what the raw probes would (else it reads the probes), and
+-- says when its percentiles come from histograms.
+CREATE TABLE summary (
+    target_id INTEGER NOT NULL REFERENCES target(id),
+    hour_ns   INTEGER NOT NULL,      -- start of the hour, a multiple of 3600 s since the Unix epoch
+    sent      INTEGER NOT NULL,      -- probes of the target sent in the hour (also inside data)
+    data      BLOB NOT NULL,         -- the summary, compact encoding of HourSummary (varints, version byte first)
+    PRIMARY KEY (target_id, hour_ns)
 ) WITHOUT ROWID;
 """#

@@ -116,6 +116,13 @@ final class Statement {
         precondition(code == SQLITE_OK, "bind \(index) of \(sql): \(code)")
     }
 
+    func bind(_ bytes: [UInt8], at index: Int32) {
+        let code = bytes.withUnsafeBytes { buffer in
+            sqlite3_bind_blob(sqliteStatement, index, buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(buffer.count), SQLITE_TRANSIENT)
+        }
+        precondition(code == SQLITE_OK, "bind \(index) of \(sql): \(code)")
+    }
+
     /// Runs one step: true when a row is ready, false when done.
     @inline(__always)
     func step() throws -> Bool {
@@ -143,6 +150,12 @@ final class Statement {
     @inline(__always)
     func optionalInt64(at column: Int32) -> Int64? {
         sqlite3_column_type(sqliteStatement, column) == SQLITE_NULL ? nil : sqlite3_column_int64(sqliteStatement, column)
+    }
+
+    func blob(at column: Int32) -> [UInt8] {
+        let count = Int(sqlite3_column_bytes(sqliteStatement, column))
+        guard count > 0, let base = sqlite3_column_blob(sqliteStatement, column) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: base, count: count))
     }
 
     func string(at column: Int32) -> String {

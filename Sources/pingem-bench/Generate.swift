@@ -58,6 +58,8 @@ struct GenerateResult {
     var probes: Int = 0
     var replies: Int = 0
     var lost: Int = 0
+    var summarizedHours = 0
+    var summarySeconds: Double = 0
     var seconds: Double = 0
 }
 
@@ -172,5 +174,11 @@ func generateHistory(into db: Database, _ o: GenerateOptions, progress: ((Double
     if o.compact { try db.compact(hoursEndingBefore: o.endNs - 30 * 60 * 1_000_000_000, limit: .max) }
     let elapsed = (clock.now - began).components
     result.seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+    // Hourly summaries of the whole history, as the recorder would have
+    // written them while recording (timed apart from the ingest).
+    let summarizing = clock.now
+    result.summarizedHours = try db.summarizeHours(endingBy: o.endNs, maxHours: .max)
+    let summaryElapsed = (clock.now - summarizing).components
+    result.summarySeconds = Double(summaryElapsed.seconds) + Double(summaryElapsed.attoseconds) / 1e18
     return result
 }

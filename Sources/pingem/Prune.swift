@@ -16,7 +16,7 @@ extension Pingem {
                 """
         )
 
-        @Option(name: .customLong("older-than"), help: ArgumentHelp("Delete probes sent longer ago than this: 400d, 52w, 90d.", valueName: "duration"))
+        @Option(name: .customLong("older-than"), help: ArgumentHelp("Delete probes sent longer ago than this (2h or more): 400d, 52w, 90d.", valueName: "duration"))
         var olderThan: String
 
         @OptionGroup var database: DatabaseOption
@@ -27,7 +27,13 @@ extension Pingem {
             }
         }
 
-        func validate() throws { _ = try age() }
+        func validate() throws {
+            // Every hour a prune touches is summarized first, from its whole
+            // hour; an hour ends and its late replies settle within 1.5 h.
+            if try age() < 2 * 3_600_000_000_000 {
+                throw ValidationError("--older-than must be at least 2h: hour summaries are built from whole hours before their probes are deleted.")
+            }
+        }
 
         func run() throws {
             let cutoff = nowNs() - (try age())

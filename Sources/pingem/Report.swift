@@ -29,6 +29,9 @@ extension Pingem {
             valueName: "field>value"))
         var failIf: [String] = []
 
+        @Flag(help: "Classify every probe: exact percentiles, no hourly summaries (slower over long windows).")
+        var exact = false
+
         @OptionGroup var database: DatabaseOption
 
         func validate() throws {
@@ -47,7 +50,7 @@ extension Pingem {
             let report: Reports.Report
             do {
                 let db = try Database(path: database.path, mode: .readOnly)
-                let input = try ReportInput.load(from: db, options: options)
+                let input = try ReportInput.load(from: db, options: options, summaries: !exact)
                 report = try makeReport(input, options)
             } catch let e as ReportError {
                 throw usageFail(e)

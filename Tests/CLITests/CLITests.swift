@@ -108,7 +108,7 @@ func makeHistory(at path: String, start: Int64) throws {
         #expect(r.status == 0)
         for option in ["--last <duration>", "--since <time>", "--until <time>", "--epoch <duration>",
                        "--timeout <duration>", "--outage-min <count>", "--target <target>",
-                       "--format <format>", "--db <path>", "--fail-if <field>value>", "(default: 2s)", "(default: 3)"] {
+                       "--format <format>", "--db <path>", "--fail-if <field>value>", "--exact", "(default: 2s)", "(default: 3)"] {
             #expect(r.stdout.contains(option), "report --help lacks \(option)")
         }
     }
@@ -190,6 +190,46 @@ func makeHistory(at path: String, start: Int64) throws {
                              "2025-11-24T16:00:20Z", "--timeout", "6s", "--format", "csv"])
         let row = r6.stdout.split(separator: "\n")[1].split(separator: ",", omittingEmptySubsequences: false)
         #expect(row[4...7] == ["10", "8", "2", "0"])  // sent, received, lost, late
+    }
+
+    /// Whole summarized hours come from summaries (percentiles approximate,
+    /// said in the JSON and under the table); --exact reads every probe.
+    @Test func reportSaysWhereItsPercentilesCameFromAndExactForcesTheScan() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("h.db").path
+        let start: Int64 = 1_764_000_000 * second  // 2025-11-24T16:00:00Z, a whole hour
+        do {
+            let db = try Database(path: path, mode: .readWrite)
+            let t = try db.target(name: "router", host: "198.18.0.1")
+            let session = try db.beginSession(
+                NewSession(runID: 1, pid: 1, hostname: "test", version: "test", socketKind: "raw",
+                           intervalNs: 10 * second, payloadBytes: 56, startedNs: start),
+                targets: [SessionTargetRecord(sessionID: 0, targetID: t.id, offsetNs: 0)])
+            var batch = WriteBatch()
+            for k in 0..<720 {  // two hours at 10 s, every 7th lost
+                batch.probes.append(ProbeRecord(sentNs: start + Int64(k) * 10 * second, targetID: t.id,
+                                                rttNs: k % 7 == 0 ? nil : Int64(10 + k % 13) * 1_000_000))
+            }
+            batch.heartbeatNs = start + 7200 * second
+            try db.write(batch, session: session)
+            try db.endSession(session, stoppedNs: start + 7300 * second)
+            #expect(try db.summarizeHours(endingBy: start + 7200 * second, maxHours: 10) == 2)
+        }
+        let window = ["--db", path, "--since", "2025-11-24T16:00:00Z", "--until", "2025-11-24T18:00:00Z", "--epoch", "1h"]
+        let fast = try pingem(["report"] + window + ["--format", "json"])
+        #expect(fast.status == 0, "\(fast.stderr)")
+        #expect(fast.stdout.contains("\"percentiles\": \"approximate\""))
+        #expect(fast.stdout.contains("\"sent\": 720,"))
+        #expect(fast.stdout.contains("\"lost\": 103,"))
+        let exact = try pingem(["report"] + window + ["--exact", "--format", "json"])
+        #expect(exact.stdout.contains("\"percentiles\": \"exact\""))
+        #expect(exact.stdout.contains("\"sent\": 720,"))
+        #expect(exact.stdout.contains("\"lost\": 103,"))
+        let table = try pingem(["report"] + window)
+        #expect(table.stdout.hasSuffix("Percentiles of whole hours come from hourly summaries (within 1 %); --exact reads every probe.\n"))
+        let exactTable = try pingem(["report"] + window + ["--exact"])
+        #expect(!exactTable.stdout.contains("hourly summaries"))
     }
 
     @Test func statusSaysWhetherARecorderRuns() throws {

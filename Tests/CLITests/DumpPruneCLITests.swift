@@ -108,8 +108,9 @@ func lines(_ text: String) -> Int { text.split(separator: "\n").count }
         (["prune"], "--older-than"),
         (["prune", "--older-than", "400"], "is not a duration"),
         (["prune", "--older-than", "0d"], "positive"),
-        (["record", "--retain", "1h", "192.0.2.1"], "--retain"),
-        (["record", "--retain", "x", "192.0.2.1"], "--retain"),
+        (["prune", "--older-than", "90m"], "at least 2h"),
+        (["record", "--retain", "1h", "127.0.0.1"], "--retain"),
+        (["record", "--retain", "x", "127.0.0.1"], "--retain"),
     ])
     func usageErrorsExit64WithOneSentence(arguments: [String], phrase: String) throws {
         let dir = try temporaryDirectory()

@@ -22,7 +22,8 @@ func contractReport() throws -> Report {
         "since": "2026-11-25T21:00:00.000Z",
         "until": "2026-11-25T21:00:04.000Z",
         "epoch_seconds": 2,
-        "timeout_ms": 2000
+        "timeout_ms": 2000,
+        "percentiles": "exact"
       },
       "targets": [
         {
@@ -129,7 +130,7 @@ func contractReport() throws -> Report {
     let input = ReportInput(targets: [TargetRecord(id: 7, name: "empty", host: "e")])
     let json = render(try makeReport(input, options(timeout: 250 * millisecond)), as: .json, color: false)
     #expect(json.contains("\"epoch_seconds\": null,"))
-    #expect(json.contains("\"timeout_ms\": 250\n"))
+    #expect(json.contains("\"timeout_ms\": 250,\n    \"percentiles\": \"exact\"\n"))
     #expect(json.contains("\"epochs\": [],"))
     #expect(json.contains("\"addresses\": [],"))
     // No data: nulls, never 100 % loss.

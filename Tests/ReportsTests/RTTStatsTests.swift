@@ -45,3 +45,28 @@ import Testing
     let r = try summary(input, options(timeout: 2 * second)).rtt
     #expect(isClose(r.max, 10))
 }
+
+/// Percentiles are selected, not sorted: the selection must pick exactly the
+/// sorted array's values, with ties, runs and tiny arrays.
+@Test func selectedRanksEqualSortedValues() {
+    var state: UInt64 = 42
+    func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 33 }
+    for trial in 0..<300 {
+        let n = trial < 20 ? trial + 1 : Int(next() % 5000) + 1
+        let spread = [3, 100, 1_000_000_000][trial % 3]
+        var values = (0..<n).map { _ in Nanoseconds(next() % UInt64(spread)) }
+        if trial % 7 == 0 { values.sort() }
+        if trial % 11 == 0 { values.sort(by: >) }
+        let sorted = values.sorted()
+        let ranks = [50, 90, 99].map { max(1, ($0 * n + 99) / 100) - 1 }
+        #expect(selectRanks(&values, ranks) == ranks.map { sorted[$0] })
+        #expect(values.sorted() == sorted)
+    }
+}
+
+/// Not a timing assertion: ClassifiedProbe's layout is what the profile of a
+/// day's report asked for (docs/BENCHMARKS.md), kept from growing by accident.
+@Test func classifiedProbeStaysSmallAndTriviallyCopyable() {
+    #expect(MemoryLayout<ClassifiedProbe>.stride == 40)
+    #expect(_isPOD(ClassifiedProbe.self))
+}

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import Store
+@testable import Store
 
 /// Files that are not ours, or not for this version, are refused with one
 /// sentence naming the path, and are never written.
@@ -39,9 +39,9 @@ import Store
         let path = folder.file("new.db")
         try makeDatabase(path)
         RawSQLite(path).execute("PRAGMA user_version = 7")
-        expectRefused(path) { $0 == .newerSchema(found: 7, known: 2) }
+        expectRefused(path) { $0 == .newerSchema(found: 7, known: latestSchemaVersion) }
         let error = #expect(throws: OpenError.self) { _ = try Database(path: path, mode: .readOnly) }
-        #expect(error?.description == "\(path) was written by a newer pingem (schema version 7, this one knows up to 2): upgrade pingem.")
+        #expect(error?.description == "\(path) was written by a newer pingem (schema version 7, this one knows up to \(latestSchemaVersion)): upgrade pingem.")
     }
 
     @Test func randomBytes() throws {

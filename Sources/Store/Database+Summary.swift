@@ -1,0 +1,153 @@
+// Building and reading per-hour summaries (HourSummary.swift says what one
+// holds). The builder reads raw data only through forEachProbe, replies and
+// icmpErrors, so it keeps working whatever those read from.
+
+internal import CSQLite
+
+extension Database {
+    /// Summarizes, in time order, complete UTC hours that end at or before
+    /// `cutoff` and that follow the latest summarized hour: at most `maxHours`
+    /// hours holding probes, each hour (all its targets) in one transaction.
+    /// Returns how many hours it summarized; 0 means it is up to date.
+    ///
+    /// The recorder calls it with cutoff = now - 30 min: replies are matched
+    /// up to 10 minutes after their probe, so an hour's raw rows are final by
+    /// then. A history that is edited later (an old hour receiving rows) is
+    /// not re-summarized.
+    @discardableResult
+    public func summarizeHours(endingBy cutoff: Nanoseconds, maxHours: Int) throws -> Int {
+        let allTargets = try targets()
+        var next: Nanoseconds? = nil
+        for target in allTargets {
+            let latest = try withStatement("SELECT max(hour_ns) FROM summary WHERE target_id = ?1") { statement in
+                statement.bind(target.id, at: 1)
+                _ = try statement.step()
+                return statement.optionalInt64(at: 0)
+            }
+            if let latest { next = max(next ?? latest + summaryHourNs, latest + summaryHourNs) }
+        }
+        var done = 0
+        while done < maxHours {
+            // The next hour that holds a probe, in a plain row or in a block
+            // (compaction may have got there first): skips the time between
+            // sessions at once. `next` is a whole hour, like block.start_ns.
+            let inRows = try withStatement("SELECT sent_ns FROM probe WHERE sent_ns >= ?1 ORDER BY sent_ns LIMIT 1") { statement in
+                statement.bind(next ?? Int64.min, at: 1)
+                return try statement.step() ? statement.int64(at: 0) : nil
+            }
+            let inBlocks = try withStatement("SELECT start_ns FROM block WHERE start_ns >= ?1 ORDER BY start_ns LIMIT 1") { statement in
+                statement.bind(next ?? Int64.min, at: 1)
+                return try statement.step() ? statement.int64(at: 0) : nil
+            }
+            guard let firstSent = [inRows, inBlocks].compactMap({ $0 }).min() else { break }
+            let hour = floorDiv(firstSent, summaryHourNs) * summaryHourNs
+            guard hour + summaryHourNs <= cutoff else { break }
+            try buildSummaries(hour: hour)
+            done += 1
+            next = hour + summaryHourNs
+        }
+        return done
+    }
+
+    private func buildSummaries(hour: Nanoseconds) throws {
+        let end = hour + summaryHourNs
+        let sessions = try self.sessions(overlapping: hour, end)
+        let sessionTargets = try self.sessionTargets(sessions: sessions.map(\.id))
+        var probes: [Int64: [ProbeRecord]] = [:]
+        try forEachProbe(from: hour, to: end, targets: nil) { probes[$0.targetID, default: []].append($0) }
+        var replies: [Int64: [ReplyRecord]] = [:]
+        for reply in try self.replies(from: hour, to: end, targets: nil) { replies[reply.targetID, default: []].append(reply) }
+        var errors: [Int64: [ICMPErrorRecord]] = [:]
+        for error in try icmpErrors(from: hour, to: end, targets: nil) { errors[error.targetID, default: []].append(error) }
+        var summaries: [HourSummary] = []
+        for (target, targetProbes) in probes.sorted(by: { $0.key < $1.key }) {
+            // The sessions Reports would give this target (classifyTarget).
+            let probed = Set(sessionTargets.lazy.filter { $0.targetID == target }.map(\.sessionID))
+            var own = sessions.filter { probed.contains($0.id) }
+            if own.isEmpty { own = sessions }
+            own.sort { $0.startedNs < $1.startedNs }
+            summaries.append(summarizeHour(
+                targetID: target, hourNs: hour, probes: targetProbes, replies: replies[target] ?? [],
+                icmpErrors: errors[target] ?? [], sessions: own))
+        }
+        try writeSummaries(summaries)
+    }
+
+    /// Deletes every summary (the builder then starts again from the first
+    /// probe still stored): after a change of the encoding, by pingem-bench.
+    public func deleteAllSummaries() throws {
+        try inTransaction { try run("DELETE FROM summary") }
+    }
+
+    /// Stores summaries (replacing any of the same target and hour) in one transaction.
+    public func writeSummaries(_ summaries: [HourSummary]) throws {
+        guard !summaries.isEmpty else { return }
+        try inTransaction {
+            try withStatement("INSERT OR REPLACE INTO summary(target_id, hour_ns, sent, data) VALUES (?1, ?2, ?3, ?4)") { statement in
+                for summary in summaries {
+                    statement.reset()
+                    statement.bind(summary.targetID, at: 1)
+                    statement.bind(summary.hourNs, at: 2)
+                    statement.bind(Int64(summary.sent), at: 3)
+                    statement.bind(summary.encoded(), at: 4)
+                    try statement.run()
+                }
+            }
+        }
+    }
+
+    /// The target's summaries of hours starting in [from, to), by hour; none
+    /// in a database of schema 1 or 2 opened read-only (not migrated: no table).
+    public func summaries(from: Nanoseconds, to: Nanoseconds, target: Int64) throws -> [HourSummary] {
+        guard try userVersion() >= 3 else { return [] }
+        return try fetchAll("""
+            SELECT hour_ns, data FROM summary
+            WHERE target_id = ?1 AND hour_ns >= ?2 AND hour_ns < ?3 ORDER BY hour_ns
+            """, bind: { statement in
+                statement.bind(target, at: 1)
+                statement.bind(from, at: 2)
+                statement.bind(to, at: 3)
+            }) { row in
+            try HourSummary(targetID: target, hourNs: row.int64(at: 0), encoded: row.blob(at: 1))
+        }
+    }
+
+    /// How many probes each summarized hour in [from, to) of the target held
+    /// (hour -> sent), without decoding: to tell pruned raw data from none.
+    public func summarizedCounts(from: Nanoseconds, to: Nanoseconds, target: Int64) throws -> [Nanoseconds: Int] {
+        guard try userVersion() >= 3 else { return [:] }
+        var counts: [Nanoseconds: Int] = [:]
+        try withStatement("""
+            SELECT hour_ns, sent FROM summary WHERE target_id = ?1 AND hour_ns >= ?2 AND hour_ns < ?3
+            """) { statement in
+            statement.bind(target, at: 1)
+            statement.bind(from, at: 2)
+            statement.bind(to, at: 3)
+            while try statement.step() { counts[statement.int64(at: 0)] = Int(statement.int64(at: 1)) }
+        }
+        return counts
+    }
+}
+
+extension Database {
+    /// Bytes the summary table takes in the file (its b-tree pages).
+    public func summaryTableBytes() throws -> Int64 {
+        do {
+            return try withStatement("SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name = 'summary'") { statement in
+                _ = try statement.step()
+                return statement.int64(at: 0)
+            }
+        } catch {
+            // SQLite built without the dbstat table: the payload, without page overhead.
+            return try withStatement("SELECT coalesce(sum(length(data)) + 24 * count(*), 0) FROM summary") { statement in
+                _ = try statement.step()
+                return statement.int64(at: 0)
+            }
+        }
+    }
+}
+
+private func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+    let q = a / b
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
+}

@@ -1,0 +1,252 @@
+// The summary path must give what the raw path gives: on random Store-written
+// histories (loss, outages, late and slow replies, duplicates, send and ICMP
+// errors, gaps, clean stops and a crash) and random windows, epochs, timeouts
+// and outage lengths, every count and every outage is equal, min and max are
+// equal, avg, stddev and jitter agree to rounding, percentiles within 1 %.
+import Foundation
+import Testing
+@testable import Reports
+@testable import Store
+
+private final class TemporaryDatabase {
+    let folder: String
+    let path: String
+    init() {
+        var template = Array("/tmp/pingem-summary-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        folder = String(cString: made!)
+        path = folder + "/pingem.db"
+    }
+    deinit { try? FileManager.default.removeItem(atPath: folder) }
+}
+
+/// SplitMix64: reproducible histories from a seed.
+private struct Generator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func unit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+    mutating func int(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(next() % UInt64(range.count)) }
+    mutating func pick<T>(_ values: [T]) -> T { values[int(0...(values.count - 1))] }
+}
+
+/// Writes a random history of `hours` hours from t0 through Store, as a
+/// recorder would, and summarizes every hour. Returns its end.
+private func writeHistory(_ db: Database, seed: UInt64, hours: Int) throws -> Nanoseconds {
+    var g = Generator(state: seed)
+    let targets = try (1...3).map { try db.target(name: "t\($0)", host: "10.0.0.\($0)") }
+    // A target no session of these probes: no data, never a session's coverage.
+    _ = try db.target(name: "retired", host: "10.0.0.9")
+    let end = t0 + Nanoseconds(hours) * 3600 * second
+    var start = t0 + Nanoseconds(g.int(0...600)) * second
+    var first = true
+    while start < end {
+        let interval = g.pick([2, 5, 10]) * second
+        let length = Nanoseconds(g.int(1800...(4 * 3600))) * second
+        let sessionEnd = min(end, start + length)
+        let crashed = g.unit() < 0.3
+        let id = try db.beginSession(
+            NewSession(runID: g.next(), pid: 1, hostname: "h", version: "t", socketKind: "raw",
+                       intervalNs: interval, payloadBytes: 56, startedNs: start),
+            targets: targets.enumerated().map { SessionTargetRecord(sessionID: 0, targetID: $1.id, offsetNs: Int64($0) * 100 * millisecond) })
+        var batch = WriteBatch()
+        if first {
+            batch.addresses = targets.map { AddressRecord(targetID: $0.id, sinceNs: start, address: $0.host) }
+            first = false
+        }
+        var outage: [Int64: (until: Nanoseconds, kind: Int)] = [:]
+        var slot = start
+        var lastSlot = start
+        while slot < sessionEnd {
+            // A stall now and then: a gap, no probes.
+            if g.unit() < 0.002 {
+                let skip = Nanoseconds(g.int(3...200)) * interval
+                batch.gaps.append(GapRecord(sessionID: id, startNs: slot, endNs: min(sessionEnd, slot + skip), reason: .stalled))
+                slot += skip
+                continue
+            }
+            for (i, target) in targets.enumerated() {
+                let sent = slot + Int64(i) * 100 * millisecond + Int64(g.int(0...90_000))
+                var probe = ProbeRecord(sentNs: sent, targetID: target.id)
+                if outage[target.id] == nil && g.unit() < 0.004 {
+                    outage[target.id] = (sent + Nanoseconds(g.int(1...400)) * second, g.int(0...2))
+                }
+                if let o = outage[target.id], o.until > sent {
+                    switch o.kind {
+                    case 0: break
+                    case 1: probe.sendError = g.pick([101, 113, -1])
+                    default:
+                        batch.icmpErrors.append(ICMPErrorRecord(sentNs: sent, targetID: target.id, rttNs: millisecond,
+                                                                family: 4, type: 3, code: UInt8(g.int(0...1)), source: "10.0.0.254"))
+                    }
+                } else {
+                    outage[target.id] = nil
+                    let roll = g.unit()
+                    if roll < 0.01 {
+                        // isolated loss
+                    } else if roll < 0.013 {
+                        // late: after 2 s, sometimes after 10 s
+                        batch.replies.append(ReplyRecord(sentNs: sent, targetID: target.id, rttNs: Nanoseconds(g.int(2100...12_000)) * millisecond))
+                    } else if roll < 0.016 {
+                        // slow but within 2 s
+                        probe.rttNs = Nanoseconds(g.int(300...1999)) * millisecond
+                    } else {
+                        let rtt = Nanoseconds(5_000_000 + g.int(0...40_000_000))
+                        if g.unit() < 0.1 {
+                            batch.replies.append(ReplyRecord(sentNs: sent, targetID: target.id, rttNs: rtt))
+                        } else {
+                            probe.rttNs = rtt
+                        }
+                        if g.unit() < 0.01 {
+                            batch.replies.append(ReplyRecord(sentNs: sent, targetID: target.id, rttNs: rtt + Nanoseconds(g.int(1...900)) * millisecond))
+                        }
+                    }
+                    if g.unit() < 0.002 {
+                        batch.icmpErrors.append(ICMPErrorRecord(sentNs: sent, targetID: target.id, rttNs: 2 * millisecond,
+                                                                family: 6, type: 1, code: 3, source: "fd00::1"))
+                    }
+                }
+                batch.probes.append(probe)
+            }
+            lastSlot = slot
+            slot += interval
+            if batch.probes.count >= 3000 {
+                batch.heartbeatNs = lastSlot
+                try db.write(batch, session: id)
+                batch = WriteBatch()
+            }
+        }
+        // A crash ends the data at the last heartbeat, a little after the last probe.
+        batch.heartbeatNs = crashed ? lastSlot + Nanoseconds(g.int(0...3000)) * millisecond : lastSlot
+        try db.write(batch, session: id)
+        if !crashed { try db.endSession(id, stoppedNs: sessionEnd) }
+        start = sessionEnd + Nanoseconds(g.int(0...900)) * second
+    }
+    while try db.summarizeHours(endingBy: end + 3600 * second, maxHours: 7) > 0 {}
+    return end
+}
+
+private func close(_ a: Double?, _ b: Double?, relative: Double) -> Bool {
+    guard let a, let b else { return a == nil && b == nil }
+    return abs(a - b) <= relative * abs(b) + 1e-9
+}
+
+private func expectSame(_ fast: Summary, _ raw: Summary, _ context: String, approximate: Bool) {
+    #expect(fast.sent == raw.sent, "\(context)")
+    #expect(fast.received == raw.received, "\(context)")
+    #expect(fast.lost == raw.lost, "\(context)")
+    #expect(fast.late == raw.late, "\(context)")
+    #expect(fast.duplicates == raw.duplicates, "\(context)")
+    #expect(fast.errors == raw.errors, "\(context)")
+    #expect(fast.errorKinds == raw.errorKinds, "\(context)")
+    #expect(fast.unknown == raw.unknown, "\(context)")
+    #expect(fast.lossPct == raw.lossPct, "\(context)")
+    #expect(fast.coverage == raw.coverage, "\(context)")
+    #expect(fast.rtt.min == raw.rtt.min, "\(context)")
+    #expect(fast.rtt.max == raw.rtt.max, "\(context)")
+    #expect(close(fast.rtt.avg, raw.rtt.avg, relative: 1e-9), "\(context)")
+    #expect(close(fast.rtt.stddev, raw.rtt.stddev, relative: 1e-6), "\(context)")
+    #expect(close(fast.rtt.jitter, raw.rtt.jitter, relative: 1e-9), "\(context)")
+    let tolerance = approximate ? 0.01 : 0
+    #expect(close(fast.rtt.p50, raw.rtt.p50, relative: tolerance), "\(context) p50 \(String(describing: fast.rtt.p50)) vs \(String(describing: raw.rtt.p50))")
+    #expect(close(fast.rtt.p90, raw.rtt.p90, relative: tolerance), "\(context)")
+    #expect(close(fast.rtt.p99, raw.rtt.p99, relative: tolerance), "\(context)")
+}
+
+@Test(arguments: [1, 2, 3, 4] as [UInt64])
+func summaryPathEqualsRawPath(seed: UInt64) throws {
+    let file = TemporaryDatabase()
+    let db = try Database(path: file.path, mode: .readWrite)
+    let end = try writeHistory(db, seed: seed, hours: 20)
+    #expect(try db.summaries(from: t0, to: end, target: 1).count >= 10)
+
+    var g = Generator(state: seed &* 7919)
+    var usedSummaries = 0
+    for query in 0..<25 {
+        let hour = 3600 * second
+        var since = t0 + Nanoseconds(g.int(0...18)) * hour
+        if g.unit() < 0.4 { since += Nanoseconds(g.int(1...3599)) * second }
+        var until = since + Nanoseconds(g.int(1...20)) * hour
+        if g.unit() < 0.4 { until += Nanoseconds(g.int(1...3599)) * second }
+        let options = ReportOptions(
+            since: since, until: min(until, end + hour),
+            epochNs: g.pick([nil, hour, 2 * hour, 3 * hour, 30 * minute, 5 * minute, 24 * hour, 90 * minute]),
+            timeoutNs: g.pick([2 * second, 2 * second, second, 500 * millisecond, 3 * second, 10 * second, 100 * millisecond]),
+            outageMin: g.pick([1, 2, 3, 3, 5]),
+            targets: g.unit() < 0.3 ? ["t2"] : [])
+        let raw = try makeReport(ReportInput.load(from: db, options: options), options)
+        let fast = try makeReport(ReportInput.load(from: db, options: options, summaries: true), options)
+        #expect(!raw.percentilesApproximate)
+        if fast.percentilesApproximate { usedSummaries += 1 }
+        let context = "seed \(seed) query \(query) \(options)"
+        #expect(fast.targets.count == raw.targets.count)
+        for (f, r) in zip(fast.targets, raw.targets) {
+            #expect(f.target == r.target && f.addresses == r.addresses)
+            expectSame(f.summary, r.summary, context + " \(r.target) summary", approximate: fast.percentilesApproximate)
+            #expect(f.epochs.count == r.epochs.count)
+            for (fe, re) in zip(f.epochs, r.epochs) {
+                #expect(fe.start == re.start && fe.end == re.end)
+                expectSame(fe.summary, re.summary, context + " \(r.target) epoch \(re.start)", approximate: fast.percentilesApproximate)
+            }
+            #expect(f.outages == r.outages, "\(context) \(r.target)")
+        }
+    }
+    #expect(usedSummaries >= 3, "too few queries took the summary path to prove anything")
+}
+
+@Test func exactReportsSayExactAndSummarizedOnesSayApproximate() throws {
+    let file = TemporaryDatabase()
+    let db = try Database(path: file.path, mode: .readWrite)
+    _ = try writeHistory(db, seed: 11, hours: 6)
+    let options = ReportOptions(since: t0 + 3600 * second, until: t0 + 5 * 3600 * second, epochNs: 3600 * second)
+    let exact = try makeReport(ReportInput.load(from: db, options: options), options)
+    let fast = try makeReport(ReportInput.load(from: db, options: options, summaries: true), options)
+    #expect(render(exact, as: .json, color: false).contains("\"percentiles\": \"exact\""))
+    #expect(!render(exact, as: .table, color: false, timeZone: TimeZone(identifier: "UTC")!).contains("hourly summaries"))
+    #expect(fast.percentilesApproximate)
+    #expect(render(fast, as: .json, color: false).contains("\"percentiles\": \"approximate\""))
+    #expect(render(fast, as: .table, color: false, timeZone: TimeZone(identifier: "UTC")!)
+        .contains("Percentiles of whole hours come from hourly summaries (within 1 %); --exact reads every probe."))
+}
+
+@Test func aReportOfPrunedHoursComesFromSummariesOrSaysItCannot() throws {
+    let file = TemporaryDatabase()
+    let db = try Database(path: file.path, mode: .readWrite)
+    _ = try writeHistory(db, seed: 5, hours: 8)
+    let hour = 3600 * second
+    let options = ReportOptions(since: t0 + 2 * hour, until: t0 + 6 * hour, epochNs: hour, outageMin: 3)
+    let before = try makeReport(ReportInput.load(from: db, options: options), options)
+    // What prune does: raw rows of summarized hours go, their summaries stay.
+    // Here: the hours whose summaries every target can use at these options
+    // (an hour where a session ends, say, cannot be pruned this way).
+    let loaded = try ReportInput.load(from: db, options: options, summaries: true)
+    let usable = exactSummaries(loaded, options)
+    var pruned = 0
+    for start in stride(from: options.since, to: options.until, by: Int(hour)) {
+        let ofHour = loaded.summaries.filter { $0.hourNs == start }
+        guard !ofHour.isEmpty, ofHour.allSatisfy({ usable.contains(SummaryKey(target: $0.targetID, hourNs: start)) }) else { continue }
+        for table in ["probe", "reply", "icmp_error"] {
+            try db.execute("DELETE FROM \(table) WHERE sent_ns >= \(start) AND sent_ns < \(start + hour)")
+        }
+        pruned += 1
+    }
+    #expect(pruned >= 2)
+    let after = try makeReport(ReportInput.load(from: db, options: options, summaries: true), options)
+    for (a, b) in zip(after.targets, before.targets) {
+        expectSame(a.summary, b.summary, "pruned \(b.target)", approximate: true)
+        for (ae, be) in zip(a.epochs, b.epochs) { expectSame(ae.summary, be.summary, "pruned epoch", approximate: true) }
+        #expect(a.outages == b.outages)
+    }
+    #expect(after.targets.map(\.summary.sent).reduce(0, +) > 0)
+    // A pruned hour cut in half cannot come from its summary: the report
+    // says so, never shows the hour as empty.
+    var half = options
+    half.since = loaded.summaries.first { s in loaded.summaries.filter { $0.hourNs == s.hourNs }
+        .allSatisfy { usable.contains(SummaryKey(target: $0.targetID, hourNs: $0.hourNs)) } }!.hourNs + 30 * minute
+    #expect(throws: ReportError.self) { try makeReport(ReportInput.load(from: db, options: half, summaries: true), half) }
+}
