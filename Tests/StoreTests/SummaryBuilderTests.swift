@@ -8,18 +8,19 @@ import Testing
 @Suite struct SummaryBuilderTests {
     let folder = TemporaryFolder()
 
-    @Test func buildsCompleteHoursInOrderAndResumes() throws {
-        let db = try Database(path: folder.file("s.db"), mode: .readWrite)
+    static let hour: Int64 = 3_600_000_000_000
+    static let start = 493_000 * hour  // a whole hour
+
+    /// Hours 0, 1 and 5 hold probes of a (b only in hour 1); 2 to 4 are empty.
+    func writeHistory(_ db: Database) throws -> (a: TargetRecord, b: TargetRecord) {
+        let hour = Self.hour, start = Self.start
         let a = try db.target(name: "a", host: "10.0.0.1"), b = try db.target(name: "b", host: "10.0.0.2")
-        let hour: Int64 = 3_600_000_000_000
-        let start = 493_000 * hour  // a whole hour
         let session = try db.beginSession(
             NewSession(runID: 1, pid: 1, hostname: "h", version: "t", socketKind: "raw",
                        intervalNs: 60_000_000_000, payloadBytes: 56, startedNs: start),
             targets: [SessionTargetRecord(sessionID: 0, targetID: a.id, offsetNs: 0),
                       SessionTargetRecord(sessionID: 0, targetID: b.id, offsetNs: 1_000_000)])
         var batch = WriteBatch()
-        // Hours 0, 1 and 5 hold probes (b only in hour 1); 2 to 4 are empty.
         for h: Int64 in [0, 1, 5] {
             for m: Int64 in 0..<60 {
                 let sent = start + h * hour + m * 60_000_000_000
@@ -31,6 +32,13 @@ import Testing
         batch.heartbeatNs = start + 6 * hour
         try db.write(batch, session: session)
         try db.endSession(session, stoppedNs: start + 6 * hour)
+        return (a, b)
+    }
+
+    @Test func buildsCompleteHoursInOrderAndResumes() throws {
+        let db = try Database(path: folder.file("s.db"), mode: .readWrite)
+        let (a, b) = try writeHistory(db)
+        let hour = Self.hour, start = Self.start
 
         // Hour 1 is not complete at this cutoff: only hour 0.
         #expect(try db.summarizeHours(endingBy: start + 2 * hour - 1, maxHours: 10) == 1)
@@ -58,6 +66,40 @@ import Testing
         for summary in ofA + [ofB] {
             #expect(try HourSummary(targetID: summary.targetID, hourNs: summary.hourNs, encoded: summary.encoded()) == summary)
         }
+    }
+
+    /// The recorder compacts and summarizes in the same step: hours already
+    /// moved into blocks are found and summarized exactly as from rows.
+    @Test func hoursCompactedFirstAreSummarizedTheSame() throws {
+        let plain = try Database(path: folder.file("plain.db"), mode: .readWrite)
+        let compacted = try Database(path: folder.file("compacted.db"), mode: .readWrite)
+        let (a, b) = try writeHistory(plain)
+        _ = try writeHistory(compacted)
+        try compacted.compact(hoursEndingBefore: Self.start + 10 * Self.hour, limit: .max)
+        #expect(try compacted.blockCount() == 4)
+        #expect(try plain.summarizeHours(endingBy: Self.start + 10 * Self.hour, maxHours: 10) == 3)
+        #expect(try compacted.summarizeHours(endingBy: Self.start + 10 * Self.hour, maxHours: 10) == 3)
+        for target in [a.id, b.id] {
+            let fromRows = try plain.summaries(from: .min, to: .max, target: target)
+            #expect(!fromRows.isEmpty)
+            #expect(try compacted.summaries(from: .min, to: .max, target: target) == fromRows)
+        }
+    }
+
+    /// Prune summarizes every hour it touches before it deletes any probe of
+    /// it, so the summaries it keeps are of whole hours.
+    @Test func pruneSummarizesBeforeItDeletes() throws {
+        let db = try Database(path: folder.file("p.db"), mode: .readWrite)
+        let (a, _) = try writeHistory(db)
+        let cutoff = Self.start + Self.hour + 30 * 60_000_000_000  // the middle of hour 1
+        while try !db.pruneStep(sentBefore: cutoff).done {}
+        #expect(try db.summarizedCounts(from: .min, to: .max, target: a.id) == [Self.start: 60, Self.start + Self.hour: 60])
+        var left = 0
+        try db.forEachProbe(from: .min, to: .max, targets: [a.id]) { probe in
+            #expect(probe.sentNs >= cutoff)
+            left += 1
+        }
+        #expect(left == 30 + 60)
     }
 
     @Test func aDamagedSummaryIsAnErrorNotANumber() throws {
