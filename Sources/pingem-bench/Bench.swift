@@ -10,7 +10,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pingem-bench",
         abstract: "Synthetic histories and timed reports for pingem's benchmark.",
-        subcommands: [Generate.self, Run.self]
+        subcommands: [Generate.self, Run.self, RecorderCommand.self]
     )
 }
 
@@ -62,14 +62,18 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Build the histories the figures need and print one table of every figure.")
     @Option(help: "Timed runs of each report (the median is printed).") var runs: Int = 5
+    @Option(help: "Minutes of the recorder run at 1000 probes/s next to fping (0 skips it; 1 for a quick look).")
+    var recorderMinutes: Double = 10
+    @Option(help: "Minutes of the recorder run at 10000 probes/s (0 skips it).")
+    var fastMinutes: Double = 2
 
     func run() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pingem-bench-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("day.db").path
-        print("machine: \(machineDescription())")
-        print("history: 10 targets x 24 h at 1 s (864,000 probes), rtt 20 ms, jitter 2 ms, loss 0.5 %, seed 1")
+        var rows: [(String, String)] = [("machine", machineDescription()),
+            ("report history", "10 targets x 24 h at 1 s (864,000 probes), rtt 20 ms, jitter 2 ms, loss 0.5 %, seed 1")]
 
         let o = try generateOptions(targets: 10, days: 1, interval: "1s", rtt: "20ms", jitter: "2ms", loss: "0.5%", seed: 1)
         var r: GenerateResult
@@ -78,7 +82,6 @@ struct Run: ParsableCommand {
             r = try generateHistory(into: database, o)
         }  // closing the last connection checkpoints the WAL into the main file
         let size = fileSize(path) + fileSize(path + "-wal")
-        var rows: [(String, String)] = []
         rows.append(("ingest through Store.write (generator included)", "\(Int(Double(r.probes) / r.seconds)) probes/s"))
         rows.append(("database size", "\(size) bytes"))
         rows.append(("bytes per probe (indexes included)", String(format: "%.1f", Double(size) / Double(r.probes))))
@@ -95,8 +98,13 @@ struct Run: ParsableCommand {
             times.sort()
             rows.append((label, String(format: "%.3f s median (min %.3f, max %.3f, %d runs)", times[times.count / 2], times[0], times[times.count - 1], times.count)))
         }
-        let width = rows.map(\.0.count).max()!
-        for (k, v) in rows { print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v) }
+        if recorderMinutes > 0 {
+            rows += try runRecorderBench(rate: 1000, seconds: recorderMinutes * 60, withFping: true).rows
+        }
+        if fastMinutes > 0 {
+            rows += try runRecorderBench(rate: 10000, seconds: fastMinutes * 60, withFping: true).rows
+        }
+        printTable(rows)
     }
 }
 
