@@ -186,9 +186,17 @@ public final class ProbeEngine: Sendable {
 
     /// When the earliest next probe is due, on the monotonic clock.
     public func nextDeadline() -> Int64 {
-        state.withLock { s in
-            s.targets.map { slotTime(s, $0, $0.nextSequence) }.min() ?? Int64.max
+        state.withLock { earliestDue($0) }
+    }
+
+    /// A loop, not `map(...).min()`: the sender asks after every send, and
+    /// an array per call was a malloc and free per probe.
+    private func earliestDue(_ s: State) -> Int64 {
+        var earliest = Int64.max
+        for i in s.targets.indices {
+            earliest = min(earliest, s.startMono + s.targets[i].offsetNs + Int64(s.targets[i].nextSequence) * config.intervalNs)
         }
+        return earliest
     }
 
     private func slotTime(_ s: State, _ t: TargetState, _ k: UInt64) -> Int64 {
@@ -197,10 +205,12 @@ public final class ProbeEngine: Sendable {
 
     /// Sends every probe that is due at `now` (monotonic). A target more than
     /// one interval behind skips to its latest due slot: the stall becomes a
-    /// gap (no data), never a burst of catch-up probes.
-    public func sendDue() {
+    /// gap (no data), never a burst of catch-up probes. Returns the next
+    /// deadline (as `nextDeadline()`), found under the same lock.
+    @discardableResult
+    public func sendDue() -> Int64 {
         let nowMono = clock.monotonicNs()
-        state.withLock { s in
+        return state.withLock { s in
             var earliestMissed: Int64? = nil
             var skipped: Int64 = 0
             for i in s.targets.indices {
@@ -223,6 +233,7 @@ public final class ProbeEngine: Sendable {
                 s.batch.gaps.append(GapRecord(sessionID: sessionID, startNs: start, endNs: wallNow, reason: .stalled))
                 s.events.append(.stalled(skippedSlots: skipped, seconds: Double(nowMono - missed) / 1e9))
             }
+            return earliestDue(s)
         }
     }
 
