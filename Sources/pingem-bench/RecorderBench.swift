@@ -43,6 +43,11 @@ struct ProcessSample {
     var cpuSeconds: Double
     var rssKB: Int
     var hwmKB: Int
+    /// VmRSS split: private memory (heap, rings, stacks) and pages of mapped
+    /// files (the binary and shared libraries, shared with every process
+    /// that maps them).
+    var anonKB: Int
+    var fileKB: Int
 
     static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
 
@@ -59,7 +64,8 @@ struct ProcessSample {
             let line = status.split(separator: "\n").first { $0.hasPrefix(key) } ?? ""
             return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
         }
-        return ProcessSample(cpuSeconds: (utime + stime) / ticksPerSecond, rssKB: kB("VmRSS:"), hwmKB: kB("VmHWM:"))
+        return ProcessSample(cpuSeconds: (utime + stime) / ticksPerSecond, rssKB: kB("VmRSS:"), hwmKB: kB("VmHWM:"),
+                             anonKB: kB("RssAnon:"), fileKB: kB("RssFile:"))
     }
 }
 
@@ -144,7 +150,7 @@ func runRecorderBench(rate: Int, seconds: Double, withFping: Bool) throws -> Rec
     recorder.standardOutput = FileHandle.nullDevice
     recorder.standardError = FileHandle(forWritingAtPath: {
         let p = dir.appendingPathComponent("record.log").path
-        FileManager.default.createFile(atPath: p, contents: nil)
+        _ = FileManager.default.createFile(atPath: p, contents: nil)
         return p
     }())!
     try recorder.run()
@@ -160,7 +166,7 @@ func runRecorderBench(rate: Int, seconds: Double, withFping: Bool) throws -> Rec
         p.executableURL = URL(fileURLWithPath: fping)
         p.arguments = ["-l", "-p", "\(intervalMs)", "-i", rate == 1000 ? "0.5" : "0.05", "-q"] + targets
         p.standardOutput = FileHandle.nullDevice
-        FileManager.default.createFile(atPath: fpingLog, contents: nil)
+        _ = FileManager.default.createFile(atPath: fpingLog, contents: nil)
         p.standardError = FileHandle(forWritingAtPath: fpingLog)!
         try p.run()
         pinger = p
@@ -242,6 +248,8 @@ func runRecorderBench(rate: Int, seconds: Double, withFping: Bool) throws -> Rec
     }
     result.rows.append(("  pingem RSS at \(Int(earlyAt)) s / at the end / peak (VmHWM)",
                         "\(early?.rssKB ?? 0) kB / \(last.pingem?.rssKB ?? 0) kB / \(last.pingem?.hwmKB ?? 0) kB"))
+    result.rows.append(("  pingem RSS at the end: private / file pages",
+                        "\(last.pingem?.anonKB ?? 0) kB (RssAnon) / \(last.pingem?.fileKB ?? 0) kB (RssFile: binary and shared libraries)"))
     result.rows.append(("  pingem send lateness p50 / p99 / p99.9 / max",
                         "\(ms(lateness.percentile(50))) / \(ms(lateness.percentile(99))) / \(ms(lateness.percentile(99.9))) / \(ms(lateness.sorted.last ?? 0))"))
     let within1ms = lateness.sorted.isEmpty ? 0 : Double(lateness.sorted.partitioningIndex { $0 >= 1_000_000 }) / Double(lateness.sorted.count) * 100
