@@ -13,9 +13,13 @@ import Glibc
 /// a received packet with CLOCK_REALTIME only (SO_TIMESTAMPNS), so right
 /// after reading a packet we read both clocks once and move the kernel's
 /// stamp onto the monotonic axis by the (tiny) delay between the two wall
-/// readings: rx_mono = now_mono - (now_wall - kernel_wall). A wall-clock
-/// step that lands exactly between the kernel's stamp and our read would
-/// make that delay absurd; then (outside 0...1 s) we fall back to now_mono.
+/// readings: rx_mono = now_mono - (now_wall - kernel_wall). That is exact
+/// however long the packet waited in the socket: NTP slewing changes the
+/// rate of CLOCK_REALTIME and CLOCK_BOOTTIME alike (only MONOTONIC_RAW is
+/// spared), so the two differ only by steps, which is why the receiver may
+/// let replies gather before reading them. A wall-clock step that lands
+/// between the kernel's stamp and our read would make that delay absurd;
+/// then (outside 0...now - send) we fall back to now_mono.
 public protocol RecorderClock: Sendable {
     func monotonicNs() -> Int64
     func wallNs() -> Int64

@@ -137,12 +137,16 @@ public enum ICMPEcho {
     /// where it also overwrites the identifier with the socket's own.
     public static func request(family: IPFamily, identifier: UInt16, sequence: UInt16, payload: [UInt8],
                                computeChecksum: Bool) -> [UInt8] {
-        var message: [UInt8] = [
-            ICMPType.echoRequest(for: family).rawValue, ICMPCode.zero.rawValue, 0, 0,
-            UInt8(identifier >> 8), UInt8(identifier & 0xFF),
-            UInt8(sequence >> 8), UInt8(sequence & 0xFF),
-        ]
-        message.append(contentsOf: payload)
+        // One allocation: appending the payload to an 8-byte literal grew
+        // (reallocated) the array on every probe.
+        var message = [UInt8](repeating: 0, count: headerSize + payload.count)
+        message[0] = ICMPType.echoRequest(for: family).rawValue
+        message[1] = ICMPCode.zero.rawValue
+        message[4] = UInt8(identifier >> 8)
+        message[5] = UInt8(identifier & 0xFF)
+        message[6] = UInt8(sequence >> 8)
+        message[7] = UInt8(sequence & 0xFF)
+        message.replaceSubrange(headerSize..., with: payload)
         if computeChecksum && family == .v4 {
             let checksum = internetChecksum(message)
             message[2] = UInt8(checksum >> 8)

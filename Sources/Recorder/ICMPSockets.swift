@@ -29,7 +29,8 @@ public struct ICMPNoFamilyError: Error, CustomStringConvertible {
 }
 
 /// Sendable without @unchecked: every stored property is an immutable `let`
-/// of a Sendable type (the fds never change after init) or an `Atomic`, so
+/// of a Sendable type (the fds never change after init), an `Atomic` or a
+/// `Mutex` (the receive scratch buffers), so
 /// the sending and receiving threads can share one instance; the kernel
 /// serialises what they do to the same fd.
 public final class ICMPSockets: ICMPTransport {
@@ -49,11 +50,14 @@ public final class ICMPSockets: ICMPTransport {
     public let families: Set<IPFamily>
     private let sockets: [Socket]
     private let closed = Atomic<Bool>(false)
+    /// Only the receiving thread takes it; the lock just makes that safe.
+    private let receiveBuffers: Mutex<ReceiveBuffers>
 
-    private init(kind: SocketKind, sockets: [Socket]) {
+    private init(kind: SocketKind, sockets: [Socket], largestPayload: Int?) {
         self.kind = kind
         self.sockets = sockets
         self.families = Set(sockets.map(\.family))
+        self.receiveBuffers = Mutex(ReceiveBuffers(largestPayload: largestPayload))
     }
 
     deinit { close() }
@@ -61,12 +65,14 @@ public final class ICMPSockets: ICMPTransport {
     /// Opens one socket per family in `families`: datagram sockets if the
     /// kernel allows them for every family, else raw sockets. A family the
     /// kernel lacks entirely (EAFNOSUPPORT) is left out of `families`.
-    public static func open(families: Set<IPFamily>) throws -> ICMPSockets {
+    /// `largestPayload`: the biggest echo payload that will be sent, which
+    /// sizes the receive buffers (nil: any size).
+    public static func open(families: Set<IPFamily>, largestPayload: Int? = nil) throws -> ICMPSockets {
         do {
-            return try open(families: families, kind: .datagram)
+            return try open(families: families, kind: .datagram, largestPayload: largestPayload)
         } catch let error as SystemError where isPermissionError(error) {
             do {
-                return try open(families: families, kind: .raw)
+                return try open(families: families, kind: .raw, largestPayload: largestPayload)
             } catch let error as SystemError where isPermissionError(error) {
                 throw ICMPPermissionError()
             }
@@ -74,7 +80,7 @@ public final class ICMPSockets: ICMPTransport {
     }
 
     /// Opens sockets of one kind only (tests use this to pin the path).
-    public static func open(families: Set<IPFamily>, kind: SocketKind) throws -> ICMPSockets {
+    public static func open(families: Set<IPFamily>, kind: SocketKind, largestPayload: Int? = nil) throws -> ICMPSockets {
         var opened: [Socket] = []
         do {
             for family in families.sorted(by: { $0.rawValue < $1.rawValue }) {
@@ -91,7 +97,7 @@ public final class ICMPSockets: ICMPTransport {
         if opened.isEmpty && !families.isEmpty {
             throw ICMPNoFamilyError(requested: families)
         }
-        return ICMPSockets(kind: kind, sockets: opened)
+        return ICMPSockets(kind: kind, sockets: opened, largestPayload: largestPayload)
     }
 
     private static func isPermissionError(_ error: SystemError) -> Bool {
@@ -238,24 +244,24 @@ public final class ICMPSockets: ICMPTransport {
         }
         guard ready > 0 else { return [] }
 
-        let buffers = ReceiveBuffers()
-        defer { buffers.deallocate() }
-        var received: [Incoming] = []
-        for (socket, entry) in zip(sockets, pollfds) where entry.revents != 0 {
-            // POLLERR is how a ping socket says its error queue is not
-            // empty; raw sockets without IP_RECVERR never queue there.
-            if kind == .datagram && entry.revents & Int16(POLLERR) != 0 {
-                drain(socket, errorQueue: true, buffers: buffers, into: &received)
+        return receiveBuffers.withLock { buffers in
+            var received: [Incoming] = []
+            for (socket, entry) in zip(sockets, pollfds) where entry.revents != 0 {
+                // POLLERR is how a ping socket says its error queue is not
+                // empty; raw sockets without IP_RECVERR never queue there.
+                if kind == .datagram && entry.revents & Int16(POLLERR) != 0 {
+                    drainErrorQueue(socket, buffers: buffers, into: &received)
+                }
+                // Also on POLLERR alone: an ICMP error sets the socket's
+                // pending error (sk_err) on raw sockets too (raw_err), and only
+                // a receive clears it; left set, poll would return at once
+                // forever and the caller would spin.
+                if entry.revents & Int16(POLLIN | POLLERR) != 0 {
+                    drain(socket, buffers: buffers, into: &received)
+                }
             }
-            // Also on POLLERR alone: an ICMP error sets the socket's
-            // pending error (sk_err) on raw sockets too (raw_err), and only
-            // a recvmsg clears it; left set, poll would return at once
-            // forever and the caller would spin.
-            if entry.revents & Int16(POLLIN | POLLERR) != 0 {
-                drain(socket, errorQueue: false, buffers: buffers, into: &received)
-            }
+            return received
         }
-        return received
     }
 
     public func close() {
@@ -265,42 +271,86 @@ public final class ICMPSockets: ICMPTransport {
 
     // MARK: Receiving
 
-    private func drain(_ socket: Socket, errorQueue: Bool, buffers: ReceiveBuffers, into received: inout [Incoming]) {
-        for _ in 0..<Self.maximumPacketsPerSocketPerReceive {
+    /// Reads the normal queue, many datagrams per system call (recvmmsg):
+    /// each keeps its own msg_name, control messages and so its own kernel
+    /// receive stamp. A short count means the queue was empty, so no extra
+    /// call is made just to hear EAGAIN.
+    private func drain(_ socket: Socket, buffers: ReceiveBuffers, into received: inout [Incoming]) {
+        var remaining = Self.maximumPacketsPerSocketPerReceive
+        while remaining > 0 {
+            let asked = min(remaining, buffers.count)
             let result: IOResult<Int>
             do {
-                result = try System.recvmsg(socket.fd, message: buffers.prepare(),
-                                            flags: errorQueue ? Int32(MSG_ERRQUEUE) : 0)
+                guard let batch = try System.recvmmsg(socket.fd, messages: buffers.prepare(asked), count: asked, flags: 0) else {
+                    drainOneByOne(socket, buffers: buffers, remaining: remaining, into: &received)
+                    return
+                }
+                result = batch
             } catch {
-                // A ping socket with a pending ICMP error reports it once
-                // from a normal recvmsg (sk_err, ip(7) IP_RECVERR); the
-                // error queue holds the details, so just keep reading.
-                // Errors about the call itself end the drain.
-                if errorQueue || [EBADF, EFAULT, EINVAL, ENOTSOCK, ENOMEM].contains(error.errno) { return }
+                // A socket with a pending ICMP error reports it once from a
+                // normal receive (sk_err, ip(7) IP_RECVERR); the error queue
+                // holds the details, so just keep reading. Errors about the
+                // call itself end the drain.
+                if [EBADF, EFAULT, EINVAL, ENOTSOCK, ENOMEM, ENOSYS].contains(error.errno) { return }
+                remaining -= 1
+                continue
+            }
+            guard case .processed(let count) = result, count > 0 else { return }
+            for index in 0..<count {
+                received.append(parse(socket, errorQueue: false, buffers: buffers, index: index, count: buffers.length(index)))
+            }
+            remaining -= count
+            if count < asked { return }
+        }
+    }
+
+    /// recvmsg, one datagram per call: where libc lacks recvmmsg.
+    private func drainOneByOne(_ socket: Socket, buffers: ReceiveBuffers, remaining: Int, into received: inout [Incoming]) {
+        for _ in 0..<remaining {
+            let result: IOResult<Int>
+            do {
+                buffers.prepare(1)
+                result = try System.recvmsg(socket.fd, message: buffers.header(0), flags: 0)
+            } catch {
+                if [EBADF, EFAULT, EINVAL, ENOTSOCK, ENOMEM].contains(error.errno) { return }
                 continue
             }
             guard case .processed(let count) = result else { return }
-            let packet = buffers.packet(count: count)
-            let control = PacketParser.controlMessages(buffers.control())
-            let name = buffers.name().flatMap(PacketParser.address(fromSockaddr:))
-            let incoming: Incoming
-            switch (kind, errorQueue, socket.family) {
-            case (_, true, _):
-                if let extendedError = control.extendedError, let name {
-                    incoming = PacketParser.errorQueue(extendedError: extendedError, quoted: packet, destination: name,
-                                                       kernelReceivedNs: control.kernelReceivedNs)
-                } else {
-                    incoming = .foreign
-                }
-            case (.raw, false, .v4):
-                incoming = PacketParser.rawIPv4(packet, kernelReceivedNs: control.kernelReceivedNs)
-            case (.raw, false, .v6):
-                incoming = name.map { PacketParser.rawIPv6(packet, from: $0, kernelReceivedNs: control.kernelReceivedNs) } ?? .foreign
-            case (.datagram, false, _):
-                incoming = name.map { PacketParser.datagram(packet, from: $0, kernelReceivedNs: control.kernelReceivedNs) } ?? .foreign
-            }
-            received.append(Self.keepingOnly(identifier: socket.identifier, family: socket.family, incoming))
+            received.append(parse(socket, errorQueue: false, buffers: buffers, index: 0, count: count))
         }
+    }
+
+    /// The error queue of a ping socket: rare, one recvmsg per message.
+    private func drainErrorQueue(_ socket: Socket, buffers: ReceiveBuffers, into received: inout [Incoming]) {
+        for _ in 0..<Self.maximumPacketsPerSocketPerReceive {
+            buffers.prepare(1)
+            guard case .processed(let count)? = try? System.recvmsg(socket.fd, message: buffers.header(0), flags: Int32(MSG_ERRQUEUE))
+            else { return }
+            received.append(parse(socket, errorQueue: true, buffers: buffers, index: 0, count: count))
+        }
+    }
+
+    private func parse(_ socket: Socket, errorQueue: Bool, buffers: ReceiveBuffers, index: Int, count: Int) -> Incoming {
+        let packet = buffers.packet(index, count: count)
+        let control = PacketParser.controlMessages(buffers.control(index))
+        let name = buffers.name(index).flatMap(PacketParser.address(fromSockaddr:))
+        let incoming: Incoming
+        switch (kind, errorQueue, socket.family) {
+        case (_, true, _):
+            if let extendedError = control.extendedError, let name {
+                incoming = PacketParser.errorQueue(extendedError: extendedError, quoted: packet, destination: name,
+                                                   kernelReceivedNs: control.kernelReceivedNs)
+            } else {
+                incoming = .foreign
+            }
+        case (.raw, false, .v4):
+            incoming = PacketParser.rawIPv4(packet, kernelReceivedNs: control.kernelReceivedNs)
+        case (.raw, false, .v6):
+            incoming = name.map { PacketParser.rawIPv6(packet, from: $0, kernelReceivedNs: control.kernelReceivedNs) } ?? .foreign
+        case (.datagram, false, _):
+            incoming = name.map { PacketParser.datagram(packet, from: $0, kernelReceivedNs: control.kernelReceivedNs) } ?? .foreign
+        }
+        return Self.keepingOnly(identifier: socket.identifier, family: socket.family, incoming)
     }
 
     /// Raw sockets get every echo reply and error on the host; a ping socket
@@ -318,51 +368,92 @@ public final class ICMPSockets: ICMPTransport {
     }
 }
 
-/// Scratch memory for recvmsg, allocated once per `receive` call and
-/// reused for each packet. Not shared between threads.
-private final class ReceiveBuffers {
-    // An ICMP message cannot exceed the 65535-byte IP packet.
-    let packetBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 8)
+/// Scratch memory for recvmmsg/recvmsg: `count` slots of packet, control
+/// and name buffers with their iovecs and `struct mmsghdr`s, allocated once
+/// per ICMPSockets and reused by every receive (the caller holds the lock
+/// around it, so only one thread ever uses it at a time).
+final class ReceiveBuffers {
+    /// Datagrams read per recvmmsg call.
+    let count: Int
+    /// Bytes kept of each datagram; larger ones are cut (MSG_TRUNC), which
+    /// only a packet that cannot be ours can be (see `messageBytes`).
+    let messageBytes: Int
     // Room for a timestamp and an extended error with its offender (< 128).
-    let controlBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 8)
-    let nameBuffer = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: 1)
-    let vector = UnsafeMutablePointer<iovec>.allocate(capacity: 1)
-    let header = UnsafeMutablePointer<msghdr>.allocate(capacity: 1)
+    static let controlBytes = 512
+    let packets: UnsafeMutableRawBufferPointer
+    let controls: UnsafeMutableRawBufferPointer
+    let names: UnsafeMutablePointer<sockaddr_storage>
+    let vectors: UnsafeMutablePointer<iovec>
+    let headers: UnsafeMutableRawPointer
 
-    func prepare() -> UnsafeMutablePointer<msghdr> {
-        nameBuffer.initialize(to: sockaddr_storage())
-        vector.initialize(to: iovec(iov_base: packetBuffer.baseAddress, iov_len: packetBuffer.count))
-        var message = msghdr()
-        message.msg_name = UnsafeMutableRawPointer(nameBuffer)
-        message.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        message.msg_iov = vector
-        message.msg_iovlen = 1
-        message.msg_control = controlBuffer.baseAddress
-        message.msg_controllen = controlBuffer.count
-        message.msg_flags = 0
-        header.initialize(to: message)
-        return header
+    /// `largestPayload`: the biggest echo payload the caller sends, nil for
+    /// any (up to the 65535-byte IP packet).
+    init(largestPayload: Int?) {
+        // Our reply: IPv4 header (at most 60) + echo header (8) + payload.
+        // ICMP errors are at most 576 (IPv4, RFC 1812 4.3.2.3) or 1280
+        // bytes (RFC 4443 2.4), so 2048 keeps every one whole.
+        let bytes = largestPayload.map { max(2048, ($0 + 60 + 8 + 7) / 8 * 8) } ?? 65_536
+        messageBytes = min(bytes, 65_536)
+        // At most 256 KiB of packet buffers, at most 64 datagrams per call.
+        count = max(1, min(64, 262_144 / messageBytes))
+        packets = .allocate(byteCount: count * messageBytes, alignment: 8)
+        controls = .allocate(byteCount: count * Self.controlBytes, alignment: 8)
+        names = .allocate(capacity: count)
+        vectors = .allocate(capacity: count)
+        headers = .allocate(byteCount: count * MultipleMessages.stride, alignment: MultipleMessages.alignment)
     }
 
-    func packet(count: Int) -> [UInt8] {
-        Array(UnsafeRawBufferPointer(rebasing: packetBuffer[0..<min(count, packetBuffer.count)]))
+    deinit {
+        packets.deallocate()
+        controls.deallocate()
+        names.deallocate()
+        vectors.deallocate()
+        headers.deallocate()
     }
 
-    func control() -> [UInt8] {
-        Array(UnsafeRawBufferPointer(rebasing: controlBuffer[0..<min(Int(header.pointee.msg_controllen), controlBuffer.count)]))
+    func header(_ index: Int) -> UnsafeMutablePointer<msghdr> {
+        (headers + index * MultipleMessages.stride).assumingMemoryBound(to: msghdr.self)
     }
 
-    func name() -> [UInt8]? {
-        let length = min(Int(header.pointee.msg_namelen), MemoryLayout<sockaddr_storage>.size)
+    /// Resets the first `n` slots for a receive; returns the mmsghdr array
+    /// (whose first element is also a plain msghdr for recvmsg).
+    @discardableResult
+    func prepare(_ n: Int) -> UnsafeMutableRawPointer {
+        for index in 0..<n {
+            (names + index).initialize(to: sockaddr_storage())
+            (vectors + index).initialize(to: iovec(iov_base: packets.baseAddress! + index * messageBytes, iov_len: messageBytes))
+            var message = msghdr()
+            message.msg_name = UnsafeMutableRawPointer(names + index)
+            message.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            message.msg_iov = vectors + index
+            message.msg_iovlen = 1
+            message.msg_control = controls.baseAddress! + index * Self.controlBytes
+            message.msg_controllen = Self.controlBytes
+            message.msg_flags = 0
+            let slot = headers + index * MultipleMessages.stride
+            slot.initializeMemory(as: msghdr.self, to: message)
+            (slot + MultipleMessages.lengthOffset).storeBytes(of: UInt32(0), as: UInt32.self)
+        }
+        return headers
+    }
+
+    /// msg_len of slot `index` after recvmmsg: the datagram's true length.
+    func length(_ index: Int) -> Int {
+        Int((headers + index * MultipleMessages.stride + MultipleMessages.lengthOffset).load(as: UInt32.self))
+    }
+
+    func packet(_ index: Int, count: Int) -> [UInt8] {
+        Array(UnsafeRawBufferPointer(start: packets.baseAddress! + index * messageBytes, count: min(count, messageBytes)))
+    }
+
+    func control(_ index: Int) -> [UInt8] {
+        let length = min(Int(header(index).pointee.msg_controllen), Self.controlBytes)
+        return Array(UnsafeRawBufferPointer(start: controls.baseAddress! + index * Self.controlBytes, count: length))
+    }
+
+    func name(_ index: Int) -> [UInt8]? {
+        let length = min(Int(header(index).pointee.msg_namelen), MemoryLayout<sockaddr_storage>.size)
         guard length > 0 else { return nil }
-        return Array(UnsafeRawBufferPointer(start: UnsafeRawPointer(nameBuffer), count: length))
-    }
-
-    func deallocate() {
-        packetBuffer.deallocate()
-        controlBuffer.deallocate()
-        nameBuffer.deallocate()
-        vector.deallocate()
-        header.deallocate()
+        return Array(UnsafeRawBufferPointer(start: UnsafeRawPointer(names + index), count: length))
     }
 }

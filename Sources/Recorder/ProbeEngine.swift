@@ -16,6 +16,7 @@
 // It does no I/O of its own except through the injected transport and clock,
 // so tests drive it by hand (`sendDue`, `handle`, `cutBatch`).
 
+import Glibc
 import Store
 import Synchronization
 
@@ -57,18 +58,71 @@ public enum EngineEvent: Sendable, Equatable {
 }
 
 public final class ProbeEngine: Sendable {
-    /// One remembered probe. `sequence == .max` marks an empty slot.
+    /// One remembered probe, 32 bytes; all zero bytes is an empty slot, so
+    /// a ring fresh from calloc is empty without being written (see
+    /// SlotRing). Probe k of a target lives at index k % capacity, and the
+    /// slot says which lap of the ring it came from.
     struct Slot {
-        var sequence: UInt64 = .max
         var sentMono: Int64 = 0
         var sentWall: Int64 = 0
-        /// Index into the target's address history; -1: no address (unresolved).
-        var address: Int32 = -1
-        var replied = false
+        /// Bits 0-30: k / capacity + 1 (0: empty); bit 31: a reply came.
+        /// 31 bits last 2^31 intervals of the match window (40,000 years).
+        var lapAndReplied: UInt32 = 0
+        /// Index into the target's address history + 1; 0: no address (unresolved).
+        var addressPlusOne: Int32 = 0
         /// The batch generation the probe's row belongs to, and its index
         /// there: while `generation` is current, the row is still unwritten.
-        var generation: UInt64 = 0
+        /// 32 bits wrap after 2^32 batches, long after the slot was reused.
+        var generation: UInt32 = 0
         var rowIndex: Int32 = 0
+
+        init(sequence k: UInt64, capacity: Int, address: Int32, generation: UInt32, rowIndex: Int32) {
+            lapAndReplied = UInt32(truncatingIfNeeded: k / UInt64(capacity) + 1) & 0x7FFF_FFFF
+            addressPlusOne = address + 1
+            self.generation = generation
+            self.rowIndex = rowIndex
+        }
+
+        /// True when this slot holds probe k (its index being k % capacity).
+        func holds(_ k: UInt64, capacity: Int) -> Bool {
+            lapAndReplied & 0x7FFF_FFFF == UInt32(truncatingIfNeeded: k / UInt64(capacity) + 1) & 0x7FFF_FFFF
+                && lapAndReplied & 0x7FFF_FFFF != 0
+        }
+
+        /// Index into the target's address history; -1: no address.
+        var address: Int32 { addressPlusOne - 1 }
+
+        var replied: Bool {
+            get { lapAndReplied & 0x8000_0000 != 0 }
+            set { lapAndReplied = newValue ? lapAndReplied | 0x8000_0000 : lapAndReplied & 0x7FFF_FFFF }
+        }
+    }
+
+    /// A target's remembered probes in zeroed memory from calloc: the
+    /// kernel maps its pages only when a slot is first written, so memory
+    /// grows with the match window as it fills, and a ring of 60,000 slots
+    /// (10 minutes at 10 ms) costs no time at start. (An Array had to write
+    /// every empty slot first: 288 MB for 100 targets at 10 ms, which made
+    /// the first slots late enough to be skipped as a stall.) Freed by the
+    /// engine's deinit; used only under the engine's lock.
+    struct SlotRing {
+        let base: UnsafeMutablePointer<Slot>
+        let capacity: Int
+
+        init(capacity: Int) {
+            self.capacity = capacity
+            guard let memory = calloc(capacity, MemoryLayout<Slot>.stride) else {
+                fatalError("cannot allocate \(capacity) probe slots")
+            }
+            base = memory.bindMemory(to: Slot.self, capacity: capacity)
+        }
+
+        subscript(index: Int) -> Slot {
+            get { base[index] }
+            nonmutating set { base[index] = newValue }
+        }
+
+        func free() { Glibc.free(base) }
     }
 
     struct TargetState {
@@ -77,7 +131,7 @@ public final class ProbeEngine: Sendable {
         var addresses: [IPAddress] = []
         var current: Int32 = -1
         var nextSequence: UInt64 = 0
-        var ring: [Slot]
+        var ring: SlotRing
         var failingSince: Int = 0  // consecutive failed sends, for begin/end events
         var icmpErrorStreak: Int = 0  // ICMP errors since the last reply, for begin/end events
     }
@@ -85,7 +139,7 @@ public final class ProbeEngine: Sendable {
     struct State {
         var targets: [TargetState]
         var startMono: Int64
-        var generation: UInt64 = 1
+        var generation: UInt32 = 1
         var batch = WriteBatch()
         var events: [EngineEvent] = []
         var probesSent: Int64 = 0
@@ -123,9 +177,15 @@ public final class ProbeEngine: Sendable {
         let n = Int64(max(targets.count, 1))
         let states = targets.enumerated().map { i, t in
             TargetState(target: t, offsetNs: config.intervalNs * Int64(i) / n,
-                        ring: Array(repeating: Slot(), count: Int(min(window, 65_536))))
+                        ring: SlotRing(capacity: Int(min(window, 65_536))))
         }
         self.state = Mutex(State(targets: states, startMono: startMono))
+    }
+
+    deinit {
+        state.withLock { s in
+            for target in s.targets { target.ring.free() }
+        }
     }
 
     /// Offsets that spread the targets evenly over one interval.
@@ -144,7 +204,7 @@ public final class ProbeEngine: Sendable {
         state.withLock { s in
             let old = s.targets[index].current >= 0 ? s.targets[index].addresses[Int(s.targets[index].current)] : nil
             if old == address { return }
-            // Mutate in place: a copy of TargetState would copy its ring.
+            // Mutate in place: a copy of TargetState would copy its address list.
             if let known = s.targets[index].addresses.firstIndex(of: address) {
                 s.targets[index].current = Int32(known)
             } else {
@@ -186,9 +246,17 @@ public final class ProbeEngine: Sendable {
 
     /// When the earliest next probe is due, on the monotonic clock.
     public func nextDeadline() -> Int64 {
-        state.withLock { s in
-            s.targets.map { slotTime(s, $0, $0.nextSequence) }.min() ?? Int64.max
+        state.withLock { earliestDue($0) }
+    }
+
+    /// A loop, not `map(...).min()`: the sender asks after every send, and
+    /// an array per call was a malloc and free per probe.
+    private func earliestDue(_ s: State) -> Int64 {
+        var earliest = Int64.max
+        for i in s.targets.indices {
+            earliest = min(earliest, s.startMono + s.targets[i].offsetNs + Int64(s.targets[i].nextSequence) * config.intervalNs)
         }
+        return earliest
     }
 
     private func slotTime(_ s: State, _ t: TargetState, _ k: UInt64) -> Int64 {
@@ -197,14 +265,16 @@ public final class ProbeEngine: Sendable {
 
     /// Sends every probe that is due at `now` (monotonic). A target more than
     /// one interval behind skips to its latest due slot: the stall becomes a
-    /// gap (no data), never a burst of catch-up probes.
-    public func sendDue() {
+    /// gap (no data), never a burst of catch-up probes. Returns the next
+    /// deadline (as `nextDeadline()`), found under the same lock.
+    @discardableResult
+    public func sendDue() -> Int64 {
         let nowMono = clock.monotonicNs()
-        state.withLock { s in
+        return state.withLock { s in
             var earliestMissed: Int64? = nil
             var skipped: Int64 = 0
             for i in s.targets.indices {
-                // In place, never `var t = s.targets[i]`: that would copy the ring.
+                // In place, never `var t = s.targets[i]`: writes must reach the state.
                 let due = slotTime(s, s.targets[i], s.targets[i].nextSequence)
                 guard due <= nowMono else { continue }
                 if nowMono - due >= stallThresholdNs {
@@ -223,6 +293,7 @@ public final class ProbeEngine: Sendable {
                 s.batch.gaps.append(GapRecord(sessionID: sessionID, startNs: start, endNs: wallNow, reason: .stalled))
                 s.events.append(.stalled(skippedSlots: skipped, seconds: Double(nowMono - missed) / 1e9))
             }
+            return earliestDue(s)
         }
     }
 
@@ -230,7 +301,7 @@ public final class ProbeEngine: Sendable {
         let k = s.targets[i].nextSequence
         let current = s.targets[i].current
         let payload = ProbePayload(runID: config.runID, targetIndex: UInt32(i), sequence: k).encode(size: config.payloadSize)
-        var slot = Slot(sequence: k, address: current, generation: s.generation,
+        var slot = Slot(sequence: k, capacity: ringCapacity, address: current, generation: s.generation,
                         rowIndex: Int32(s.batch.probes.count))
         let error: Int32?
         slot.sentMono = clock.monotonicNs()
@@ -302,7 +373,7 @@ public final class ProbeEngine: Sendable {
             let ti = Int(p.targetIndex)
             let r = Int(p.sequence % UInt64(ringCapacity))
             let slot = s.targets[ti].ring[r]
-            guard slot.sequence == p.sequence, slot.address >= 0,
+            guard slot.holds(p.sequence, capacity: ringCapacity), slot.address >= 0,
                   s.targets[ti].addresses[Int(slot.address)] == from
             else { return false }
             let rtt = max(0, receivedMono(kernelNs, monoNow: monoNow, wallNow: wallNow, sentMono: slot.sentMono) - slot.sentMono)
@@ -326,7 +397,7 @@ public final class ProbeEngine: Sendable {
 
         case let .icmpError(family, type, code, reporter, destination, identifier, sequence, quoted, kernelNs):
             guard identifier == transport.identifier(for: family) else { return false }
-            guard let (ti, r) = findErrorProbe(s, destination: destination, sequence: sequence, quoted: quoted)
+            guard let (ti, r, k) = findErrorProbe(s, destination: destination, sequence: sequence, quoted: quoted)
             else { return false }
             let slot = s.targets[ti].ring[r]
             let rtt = max(0, receivedMono(kernelNs, monoNow: monoNow, wallNow: wallNow, sentMono: slot.sentMono) - slot.sentMono)
@@ -339,7 +410,7 @@ public final class ProbeEngine: Sendable {
             }
             s.targets[ti].icmpErrorStreak += 1
             if verbose {
-                s.events.append(.icmpError(target: name, sequence: slot.sequence,
+                s.events.append(.icmpError(target: name, sequence: k,
                                            family: family, type: type, code: code, reporter: reporter))
             }
             return true
@@ -351,22 +422,22 @@ public final class ProbeEngine: Sendable {
     /// (all RFC 792 requires) it is the target by destination address plus
     /// the one remembered probe with that 16-bit sequence: the ring holds at
     /// most 65536 probes per target, so that probe is unique.
-    private func findErrorProbe(_ s: State, destination: IPAddress, sequence: UInt16, quoted: [UInt8]) -> (Int, Int)? {
+    private func findErrorProbe(_ s: State, destination: IPAddress, sequence: UInt16, quoted: [UInt8]) -> (Int, Int, UInt64)? {
         if let p = ProbePayload.decodeQuoted(quoted) {
             guard p.runID == config.runID, Int(p.targetIndex) < s.targets.count,
                   UInt16(truncatingIfNeeded: p.sequence) == sequence else { return nil }
             let ti = Int(p.targetIndex)
             let r = Int(p.sequence % UInt64(ringCapacity))
             let slot = s.targets[ti].ring[r]
-            guard slot.sequence == p.sequence, slot.address >= 0,
+            guard slot.holds(p.sequence, capacity: ringCapacity), slot.address >= 0,
                   s.targets[ti].addresses[Int(slot.address)] == destination else { return nil }
-            return (ti, r)
+            return (ti, r, p.sequence)
         }
         // A quote that is not decodable (cut short, or followed by RFC 4884
         // extension bytes we cannot strip without the IP header) falls back
         // to the header-only match below.
         for ti in s.targets.indices {
-            let t = s.targets[ti]  // read-only: no copy of the ring is made
+            let t = s.targets[ti]  // read-only; the ring is shared, not copied
             guard let a = t.addresses.firstIndex(of: destination), t.nextSequence > 0 else { continue }
             let last = t.nextSequence - 1
             let back = UInt64(UInt16(truncatingIfNeeded: last) &- sequence)
@@ -374,7 +445,7 @@ public final class ProbeEngine: Sendable {
             let k = last - back
             let r = Int(k % UInt64(ringCapacity))
             let slot = t.ring[r]
-            if slot.sequence == k && slot.address == Int32(a) { return (ti, r) }
+            if slot.holds(k, capacity: ringCapacity) && slot.address == Int32(a) { return (ti, r, k) }
         }
         return nil
     }
@@ -390,7 +461,7 @@ public final class ProbeEngine: Sendable {
             var batch = s.batch
             batch.heartbeatNs = wall
             s.batch = WriteBatch()
-            s.generation += 1
+            s.generation &+= 1
             return batch
         }
     }

@@ -24,6 +24,23 @@ public struct SystemError: Error, Equatable, CustomStringConvertible {
 enum IOResult<Value> {
     case processed(Value)
     case wouldBlock
+
+    func map<T>(_ transform: (Value) -> T) -> IOResult<T> {
+        switch self {
+        case .processed(let value): return .processed(transform(value))
+        case .wouldBlock: return .wouldBlock
+        }
+    }
+}
+
+/// `struct mmsghdr` (a msghdr, then the unsigned int msg_len the kernel
+/// fills in), which Swift cannot import: its size and msg_len's offset as
+/// the C compiler lays it out (56 and 64 bytes on 64-bit Linux).
+enum MultipleMessages {
+    static let lengthOffset = MemoryLayout<msghdr>.size
+    static let stride = (MemoryLayout<msghdr>.size + MemoryLayout<UInt32>.size + MemoryLayout<msghdr>.alignment - 1)
+        / MemoryLayout<msghdr>.alignment * MemoryLayout<msghdr>.alignment
+    static let alignment = MemoryLayout<msghdr>.alignment
 }
 
 enum System {
@@ -80,6 +97,21 @@ enum System {
 
     static func recvmsg(_ fd: Int32, message: UnsafeMutablePointer<msghdr>, flags: Int32) throws(SystemError) -> IOResult<Int> {
         try nonblocking("recvmsg") { Glibc.recvmsg(fd, message, flags) }
+    }
+
+    /// recvmmsg(2) into `count` `struct mmsghdr`s laid out by
+    /// `MultipleMessages`; the number of messages read. nil when this libc
+    /// has no recvmmsg (callers fall back to recvmsg).
+    static func recvmmsg(_ fd: Int32, messages: UnsafeMutableRawPointer, count: Int, flags: Int32) throws(SystemError) -> IOResult<Int>? {
+        guard let function = recvmmsgFunction else { return nil }
+        return try nonblocking("recvmmsg") { function(fd, messages, UInt32(count), flags, nil) }.map(Int.init)
+    }
+
+    /// Glibc's Swift module hides recvmmsg and struct mmsghdr behind
+    /// _GNU_SOURCE, so the symbol is looked up once (RTLD_DEFAULT is NULL).
+    private typealias RecvmmsgFunction = @convention(c) (Int32, UnsafeMutableRawPointer?, UInt32, Int32, UnsafeMutableRawPointer?) -> Int32
+    private static let recvmmsgFunction: RecvmmsgFunction? = dlsym(nil, "recvmmsg").map {
+        unsafeBitCast($0, to: RecvmmsgFunction.self)
     }
 
     /// poll(2); an EINTR retries with what is left of the timeout, so a

@@ -10,7 +10,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pingem-bench",
         abstract: "Synthetic histories and timed reports for pingem's benchmark.",
-        subcommands: [Generate.self, Run.self, Summarize.self]
+        subcommands: [Generate.self, Run.self, Summarize.self, RecorderCommand.self]
     )
 }
 
@@ -124,6 +124,10 @@ struct Run: ParsableCommand {
             ("pingem report --last 24h --epoch 5m (10 targets, year db)", ["report", "--db", path, "--last", "24h", "--epoch", "5m", "--format", "json"]),
         ], rows)
     }
+    @Option(help: "Minutes of the recorder run at 1000 probes/s next to fping (0 skips it; 1 for a quick look).")
+    var recorderMinutes: Double = 10
+    @Option(help: "Minutes of the recorder run at 10000 probes/s (0 skips it).")
+    var fastMinutes: Double = 2
 
 
     func run() throws {
@@ -131,7 +135,7 @@ struct Run: ParsableCommand {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         print("machine: \(machineDescription())")
-        var rows: [(String, String)] = []
+        var rows: [(String, String)] = [("machine", machineDescription())]
         func row(_ label: String, _ value: String) {
             rows.append((label, value))
             print("  \(label): \(value)")  // progress; the table follows at the end
@@ -217,9 +221,14 @@ struct Run: ParsableCommand {
             row("year of 10 targets: \(label)", String(format: "%.3f s median (min %.3f, max %.3f, %d runs)", times[times.count / 2], times[0], times[times.count - 1], times.count))
         }
         for (label, value) in year.rows { row(label, value) }
+        if recorderMinutes > 0 {
+            for (label, value) in try runRecorderBench(rate: 1000, seconds: recorderMinutes * 60, withFping: true).rows { row(label, value) }
+        }
+        if fastMinutes > 0 {
+            for (label, value) in try runRecorderBench(rate: 10000, seconds: fastMinutes * 60, withFping: true).rows { row(label, value) }
+        }
         print("")
-        let width = rows.map(\.0.count).max()!
-        for (k, v) in rows { print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v) }
+        printTable(rows)
     }
 }
 

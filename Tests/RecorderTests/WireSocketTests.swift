@@ -153,6 +153,60 @@ import Testing
         }
     }
 
+    // MARK: Many datagrams per receive (recvmmsg)
+
+    /// 150 replies wait in the socket before one receive reads them, more
+    /// than one recvmmsg call holds (64 with a 64-byte payload): every one
+    /// is parsed, intact, and carries its own kernel receive stamp (a
+    /// shared or shifted stamp would break the order or the bounds).
+    @Test(arguments: [SocketKind.raw, .datagram])
+    func queuedRepliesAreReadInBatchesEachWithItsOwnStamp(kind: SocketKind) throws {
+        let suffix = kind == .datagram ? "md" : "mr"
+        guard let namespace = try WireNamespace.create("pingem-wire-\(getpid())-\(suffix)") else { return }
+        defer { namespace.delete() }
+        try namespace.run("ip", "link", "set", "lo", "up")
+        try namespace.run("sysctl", "-q", "-w", "net.ipv4.ping_group_range=0 2147483647")
+        let sockets = try namespace.openSockets(families: [.v4], kind: kind, largestPayload: Self.payloadSize)
+        defer { sockets.close() }
+        let target = IPAddress(bytes: [127, 0, 0, 1])!
+        let count = 150
+        var sentBefore: [UInt16: Int64] = [:]
+        var payloads: [UInt16: [UInt8]] = [:]
+        for index in 0..<count {
+            let sequence = UInt16(1000 + index)
+            let payload = ProbePayload(runID: 21, targetIndex: 0, sequence: UInt64(sequence)).encode(size: Self.payloadSize)
+            sentBefore[sequence] = Self.realtimeNs()
+            payloads[sequence] = payload
+            #expect(sockets.sendEcho(to: target, sequence: sequence, payload: payload) == nil)
+        }
+        // Loopback answers inside sendto, or soon after in softirq: let
+        // them all queue, so the first receive reads them in 64-datagram
+        // batches (not a timing assertion: later reads would pass too).
+        usleep(200_000)
+        var replies: [UInt16: Int64] = [:]
+        var reads = 0
+        while replies.count < count && reads < 20 {
+            reads += 1
+            for incoming in sockets.receive(timeoutMilliseconds: 250) {
+                guard case .echoReply(let from, let identifier, let sequence, let payload, let receivedNs) = incoming else { continue }
+                #expect(from == target && identifier == sockets.identifier(for: .v4))
+                #expect(payload == payloads[sequence], "sequence \(sequence)")
+                #expect(replies[sequence] == nil, "sequence \(sequence) read twice")
+                let stamp: Int64 = try #require(receivedNs, "no kernel receive timestamp")
+                replies[sequence] = stamp
+            }
+        }
+        #expect(replies.count == count)
+        var previous: Int64 = 0
+        for index in 0..<count {
+            let sequence = UInt16(1000 + index)
+            guard let stamp = replies[sequence], let before = sentBefore[sequence] else { continue }
+            #expect(stamp >= before, "reply \(sequence) stamped before its request was sent")
+            #expect(stamp > previous, "reply \(sequence) stamped no later than the one before it")
+            previous = stamp
+        }
+    }
+
     // MARK: Helpers
 
     /// Sends one probe to each target and expects its echo reply, intact.
@@ -238,13 +292,14 @@ final class WireNamespace: Sendable {
     }
 
     /// Opens ICMPSockets from a thread that entered this namespace.
-    func openSockets(families: Set<IPFamily>, kind: SocketKind?) throws -> ICMPSockets {
+    func openSockets(families: Set<IPFamily>, kind: SocketKind?, largestPayload: Int? = nil) throws -> ICMPSockets {
         let result = Mutex<Result<ICMPSockets, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
         let path = "/var/run/netns/\(name)"
         let thread = Thread {
             result.withLock { $0 = Result { try Self.inNamespace(path) {
-                try kind.map { try ICMPSockets.open(families: families, kind: $0) } ?? ICMPSockets.open(families: families)
+                try kind.map { try ICMPSockets.open(families: families, kind: $0, largestPayload: largestPayload) }
+                    ?? ICMPSockets.open(families: families, largestPayload: largestPayload)
             } } }
             done.signal()
         }
