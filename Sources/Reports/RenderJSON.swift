@@ -1,5 +1,6 @@
 // JSON output is a contract (pinned by a test): keys in a fixed order, numbers
 // with fixed decimals, so it is written by hand rather than by JSONEncoder.
+// A target of several databases side by side starts with its "vantage".
 import Store
 
 func renderJSON(_ report: Report) -> String {
@@ -10,7 +11,7 @@ func renderJSON(_ report: Report) -> String {
         ("timeout_ms", .number(trimmed(Double(report.timeoutNs) / 1e6, 3))),
     ])
     let targets: [JSON] = report.targets.map { target in
-        .object([
+        .object((target.vantage.map { [("vantage", JSON.string($0))] } ?? []) + [
             ("target", .string(target.target)),
             ("host", .string(target.host)),
             ("addresses", .array(target.addresses.map { .string($0) })),
