@@ -36,7 +36,7 @@ public func parseVantages(_ arguments: [String], fileExists: (String) -> Bool) t
     var seen: [String: String] = [:]
     for v in vantages {
         if let other = seen[v.name] {
-            throw ReportError("Two databases are both called \"\(v.name)\" (\(other), \(v.path)): name them with --db NAME=PATH, e.g. --db home=\(other).")
+            throw ReportError("Two databases are both called \"\(v.name)\" (\(other), \(v.path)): name them with --db NAME=PATH, e.g. --db \(v.name)-2=\(v.path).")
         }
         seen[v.name] = v.path
     }

@@ -25,7 +25,7 @@ import Testing
         #expect {
             _ = try parseVantages(["a/pingem.db", "b/pingem.db"], fileExists: { _ in false })
         } throws: { error in
-            "\(error)" == "Two databases are both called \"pingem\" (a/pingem.db, b/pingem.db): name them with --db NAME=PATH, e.g. --db home=a/pingem.db."
+            "\(error)" == "Two databases are both called \"pingem\" (a/pingem.db, b/pingem.db): name them with --db NAME=PATH, e.g. --db pingem-2=b/pingem.db."
         }
         #expect(throws: ReportError.self) { _ = try parseVantages(["=x.db", "y.db"], fileExists: { _ in false }) }
         #expect(throws: ReportError.self) { _ = try parseVantages(["x=", "y.db"], fileExists: { _ in false }) }
