@@ -7,18 +7,21 @@
 // same text, so its CSP hash still allows it). The controls never reload the
 // page: they rewrite its URL and reopen the event stream.
 
+import Reports
+
 /// The epoch widths offered in the page; "auto" picks by zoom like the export.
 /// A width names the same epochs as `pingem report --epoch` (UTC-aligned).
 let liveEpochChoices = ["auto", "1s", "10s", "1m", "5m", "15m", "1h", "6h", "1d"]
 
-/// The export page `html` made live.
-func livePage(_ html: String) -> String {
+/// The export page `html` made live. `defaultLast` is serve's `--last`: the
+/// window a URL without one shows, so the control shows it too.
+func livePage(_ html: String, defaultLast: String = "1h") -> String {
     var page = html
     page = page.replacingOccurrences(of: "connect-src 'none'", with: "connect-src 'self'")
     page = page.replacingOccurrences(of: "script-src 'sha256-", with: "script-src 'self' 'sha256-")
     let controls = """
         <div class="controls" id="live">
-        <label>Window <select id="live-last">\(["15m", "1h", "6h", "24h", "7d"].map { "<option>\($0)</option>" }.joined())</select></label>
+        <label>Window <select id="live-last" data-default="\(escapeHTML(defaultLast))">\(["15m", "1h", "6h", "24h", "7d"].map { "<option>\($0)</option>" }.joined())</select></label>
         <label>Epoch <select id="live-epoch">\(liveEpochChoices.map { "<option>\($0)</option>" }.joined())</select></label>
         <label>Timeout <select id="live-timeout">\(["500ms", "1s", "2s", "5s"].map { "<option>\($0)</option>" }.joined())</select></label>
         <span id="live-status">connecting</span>
@@ -77,7 +80,11 @@ document.addEventListener("DOMContentLoaded", function () {
     stream.addEventListener("status", function (e) { if (stream === events) setStatus(e.data); });
     stream.onerror = function () { if (stream === events) setStatus("connection to pingem serve lost, retrying"); };
   }
-  [["live-last", "last", "1h"], ["live-epoch", "epoch", "auto"], ["live-timeout", "timeout", "2s"]].forEach(function (c) {
+  // Without a choice in the URL a control shows what serve used: its --last
+  // (data-default) and --timeout (the data's timeout_ms).
+  const timeoutMs = JSON.parse(document.getElementById("data").textContent).timeout_ms;
+  const serveTimeout = timeoutMs % 1000 === 0 ? timeoutMs / 1000 + "s" : timeoutMs + "ms";
+  [["live-last", "last", document.getElementById("live-last").dataset.default || "1h"], ["live-epoch", "epoch", "auto"], ["live-timeout", "timeout", serveTimeout]].forEach(function (c) {
     const select = document.getElementById(c[0]), value = params.get(c[1]) || c[2];
     if (![].some.call(select.options, function (o) { return o.value === value; })) { const o = document.createElement("option"); o.textContent = value; select.appendChild(o); }
     select.value = value;

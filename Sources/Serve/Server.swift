@@ -122,7 +122,7 @@ public func makeRouter(_ configuration: ServeConfiguration, metrics: MetricsServ
             let options = try query.exportOptions(now: now, configuration: configuration)
             let db = try Database(path: configuration.databasePath, mode: .readOnly)
             let input = try ReportInput.load(from: db, options: options.report)
-            let page = livePage(try exportHTML(input, options))
+            let page = livePage(try exportHTML(input, options), defaultLast: configuration.defaultLast)
             return text(page, type: "text/html; charset=utf-8")
         } catch let error as ReportError {
             return text("pingem: \(error)\n", status: .badRequest)

@@ -39,7 +39,7 @@ let chromiumPath: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "
         #expect(text.contains("<pre id=\"errors\"></pre>"))
         #expect(text.components(separatedBy: "<section class=\"panel\"").count == 2)
         #expect(text.contains("<td>Probes sent</td><td>10</td>"))
-        #expect(text.contains("<select id=\"live-last\">"))
+        #expect(text.contains("<select id=\"live-last\" data-default=\"1h\">"))
         #expect(text.contains("<select id=\"live-epoch\">"))
         let lines = console.value.split(separator: "\n").filter { $0.contains(":CONSOLE") }
         #expect(lines.isEmpty, "\(lines)")
