@@ -22,8 +22,9 @@ final class DevToolsBrowser: Sendable {
     private let commands: Int32
     private let replies: Int32
     private let nextID = Atomic<Int>(1)
-    /// Every message Chromium sent, as raw JSON, in order; answers found by id.
-    private let received = Mutex<[Data]>([])
+    /// Chromium's messages as raw JSON: answers by their command's id, and
+    /// events (messages without an id) in order. Parsed once, on arrival.
+    private let received = Mutex<(answers: [Int: Data], events: [Data])>(([:], []))
     private let ended = Atomic<Bool>(false)
     private let closed = Atomic<Bool>(false)
     let logPath: String
@@ -92,8 +93,13 @@ final class DevToolsBrowser: Sendable {
                 if n <= 0 { break }
                 pending.append(contentsOf: buffer[0..<n])
                 while let nul = pending.firstIndex(of: 0) {
-                    let message = pending[pending.startIndex..<nul]
-                    received.withLock { $0.append(Data(message)) }
+                    let message = Data(pending[pending.startIndex..<nul])
+                    let object = try? JSONSerialization.jsonObject(with: message) as? [String: Any]
+                    if let id = object?["id"] as? Int {
+                        received.withLock { $0.answers[id] = message }
+                    } else {
+                        received.withLock { $0.events.append(message) }
+                    }
                     pending = Data(pending[pending.index(after: nul)...])
                 }
             }
@@ -119,19 +125,15 @@ final class DevToolsBrowser: Sendable {
             offset += n
         }
         let deadline = Date().addingTimeInterval(timeout)
-        var seen = 0
         while Date() < deadline {
-            let fresh = received.withLock { Array($0[seen...]) }
-            for data in fresh {
-                seen += 1
-                guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                      object["id"] as? Int == id else { continue }
+            if let data = received.withLock({ $0.answers.removeValue(forKey: id) }) {
+                let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
                 if let error = object["error"] as? [String: Any] {
                     throw DevToolsError("\(method): \(error["message"] ?? error)")
                 }
                 return object["result"] as? [String: Any] ?? [:]
             }
-            if ended.load(ordering: .acquiring) && fresh.isEmpty {
+            if ended.load(ordering: .acquiring) && received.withLock({ $0.answers[id] == nil }) {
                 throw DevToolsError("\(method): Chromium exited; its log: \(chromiumLog)")
             }
             usleep(10_000)
@@ -141,9 +143,9 @@ final class DevToolsBrowser: Sendable {
 
     /// Every event received so far (messages without an id).
     var events: [(method: String, params: [String: Any])] {
-        received.withLock { $0 }.compactMap { data in
+        received.withLock { $0.events }.compactMap { data in
             guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  object["id"] == nil, let method = object["method"] as? String else { return nil }
+                  let method = object["method"] as? String else { return nil }
             return (method, object["params"] as? [String: Any] ?? [:])
         }
     }
