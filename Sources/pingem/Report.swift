@@ -45,10 +45,11 @@ extension Pingem {
 
         /// The databases, named when there are several; one sentence (exit 64) on a clash.
         func vantages() throws -> [VantageDatabase] {
-            if databases.count <= 1 {
-                let path = databases.first ?? Database.defaultPath(environment: ProcessInfo.processInfo.environment)
+            if databases.isEmpty {
+                let path = Database.defaultPath(environment: ProcessInfo.processInfo.environment)
                 return [VantageDatabase(name: vantageName(ofPath: path), path: path)]
             }
+            // One database (even as NAME=PATH) is reported without a vantage.
             do {
                 return try parseVantages(databases) { FileManager.default.fileExists(atPath: $0) }
             } catch let e as ReportError {

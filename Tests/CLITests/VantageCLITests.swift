@@ -101,6 +101,10 @@ private func writeVantage(_ path: String, start: Int64, _ targets: [(name: Strin
         #expect(csv.stdout.hasPrefix("target,host,start,"))
         let json = try pingem(["report", "--db", home, "--format", "json"] + Self.window)
         #expect(!json.stdout.contains("vantage"))
+        // A single NAME=PATH is that path, still without a vantage.
+        let named = try pingem(["report", "--db", "here=\(home)", "--format", "json"] + Self.window)
+        #expect(named.status == 0, "\(named.stderr)")
+        #expect(named.stdout == json.stdout)
     }
 
     @Test func failIfNamesTheVantageAndTargetsMayBeInOneDatabaseOnly() throws {
