@@ -31,6 +31,9 @@ struct LivePageState: Decodable, CustomStringConvertible {
     /// The first target's `sent` and `lost` columns at the finest level.
     var sentColumn: [Int]
     var lostColumn: [Int]
+    /// How old the newest probe in the page is (ms, browser clock), when
+    /// the page holds single probes; -1 otherwise.
+    var newestProbeAgeMs: Int64
     var status: String
     var errors: String
     var panels: Int
@@ -53,13 +56,15 @@ private let stateScript = """
       for (let k = 0; k < c.sent.length; k++) if (c.sent[k] > 0) { epochs++; last = k; }
       const cells = Array.from(document.querySelectorAll(".summary td"));
       const i = cells.findIndex(function (td) { return td.textContent === "Probes sent"; });
+      let newest = D.since_ms;
+      if (D.probes) D.probes.forEach(function (p) { let at = D.since_ms; p.dt_ms.forEach(function (d) { at += d; }); if (at > newest) newest = at; });
       const text = function (id) { const e = document.getElementById(id); return e ? e.textContent : ""; };
       return JSON.stringify({
         drawn: root.dataset.drawn || "", level: root.dataset.level || "", updates: +(root.dataset.liveUpdates || 0),
         levels: D.levels.length, epochMs: L.epoch_ms, sinceMs: D.since_ms, untilMs: D.until_ms, generatedMs: D.generated_ms,
         epochs: epochs, lastEpoch: last < 0 ? 0 : L.aligned_start_ms + last * L.epoch_ms,
         sent: i >= 0 ? +cells[i + 1].textContent : -1, sentColumn: c.sent, lostColumn: c.lost,
-        status: text("live-status"), errors: text("errors"), panels: document.querySelectorAll("section.panel").length,
+        newestProbeAgeMs: D.probes ? Date.now() - newest : -1, status: text("live-status"), errors: text("errors"), panels: document.querySelectorAll("section.panel").length,
         search: location.search, marker: window.pingemTestMarker === 1,
         hasWindowControl: !!document.getElementById("live-last"), hasEpochControl: !!document.getElementById("live-epoch")
       });
@@ -166,18 +171,20 @@ private let chromiumPath: String? = ["/usr/bin/chromium", "/usr/bin/chromium-bro
         print("live page: first update \(String(format: "%.2f", Date().timeIntervalSince(clock))) s after reading \(before.sent) probes; now \(newer.sent), \(newer.epochs) epochs")
         #expect(newer.marker, "the page reloaded: \(newer)")
         #expect(newer.lastEpoch > before.lastEpoch)
-        // Updates keep coming, each within about a second of the last
-        // (recorder commits every 1 s, serve checks every 0.5 s).
-        var gaps: [Double] = []
+        // New probes keep coming: the recorder commits every second (its
+        // default --flush), serve looks every 0.5 s, so the newest probe in
+        // the page is never much more than a second and a half old.
+        var gaps: [Double] = [], ages: [Int64] = []
         var previous = newer, at = Date()
-        for _ in 0..<3 {
-            let next = try waitForPage(limit: 5) { $0.updates > previous.updates }
+        for _ in 0..<4 {
+            let next = try waitForPage(limit: 5) { $0.sent > previous.sent }
             gaps.append(Date().timeIntervalSince(at)); at = Date()
-            #expect(next.sent >= previous.sent)
+            ages.append(next.newestProbeAgeMs)
             previous = next
         }
-        print("live page: seconds between updates: \(gaps.map { String(format: "%.2f", $0) })")
+        print("live page: seconds between new probes: \(gaps.map { String(format: "%.2f", $0) }); newest probe's age when drawn (ms): \(ages)")
         #expect(gaps.allSatisfy { $0 < 3 }, "\(gaps)")
+        #expect(ages.allSatisfy { $0 >= 0 && $0 < 2_500 }, "\(ages)")
 
         // Stop the recorder, then start it again: the same open page goes on.
         recorder.signal(SIGINT)
