@@ -58,7 +58,8 @@ let package = Package(
         .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Store"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store"]),
         // Real sockets against the project's test responder on a TUN device in
-        // a network namespace the test creates.
+        // a network namespace the test creates; the live page of pingem serve
+        // watched in headless Chromium over the DevTools protocol.
         .testTarget(name: "EndToEndTests", dependencies: ["Store", "Reports", "pingem", "pingem-responder"]),
         // Runs the built pingem binary: help text, exit codes, one-sentence
         // errors, loopback recording.
@@ -71,8 +72,8 @@ let package = Package(
         // atomic writes, and headless Chromium drawing the page.
         .testTarget(name: "ExportTests", dependencies: ["Reports", "Store", "pingem"]),
         // pingem serve: exact /metrics over a Store-written history, SSE
-        // delivery of new epochs, the non-loopback refusal, a real Prometheus
-        // scraping it and headless Chromium watching the live page.
+        // delivery of new epochs, the chosen epoch, the non-loopback refusal, a
+        // real Prometheus scraping it and headless Chromium loading the live page.
         .testTarget(
             name: "ServeTests",
             dependencies: [

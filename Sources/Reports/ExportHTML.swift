@@ -22,8 +22,14 @@ public struct ExportOptions: Sendable, Equatable {
     public var generatedNs: Nanoseconds
     /// Single probes are embedded when the window is at most this long.
     public var rawProbeLimitNs: Nanoseconds
-    public init(report: ReportOptions, generatedNs: Nanoseconds, rawProbeLimitNs: Nanoseconds = 6 * 3600 * 1_000_000_000) {
+    /// One epoch width chosen by the viewer (`pingem serve`'s epoch control):
+    /// the page then embeds only that level and no single probes, so it draws
+    /// exactly the epochs `pingem report --epoch` gives. nil: the ladder.
+    public var chosenEpochNs: Nanoseconds?
+    public init(report: ReportOptions, generatedNs: Nanoseconds, rawProbeLimitNs: Nanoseconds = 6 * 3600 * 1_000_000_000,
+                chosenEpochNs: Nanoseconds? = nil) {
         self.report = report; self.generatedNs = generatedNs; self.rawProbeLimitNs = rawProbeLimitNs
+        self.chosenEpochNs = chosenEpochNs
     }
 }
 
@@ -47,7 +53,7 @@ public func exportEpochWidths(span: Nanoseconds, maximumEpochs: Int64 = 12_000) 
 public func exportData(_ input: ReportInput, _ options: ExportOptions, progress: ((String) -> Void)? = nil) throws -> String {
     let r = options.report
     let span = r.until - r.since
-    let widths = exportEpochWidths(span: span)
+    let widths = options.chosenEpochNs.map { [$0] } ?? exportEpochWidths(span: span)
     progress?("aggregating epochs of " + widths.map { trimmed(Double($0) / 1e9, 0) + " s" }.joined(separator: ", "))
     let (reports, classified) = try makeReports(input, r, epochWidths: widths)
     let levels = Array(zip(widths, reports))
@@ -79,7 +85,7 @@ public func exportData(_ input: ReportInput, _ options: ExportOptions, progress:
         out += "]}"
     }
     out += "],\"probes\":"
-    if span <= options.rawProbeLimitNs {
+    if span <= options.rawProbeLimitNs && options.chosenEpochNs == nil {
         out += "[" + classified.map { probeColumns($0, since: r.since) }.joined(separator: ",") + "]"
     } else {
         out += "null"

@@ -89,7 +89,8 @@ public struct Threshold: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// One line per target and threshold crossed, in report order:
-    /// "router: p90 is 85.2ms, crossing p90>80ms".
+    /// "router: p90 is 85.2ms, crossing p90>80ms" ("router at office: ..."
+    /// when several databases are reported side by side).
     public static func crossings(_ thresholds: [Threshold], in report: Report) -> [String] {
         var lines: [String] = []
         for target in report.targets {
@@ -101,7 +102,8 @@ public struct Threshold: Sendable, Equatable, CustomStringConvertible {
                 case .lost, .late, .errors, .unknown: shown = trimmed(value, 0)
                 default: shown = trimmed(value, 3) + "ms"
                 }
-                lines.append("\(target.target): \(threshold.field.rawValue) is \(shown), crossing \(threshold.text)")
+                let name = target.vantage.map { "\(target.target) at \($0)" } ?? target.target
+                lines.append("\(name): \(threshold.field.rawValue) is \(shown), crossing \(threshold.text)")
             }
         }
         return lines

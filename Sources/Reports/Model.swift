@@ -41,6 +41,9 @@ public struct Report: Sendable, Equatable {
 }
 
 public struct TargetReport: Sendable, Equatable {
+    /// The database (vantage point) it was measured from, when a report puts
+    /// several side by side; nil for a report of one database.
+    public var vantage: String?
     public var target: String
     public var host: String
     /// Addresses in effect during the window, in the order they took effect.
@@ -50,8 +53,8 @@ public struct TargetReport: Sendable, Equatable {
     /// Every epoch of the window, even those without data; empty without an epoch length.
     public var epochs: [Epoch]
     public var outages: [Outage]
-    public init(target: String, host: String, addresses: [String], summary: Summary, epochs: [Epoch], outages: [Outage]) {
-        self.target = target; self.host = host; self.addresses = addresses
+    public init(vantage: String? = nil, target: String, host: String, addresses: [String], summary: Summary, epochs: [Epoch], outages: [Outage]) {
+        self.vantage = vantage; self.target = target; self.host = host; self.addresses = addresses
         self.summary = summary; self.epochs = epochs; self.outages = outages
     }
 }

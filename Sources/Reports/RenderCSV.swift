@@ -1,5 +1,6 @@
 // CSV: one row per target per epoch (per window without epochs), RFC 4180
 // quoting, empty cells for undefined values, same number formats as JSON.
+// Several databases side by side add a first column, `vantage`.
 import Foundation
 import Store
 
@@ -7,7 +8,8 @@ let csvHeader = "target,host,start,end,sent,received,lost,late,duplicates,errors
     + "rtt_min_ms,rtt_avg_ms,rtt_p50_ms,rtt_p90_ms,rtt_p99_ms,rtt_max_ms,rtt_stddev_ms,rtt_jitter_ms"
 
 func renderCSV(_ report: Report) -> String {
-    var out = csvHeader + "\n"
+    let vantages = report.targets.contains { $0.vantage != nil }
+    var out = (vantages ? "vantage," : "") + csvHeader + "\n"
     for target in report.targets {
         let periods = report.epochNs == nil
             ? [Epoch(start: report.since, end: report.until, summary: target.summary)]
@@ -22,7 +24,7 @@ func renderCSV(_ report: Report) -> String {
                 ms(s.rtt.min), ms(s.rtt.avg), ms(s.rtt.p50), ms(s.rtt.p90), ms(s.rtt.p99), ms(s.rtt.max),
                 ms(s.rtt.stddev), ms(s.rtt.jitter),
             ]
-            out += cells.joined(separator: ",") + "\n"
+            out += (vantages ? [csvField(target.vantage ?? "")] + cells : cells).joined(separator: ",") + "\n"
         }
     }
     return out

@@ -1,5 +1,6 @@
 // JSON output is a contract (pinned by a test): keys in a fixed order, numbers
 // with fixed decimals, so it is written by hand rather than by JSONEncoder.
+// A target of several databases side by side starts with its "vantage".
 import Store
 
 func renderJSON(_ report: Report) -> String {
@@ -11,7 +12,7 @@ func renderJSON(_ report: Report) -> String {
         ("percentiles", .string(report.percentilesApproximate ? "approximate" : "exact")),
     ])
     let targets: [JSON] = report.targets.map { target in
-        .object([
+        .object((target.vantage.map { [("vantage", JSON.string($0))] } ?? []) + [
             ("target", .string(target.target)),
             ("host", .string(target.host)),
             ("addresses", .array(target.addresses.map { .string($0) })),

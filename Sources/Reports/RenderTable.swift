@@ -23,13 +23,17 @@ func renderTable(_ report: Report, color: Bool, timeZone: TimeZone) -> String {
     lines.append(header)
     lines.append("")
 
-    var rows = [TableRow(cells: ["TARGET", "ADDRESS"] + statColumns, isHeader: true)]
+    // Several databases side by side: a VANTAGE column first.
+    let vantages = report.targets.contains { $0.vantage != nil }
+    let labelColumns = vantages ? ["VANTAGE", "TARGET", "ADDRESS"] : ["TARGET", "ADDRESS"]
+    var rows = [TableRow(cells: labelColumns + statColumns, isHeader: true)]
     for target in report.targets {
         var address = target.addresses.last ?? "-"
         if target.addresses.count > 1 { address += " (+\(target.addresses.count - 1))" }
-        rows.append(statRow([target.target, address], target.summary))
+        let labels = [target.target, address]
+        rows.append(statRow(vantages ? [target.vantage ?? "-"] + labels : labels, target.summary))
     }
-    lines += layout(rows, leftColumns: 2, color: color)
+    lines += layout(rows, leftColumns: labelColumns.count, color: color)
 
     for target in report.targets {
         var block: [String] = []
@@ -50,6 +54,7 @@ func renderTable(_ report: Report, color: Bool, timeZone: TimeZone) -> String {
         lines.append("")
         // "name (host) addresses", each part only when it adds something.
         var title = target.target
+        if let vantage = target.vantage { title += " at \(vantage)" }
         if target.host != target.target { title += " (\(target.host))" }
         let shown = target.addresses.filter { $0 != target.host && $0 != target.target }
         if !shown.isEmpty { title += " " + shown.joined(separator: ", ") }

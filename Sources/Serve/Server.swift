@@ -46,25 +46,29 @@ public final class MetricsService: Sendable {
 }
 
 /// What a page or event stream shows, from its URL's query parameters
-/// (last, since, until, timeout, outage-min, target).
+/// (last, since, until, timeout, epoch, outage-min, target).
 public struct LiveQuery: Sendable, Equatable {
     public var last: String?
     public var since: String?
     public var until: String?
     public var timeout: String?
+    /// The epoch width chosen in the page; nil (or "auto") lets the page
+    /// pick embedded widths by zoom, as the export does.
+    public var epoch: String?
     public var outageMin: Int?
     public var targets: [String] = []
 
     public init(last: String? = nil, since: String? = nil, until: String? = nil,
-                timeout: String? = nil, outageMin: Int? = nil, targets: [String] = []) {
+                timeout: String? = nil, epoch: String? = nil, outageMin: Int? = nil, targets: [String] = []) {
         self.last = last; self.since = since; self.until = until
-        self.timeout = timeout; self.outageMin = outageMin; self.targets = targets
+        self.timeout = timeout; self.epoch = epoch; self.outageMin = outageMin; self.targets = targets
     }
 
     init(_ request: Request) {
         let q = request.uri.queryParameters
         func value(_ name: String) -> String? { q[Substring(name)].map { String($0) }.flatMap { $0.isEmpty ? nil : $0 } }
         last = value("last"); since = value("since"); until = value("until"); timeout = value("timeout")
+        epoch = value("epoch").flatMap { $0 == "auto" ? nil : $0 }
         outageMin = value("outage-min").flatMap { Int($0) }
         targets = q.getAll("target").map { String($0) }.filter { !$0.isEmpty }
     }
@@ -79,14 +83,27 @@ public struct LiveQuery: Sendable, Equatable {
         return ReportOptions(since: window.since, until: window.until, epochNs: nil,
                              timeoutNs: timeoutNs, outageMin: outage, targets: targets)
     }
+
+    /// The page's options: the report's, plus the chosen epoch width.
+    func exportOptions(now: Nanoseconds, configuration: ServeConfiguration) throws -> ExportOptions {
+        let report = try reportOptions(now: now, configuration: configuration)
+        guard let epoch else { return ExportOptions(report: report, generatedNs: now) }
+        let width = try parseDuration(epoch)
+        // The export's own bound on one level's size (a week at 1 minute).
+        let limit: Int64 = 12_000
+        if (report.until - report.since) / width > limit {
+            throw ReportError("An epoch of \(epoch) cuts this window into more than \(limit) epochs: choose a longer epoch or a shorter window.")
+        }
+        return ExportOptions(report: report, generatedNs: now, chosenEpochNs: width)
+    }
 }
 
 /// The export page's data (JSON) for `query` at `now`, read afresh.
 public func liveData(_ query: LiveQuery, configuration: ServeConfiguration, now: Nanoseconds) throws -> String {
-    let options = try query.reportOptions(now: now, configuration: configuration)
+    let options = try query.exportOptions(now: now, configuration: configuration)
     let db = try Database(path: configuration.databasePath, mode: .readOnly)
-    let input = try ReportInput.load(from: db, options: options)
-    return try exportData(input, ExportOptions(report: options, generatedNs: now))
+    let input = try ReportInput.load(from: db, options: options.report)
+    return try exportData(input, options)
 }
 
 func wallClockNs() -> Nanoseconds {
@@ -102,10 +119,10 @@ public func makeRouter(_ configuration: ServeConfiguration, metrics: MetricsServ
         let query = LiveQuery(request)
         let now = wallClockNs()
         do {
-            let options = try query.reportOptions(now: now, configuration: configuration)
+            let options = try query.exportOptions(now: now, configuration: configuration)
             let db = try Database(path: configuration.databasePath, mode: .readOnly)
-            let input = try ReportInput.load(from: db, options: options)
-            let page = livePage(try exportHTML(input, ExportOptions(report: options, generatedNs: now)))
+            let input = try ReportInput.load(from: db, options: options.report)
+            let page = livePage(try exportHTML(input, options), defaultLast: configuration.defaultLast)
             return text(page, type: "text/html; charset=utf-8")
         } catch let error as ReportError {
             return text("pingem: \(error)\n", status: .badRequest)
@@ -138,8 +155,11 @@ public func makeRouter(_ configuration: ServeConfiguration, metrics: MetricsServ
                     // differ only in when they were made.
                     let figures = withoutGeneratedTime(data)
                     if figures != last { frame = sseFrame(event: "data", data); last = figures }
-                } catch {
+                } catch let error as ReportError {
                     frame = sseFrame(event: "status", "\(error)")
+                    last = nil
+                } catch {
+                    frame = sseFrame(event: "status", "waiting for the database: \(error)")
                     last = nil
                 }
                 if let frame {

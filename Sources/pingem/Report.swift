@@ -10,7 +10,8 @@ extension Pingem {
             discussion: """
                 A probe is received if its first reply came within --timeout, late if after it \
                 (late counts as lost), unknown if no reply came and the recorder stopped before the \
-                timeout ran out. Time when no recorder ran is "no data", never loss.
+                timeout ran out. Time when no recorder ran is "no data", never loss. Several \
+                --db put databases (recorders on several machines) side by side, one vantage each.
                 """
         )
 
@@ -32,11 +33,31 @@ extension Pingem {
         @Flag(help: "Classify every probe: exact percentiles, no hourly summaries (slower over long windows).")
         var exact = false
 
-        @OptionGroup var database: DatabaseOption
+        // report's own --db: repeatable, unlike the other subcommands'.
+        @Option(name: .customLong("db"), help: ArgumentHelp(
+            "SQLite database file; repeat to report several side by side, each named by its file (home.db is home) or as NAME=PATH.",
+            discussion: "Default: $PINGEM_DB, else $XDG_DATA_HOME/pingem/pingem.db, else ~/.local/share/pingem/pingem.db.",
+            valueName: "path"))
+        var databases: [String] = []
 
         func validate() throws {
             _ = try reportOptions(window, judgement, epoch: epoch, now: nowNs())
             _ = try thresholds()
+            _ = try vantages()
+        }
+
+        /// The databases, named when there are several; one sentence (exit 64) on a clash.
+        func vantages() throws -> [VantageDatabase] {
+            if databases.isEmpty {
+                let path = Database.defaultPath(environment: ProcessInfo.processInfo.environment)
+                return [VantageDatabase(name: vantageName(ofPath: path), path: path)]
+            }
+            // One database (even as NAME=PATH) is reported without a vantage.
+            do {
+                return try parseVantages(databases) { FileManager.default.fileExists(atPath: $0) }
+            } catch let e as ReportError {
+                throw ValidationError(e.description)
+            }
         }
 
         func thresholds() throws -> [Threshold] {
@@ -48,10 +69,21 @@ extension Pingem {
         func run() throws {
             let options = try reportOptions(window, judgement, epoch: epoch, now: nowNs())
             let report: Reports.Report
+            let vantages = try vantages()
             do {
-                let db = try Database(path: database.path, mode: .readOnly)
-                let input = try ReportInput.load(from: db, options: options, summaries: !exact)
-                report = try makeReport(input, options)
+                if vantages.count == 1 {
+                    let db = try Database(path: vantages[0].path, mode: .readOnly)
+                    let input = try ReportInput.load(from: db, options: options, summaries: !exact)
+                    report = try makeReport(input, options)
+                } else {
+                    var opened: [(vantage: String, db: Database)] = []
+                    for v in vantages {
+                        do { opened.append((v.name, try Database(path: v.path, mode: .readOnly))) } catch {
+                            throw VantageError(vantage: v.name, error: error)
+                        }
+                    }
+                    report = try makeVantageReport(opened, options, summaries: !exact)
+                }
             } catch let e as ReportError {
                 throw usageFail(e)
             } catch {
@@ -71,3 +103,4 @@ extension Pingem {
 }
 
 extension ReportFormat: ExpressibleByArgument {}
+

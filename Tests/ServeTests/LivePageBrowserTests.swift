@@ -1,8 +1,9 @@
 // Headless Chromium loads the live page from pingem serve: the page's policy
 // lets /live.js in and the page draws with no console line (no CSP
 // violation, no JavaScript error). Watching updates arrive needs a browser
-// kept open past the load event (--dump-dom dumps at load, and
-// --virtual-time-budget waits forever on the open event stream): not done yet.
+// kept open past the load event (--dump-dom dumps at load): that is
+// EndToEndTests/LivePageTests.swift, which drives Chromium over the DevTools
+// protocol while a real recorder probes the test responder.
 import Foundation
 import Testing
 
@@ -38,7 +39,8 @@ let chromiumPath: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "
         #expect(text.contains("<pre id=\"errors\"></pre>"))
         #expect(text.components(separatedBy: "<section class=\"panel\"").count == 2)
         #expect(text.contains("<td>Probes sent</td><td>10</td>"))
-        #expect(text.contains("<select id=\"live-last\">"))
+        #expect(text.contains("<select id=\"live-last\" data-default=\"1h\">"))
+        #expect(text.contains("<select id=\"live-epoch\">"))
         let lines = console.value.split(separator: "\n").filter { $0.contains(":CONSOLE") }
         #expect(lines.isEmpty, "\(lines)")
     }

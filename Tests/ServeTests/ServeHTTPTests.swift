@@ -92,11 +92,14 @@ func dataEvents(_ stream: String) -> [Substring] {
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("page.db").path
         try writeSession(db, from: 0, to: 10, runID: 1)
-        let serve = try RunningServe(db: db)
+        let serve = try RunningServe(db: db, extra: ["--last", "6h"])
         defer { serve.stop() }
         let (status, page) = try get("\(serve.url)/?since=\(iso(start))&until=\(iso(start + 60 * second))")
         #expect(status == 200)
         #expect(page.contains("<script src=\"/live.js\"></script>"))
+        // The window control shows serve's --last when the URL names none.
+        #expect(page.contains("<select id=\"live-last\" data-default=\"6h\">"))
+        #expect(page.contains("<select id=\"live-epoch\"><option>auto</option>"))
         #expect(page.contains("connect-src 'self'") && page.contains("script-src 'self' 'sha256-"))
         #expect(page.contains("<h1 id=\"title\">pingem: "))
         let (badStatus, bad) = try get("\(serve.url)/?last=soon")
