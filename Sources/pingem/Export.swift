@@ -40,6 +40,7 @@ extension Pingem.Export {
         }
 
         func run() throws {
+            keepFreedMemoryForReuse()
             let now = nowNs()
             let options = try reportOptions(window, judgement, epoch: nil, now: now)
             // Progress only for a person watching: a terminal on stderr.

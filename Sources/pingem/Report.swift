@@ -67,6 +67,7 @@ extension Pingem {
         }
 
         func run() throws {
+            keepFreedMemoryForReuse()
             let options = try reportOptions(window, judgement, epoch: epoch, now: nowNs())
             let report: Reports.Report
             let vantages = try vantages()
