@@ -88,7 +88,7 @@ struct Run: ParsableCommand {
     @Option(help: "Timed runs of each report (the median is printed).") var runs: Int = 5
     @Option(help: "Days of the one-target storage history (365: a year, 31.5 million probes).") var yearDays: Double = 365
     @Option(help: ArgumentHelp(
-        "Folder for the year-long history (10 targets x 365 d at 1 s, 315 M probes, about 8 GB): made once, reused after.",
+        "Folder for the year-long history (10 targets x 365 d at 1 s, 315 M probes, about 2 GB compacted): made once, reused after.",
         valueName: "folder"))
     var cache: String = defaultCacheFolder()
     @Flag(help: "Skip the year-long history.") var noYear = false
