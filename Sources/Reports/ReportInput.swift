@@ -29,10 +29,11 @@ public struct ReportInput: Sendable, Equatable {
         self.replies = replies; self.icmpErrors = icmpErrors
     }
 
-    /// Reads what a report of `options` needs. Replies and ICMP errors are
-    /// keyed by their probe's sent_ns, so the window itself selects them, even
-    /// replies that arrived minutes after the window ended.
-    public static func load(from db: Database, options: ReportOptions) throws -> ReportInput {
+    /// What every report reads, whatever it reads of the probes: targets,
+    /// the window's sessions and gaps, and the selected targets' addresses;
+    /// with the selected targets and their ids (nil: all).
+    private static func frame(from db: Database, options: ReportOptions) throws
+        -> (input: ReportInput, selected: [TargetRecord], ids: Set<Int64>?) {
         let allTargets = try db.targets()
         let selected = try selectTargets(allTargets, options.targets)
         let ids: Set<Int64>? = options.targets.isEmpty ? nil : Set(selected.map(\.id))
@@ -41,6 +42,14 @@ public struct ReportInput: Sendable, Equatable {
         input.sessionTargets = try db.sessionTargets(sessions: sessions.map(\.id))
         input.gaps = try db.gaps(overlapping: options.since, options.until)
         for target in selected { input.addresses += try db.addresses(target: target.id) }
+        return (input, selected, ids)
+    }
+
+    /// Reads what a report of `options` needs. Replies and ICMP errors are
+    /// keyed by their probe's sent_ns, so the window itself selects them, even
+    /// replies that arrived minutes after the window ended.
+    public static func load(from db: Database, options: ReportOptions) throws -> ReportInput {
+        var (input, selected, ids) = try frame(from: db, options: options)
         input.probes = try db.probes(from: options.since, to: options.until, targets: ids,
                                      reserve: estimatedProbes(input, options.since, options.until, targets: selected.count))
         input.replies = try db.replies(from: options.since, to: options.until, targets: ids)
@@ -56,14 +65,7 @@ public struct ReportInput: Sendable, Equatable {
     /// summary are read whole, so pruned raw data shows (makeReport says so).
     public static func load(from db: Database, options: ReportOptions, summaries: Bool) throws -> ReportInput {
         guard summaries else { return try load(from: db, options: options) }
-        let allTargets = try db.targets()
-        let selected = try selectTargets(allTargets, options.targets)
-        let ids: Set<Int64>? = options.targets.isEmpty ? nil : Set(selected.map(\.id))
-        let sessions = try db.sessions(overlapping: options.since, options.until)
-        var input = ReportInput(targets: allTargets, sessions: sessions)
-        input.sessionTargets = try db.sessionTargets(sessions: sessions.map(\.id))
-        input.gaps = try db.gaps(overlapping: options.since, options.until)
-        for target in selected { input.addresses += try db.addresses(target: target.id) }
+        var (input, selected, ids) = try frame(from: db, options: options)
         let firstHour = floorDivide(options.since, summaryHourNs) * summaryHourNs
         for target in selected {
             input.summaries += try db.summaries(from: firstHour, to: options.until, target: target.id)
