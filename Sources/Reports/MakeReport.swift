@@ -292,15 +292,8 @@ func summarize(_ probes: ArraySlice<ClassifiedProbe>, coverage: Double) -> Summa
             rtts.append(probe.rttNs)
             if let previous { jitterSum += Double(abs(probe.rttNs - previous)) }
             previous = probe.rttNs
-        case .lost:
-            summary.lost += 1
-            if probe.late { summary.late += 1 }
-            if let failure = probe.failure {
-                summary.errors += 1
-                summary.errorKinds[failureName(failure), default: 0] += 1
-            }
-        case .unknown:
-            summary.unknown += 1
+        case .lost, .unknown:
+            summary.countUnanswered(probe)
         }
     }
     let judged = summary.sent - summary.unknown
@@ -467,4 +460,25 @@ func addressesInEffect(_ all: [AddressRecord], target: Int64, _ since: Nanosecon
         result.append(row.address)
     }
     return result
+}
+
+extension Summary {
+    /// Counts a probe judged lost or unknown. Shared by the raw summary and
+    /// the summary path's accumulator; each gathers received probes' RTTs
+    /// its own way.
+    mutating func countUnanswered(_ probe: ClassifiedProbe) {
+        switch probe.status {
+        case .lost:
+            lost += 1
+            if probe.late { late += 1 }
+            if let failure = probe.failure {
+                errors += 1
+                errorKinds[failureName(failure), default: 0] += 1
+            }
+        case .unknown:
+            unknown += 1
+        case .received:
+            break
+        }
+    }
 }

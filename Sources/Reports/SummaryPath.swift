@@ -241,15 +241,8 @@ private struct Accumulator {
                 if let last { jitterSum += abs(r - last) }
                 last = r
                 histogram[Int(rttBucket(r))] += 1
-            case .lost:
-                s.lost += 1
-                if probe.late { s.late += 1 }
-                if let failure = probe.failure {
-                    s.errors += 1
-                    s.errorKinds[failureName(failure), default: 0] += 1
-                }
-            case .unknown:
-                s.unknown += 1
+            case .lost, .unknown:
+                s.countUnanswered(probe)
             }
         }
         if count > 0 { addRTTs(count: count, mean: localMean, m2: localM2) }
