@@ -17,7 +17,7 @@ public func render(_ report: Report, as format: ReportFormat, color: Bool, timeZ
 }
 
 /// ISO 8601 UTC with milliseconds: "2026-11-25T21:00:00.000Z".
-func isoUTC(_ ns: Nanoseconds) -> String {
+public func isoUTC(_ ns: Nanoseconds) -> String {
     let ms = floorDivide(ns, 1_000_000)
     let days = floorDivide(ms, 86_400_000)
     let msOfDay = ms - days * 86_400_000

@@ -88,11 +88,5 @@ extension Pingem {
             db.checkpoint()
             return (probes, other)
         }
-
-        func isoUTC(_ ns: Int64) -> String {
-            let formatter = ISO8601DateFormatter()
-            formatter.timeZone = TimeZone(identifier: "UTC")
-            return formatter.string(from: Date(timeIntervalSince1970: Double(ns / 1_000_000_000)))
-        }
     }
 }
