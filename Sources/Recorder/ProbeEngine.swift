@@ -6,9 +6,17 @@
 //   monotonic clock (never "now + interval", so there is no drift). If the
 //   process could not send for a whole interval (stopped, suspended), the
 //   missed slots are skipped and one `gap` row says so: no burst, no loss.
-// - A reply counts only if source address, ICMP identifier, payload (magic,
-//   run id, target, 64-bit sequence, padding, length) all match a probe this
-//   run sent and still remembers. Everything else is counted as foreign.
+// - A reply counts only if its ICMP identifier and payload (magic, run id,
+//   target, 64-bit sequence, padding, length) match a probe of this run, the
+//   payload's tag checks out under the run's key for the reply's source
+//   address (ProbePayload), and the probe is inside the match window (10
+//   minutes: the `window` newest probes of its target). Everything else is
+//   counted as foreign.
+// - Memory does not grow with the match window: a reply brings its probe's
+//   send times back in the tagged payload, so only the last 30 seconds of
+//   probes are remembered in full (to fold a first reply into its unwritten
+//   row, and to match ICMP errors that quote no payload), plus one bit per
+//   probe of the window that says whether a reply came (duplicates).
 // - Every probe becomes exactly one row, whether its send worked or not.
 //   The first reply is folded into the probe's row while that row is still
 //   in the unwritten batch; later and duplicate replies become `reply` rows.
@@ -35,11 +43,19 @@ public struct EngineConfig: Sendable {
     public var runID: UInt64
     public var intervalNs: Int64
     public var payloadSize: Int
-    /// How long a probe is remembered for matching late replies and errors.
+    /// How late a reply may come and still be matched: replies are matched
+    /// to the probes of this last stretch of the schedule. It must end well
+    /// before the recorder compacts an hour (30 minutes after it ended).
     public var matchWindowNs: Int64
-    public init(runID: UInt64, intervalNs: Int64, payloadSize: Int, matchWindowNs: Int64 = 600_000_000_000) {
+    /// How long a probe is remembered in full (its slot): ICMP errors that
+    /// quote no payload are matched only this long after the probe.
+    public var recentWindowNs: Int64
+    /// The key of the payload tags; secret, and new every run.
+    public var key: SipHashKey
+    public init(runID: UInt64, intervalNs: Int64, payloadSize: Int, matchWindowNs: Int64 = 600_000_000_000,
+                recentWindowNs: Int64 = 30_000_000_000, key: SipHashKey = .random()) {
         self.runID = runID; self.intervalNs = intervalNs; self.payloadSize = payloadSize
-        self.matchWindowNs = matchWindowNs
+        self.matchWindowNs = matchWindowNs; self.recentWindowNs = recentWindowNs; self.key = key
     }
 }
 
@@ -58,16 +74,17 @@ public enum EngineEvent: Sendable, Equatable {
 }
 
 public final class ProbeEngine: Sendable {
-    /// One remembered probe, 32 bytes; all zero bytes is an empty slot, so
-    /// a ring fresh from calloc is empty without being written (see
-    /// SlotRing). Probe k of a target lives at index k % capacity, and the
-    /// slot says which lap of the ring it came from.
+    /// One recent probe, 32 bytes; all zero bytes is an empty slot, so a
+    /// ring fresh from calloc is empty without being written (see SlotRing).
+    /// Probe k of a target lives at index k % capacity, and the slot says
+    /// which lap of the ring it came from.
     struct Slot {
         var sentMono: Int64 = 0
         var sentWall: Int64 = 0
-        /// Bits 0-30: k / capacity + 1 (0: empty); bit 31: a reply came.
-        /// 31 bits last 2^31 intervals of the match window (40,000 years).
-        var lapAndReplied: UInt32 = 0
+        /// k / capacity + 1 (0: empty). 32 bits last 2^32 laps of at least
+        /// one slot a probe: 136 years at 1 s, 1.4 years at 10 ms, and a
+        /// wrapped lap still needs the right 16-bit sequence to mislead.
+        var lap: UInt32 = 0
         /// Index into the target's address history + 1; 0: no address (unresolved).
         var addressPlusOne: Int32 = 0
         /// The batch generation the probe's row belongs to, and its index
@@ -77,7 +94,7 @@ public final class ProbeEngine: Sendable {
         var rowIndex: Int32 = 0
 
         init(sequence k: UInt64, capacity: Int, address: Int32, generation: UInt32, rowIndex: Int32) {
-            lapAndReplied = UInt32(truncatingIfNeeded: k / UInt64(capacity) + 1) & 0x7FFF_FFFF
+            lap = Self.lap(k, capacity: capacity)
             addressPlusOne = address + 1
             self.generation = generation
             self.rowIndex = rowIndex
@@ -85,17 +102,16 @@ public final class ProbeEngine: Sendable {
 
         /// True when this slot holds probe k (its index being k % capacity).
         func holds(_ k: UInt64, capacity: Int) -> Bool {
-            lapAndReplied & 0x7FFF_FFFF == UInt32(truncatingIfNeeded: k / UInt64(capacity) + 1) & 0x7FFF_FFFF
-                && lapAndReplied & 0x7FFF_FFFF != 0
+            lap != 0 && lap == Self.lap(k, capacity: capacity)
+        }
+
+        static func lap(_ k: UInt64, capacity: Int) -> UInt32 {
+            let lap = UInt32(truncatingIfNeeded: k / UInt64(capacity) + 1)
+            return lap == 0 ? 1 : lap
         }
 
         /// Index into the target's address history; -1: no address.
         var address: Int32 { addressPlusOne - 1 }
-
-        var replied: Bool {
-            get { lapAndReplied & 0x8000_0000 != 0 }
-            set { lapAndReplied = newValue ? lapAndReplied | 0x8000_0000 : lapAndReplied & 0x7FFF_FFFF }
-        }
     }
 
     /// A target's remembered probes in zeroed memory from calloc: the
@@ -125,6 +141,38 @@ public final class ProbeEngine: Sendable {
         func free() { Glibc.free(base) }
     }
 
+    /// One bit per probe of the match window: set when a reply came, so a
+    /// second reply is known as a duplicate however late it comes. Probe k
+    /// owns bit k % count, cleared when k is sent. Zeroed memory from calloc,
+    /// freed by the engine's deinit; used only under the engine's lock.
+    struct ReplyBits {
+        let words: UnsafeMutablePointer<UInt64>
+        let count: Int
+
+        init(count: Int) {
+            self.count = count
+            guard let memory = calloc((count + 63) / 64, MemoryLayout<UInt64>.stride) else {
+                fatalError("cannot allocate \(count) reply bits")
+            }
+            words = memory.bindMemory(to: UInt64.self, capacity: (count + 63) / 64)
+        }
+
+        func clear(_ k: UInt64) {
+            let i = Int(k % UInt64(count))
+            words[i / 64] &= ~(1 << UInt64(i % 64))
+        }
+
+        /// Sets probe k's bit; returns whether it was set already.
+        func testAndSet(_ k: UInt64) -> Bool {
+            let i = Int(k % UInt64(count))
+            let mask: UInt64 = 1 << UInt64(i % 64)
+            defer { words[i / 64] |= mask }
+            return words[i / 64] & mask != 0
+        }
+
+        func free() { Glibc.free(words) }
+    }
+
     struct TargetState {
         var target: RecorderTarget
         var offsetNs: Int64
@@ -132,6 +180,7 @@ public final class ProbeEngine: Sendable {
         var current: Int32 = -1
         var nextSequence: UInt64 = 0
         var ring: SlotRing
+        var replied: ReplyBits
         var failingSince: Int = 0  // consecutive failed sends, for begin/end events
         var icmpErrorStreak: Int = 0  // ICMP errors since the last reply, for begin/end events
     }
@@ -158,6 +207,8 @@ public final class ProbeEngine: Sendable {
     private let clock: any RecorderClock
     private let state: Mutex<State>
     private let ringCapacity: Int
+    /// Probes per target in the match window.
+    private let window: UInt64
 
     /// - Parameters:
     ///   - startMono: the schedule's origin on the monotonic clock.
@@ -169,24 +220,30 @@ public final class ProbeEngine: Sendable {
         self.verbose = verbose
         self.transport = transport
         self.clock = clock
-        // ICMP errors quote only the 16-bit sequence (RFC 792 needs just 8
-        // bytes of the original), so the ring never holds two probes with
-        // the same low 16 bits: at most 65536 slots per target.
         let window = max(1, (config.matchWindowNs + config.intervalNs - 1) / config.intervalNs)
-        self.ringCapacity = Int(min(window, 65_536))
+        let recent = max(1, (min(config.recentWindowNs, config.matchWindowNs) + config.intervalNs - 1) / config.intervalNs)
+        self.window = UInt64(window)
+        // ICMP errors may quote only the 16-bit sequence (RFC 792 needs just
+        // 8 bytes of the original), so the ring never holds two probes with
+        // the same low 16 bits: at most 65536 slots per target.
+        let capacity = Int(min(recent, 65_536))
+        self.ringCapacity = capacity
         let n = Int64(max(targets.count, 1))
         let states = targets.enumerated().map { i, t in
             TargetState(target: t, offsetNs: config.intervalNs * Int64(i) / n,
-                        ring: SlotRing(capacity: Int(min(window, 65_536))))
+                        ring: SlotRing(capacity: capacity), replied: ReplyBits(count: Int(window)))
         }
         self.state = Mutex(State(targets: states, startMono: startMono))
     }
 
     deinit {
         state.withLock { s in
-            for target in s.targets { target.ring.free() }
+            for target in s.targets { target.ring.free(); target.replied.free() }
         }
     }
+
+    /// Probes per target remembered in full (the recent window).
+    var recentSlots: Int { ringCapacity }
 
     /// Offsets that spread the targets evenly over one interval.
     public var offsets: [Int64] { state.withLock { $0.targets.map(\.offsetNs) } }
@@ -300,7 +357,6 @@ public final class ProbeEngine: Sendable {
     private func send(target i: Int, _ s: inout State) {
         let k = s.targets[i].nextSequence
         let current = s.targets[i].current
-        let payload = ProbePayload(runID: config.runID, targetIndex: UInt32(i), sequence: k).encode(size: config.payloadSize)
         var slot = Slot(sequence: k, capacity: ringCapacity, address: current, generation: s.generation,
                         rowIndex: Int32(s.batch.probes.count))
         let error: Int32?
@@ -308,11 +364,16 @@ public final class ProbeEngine: Sendable {
         slot.sentWall = clock.wallNs()
         if current >= 0 {
             let destination = s.targets[i].addresses[Int(current)]
+            let payload = ProbePayload.sealed(
+                runID: config.runID, targetIndex: UInt32(i), sequence: k, sentMonoNs: slot.sentMono,
+                sentWallNs: slot.sentWall, key: config.key, destination: destination
+            ).encode(size: config.payloadSize)
             error = transport.sendEcho(to: destination, sequence: UInt16(truncatingIfNeeded: k), payload: payload)
         } else {
             error = sendErrorUnresolved
         }
         s.targets[i].ring[Int(k % UInt64(ringCapacity))] = slot
+        s.targets[i].replied.clear(k)
         let target = s.targets[i].target
         s.batch.probes.append(ProbeRecord(sentNs: slot.sentWall, targetID: target.id, rttNs: nil, sendError: error))
         s.probesSent += 1
@@ -368,23 +429,23 @@ public final class ProbeEngine: Sendable {
                   let p = ProbePayload.decode(payload, expectedSize: config.payloadSize),
                   p.runID == config.runID,
                   Int(p.targetIndex) < s.targets.count,
-                  UInt16(truncatingIfNeeded: p.sequence) == sequence
+                  UInt16(truncatingIfNeeded: p.sequence) == sequence,
+                  inWindow(s.targets[Int(p.targetIndex)], p.sequence),
+                  p.isAuthentic(key: config.key, address: from)
             else { return false }
             let ti = Int(p.targetIndex)
-            let r = Int(p.sequence % UInt64(ringCapacity))
-            let slot = s.targets[ti].ring[r]
-            guard slot.holds(p.sequence, capacity: ringCapacity), slot.address >= 0,
-                  s.targets[ti].addresses[Int(slot.address)] == from
-            else { return false }
-            let rtt = max(0, receivedMono(kernelNs, monoNow: monoNow, wallNow: wallNow, sentMono: slot.sentMono) - slot.sentMono)
+            let rtt = max(0, receivedMono(kernelNs, monoNow: monoNow, wallNow: wallNow, sentMono: p.sentMonoNs) - p.sentMonoNs)
             let targetID = s.targets[ti].target.id
-            let duplicate = slot.replied
-            if !duplicate && slot.generation == s.generation {
+            let duplicate = s.targets[ti].replied.testAndSet(p.sequence)
+            // The first reply goes into the probe's row while that row is
+            // still in the unwritten batch (its slot says where); otherwise
+            // it is a reply row, which reports read the same way.
+            let slot = s.targets[ti].ring[Int(p.sequence % UInt64(ringCapacity))]
+            if !duplicate && slot.holds(p.sequence, capacity: ringCapacity) && slot.generation == s.generation {
                 s.batch.probes[Int(slot.rowIndex)].rttNs = rtt
             } else {
-                s.batch.replies.append(ReplyRecord(sentNs: slot.sentWall, targetID: targetID, rttNs: rtt))
+                s.batch.replies.append(ReplyRecord(sentNs: p.sentWallNs, targetID: targetID, rttNs: rtt))
             }
-            s.targets[ti].ring[r].replied = true
             s.repliesMatched += 1
             if s.targets[ti].icmpErrorStreak > 0 {
                 s.events.append(.icmpErrorsEnded(target: s.targets[ti].target.name, errors: s.targets[ti].icmpErrorStreak))
@@ -397,12 +458,11 @@ public final class ProbeEngine: Sendable {
 
         case let .icmpError(family, type, code, reporter, destination, identifier, sequence, quoted, kernelNs):
             guard identifier == transport.identifier(for: family) else { return false }
-            guard let (ti, r, k) = findErrorProbe(s, destination: destination, sequence: sequence, quoted: quoted)
+            guard let (ti, k, sentMono, sentWall) = findErrorProbe(s, destination: destination, sequence: sequence, quoted: quoted)
             else { return false }
-            let slot = s.targets[ti].ring[r]
-            let rtt = max(0, receivedMono(kernelNs, monoNow: monoNow, wallNow: wallNow, sentMono: slot.sentMono) - slot.sentMono)
+            let rtt = max(0, receivedMono(kernelNs, monoNow: monoNow, wallNow: wallNow, sentMono: sentMono) - sentMono)
             s.batch.icmpErrors.append(ICMPErrorRecord(
-                sentNs: slot.sentWall, targetID: s.targets[ti].target.id, rttNs: rtt,
+                sentNs: sentWall, targetID: s.targets[ti].target.id, rttNs: rtt,
                 family: family.rawValue, type: type, code: code, source: reporter.text))
             let name = s.targets[ti].target.name
             if s.targets[ti].icmpErrorStreak == 0 {
@@ -417,21 +477,27 @@ public final class ProbeEngine: Sendable {
         }
     }
 
-    /// Finds the probe an ICMP error quotes. With the payload quoted (ICMPv6,
-    /// RFC 1812 routers) the match is exact; with only the 8-byte echo header
-    /// (all RFC 792 requires) it is the target by destination address plus
-    /// the one remembered probe with that 16-bit sequence: the ring holds at
-    /// most 65536 probes per target, so that probe is unique.
-    private func findErrorProbe(_ s: State, destination: IPAddress, sequence: UInt16, quoted: [UInt8]) -> (Int, Int, UInt64)? {
+    /// True when probe k of the target was sent and is one of its `window`
+    /// newest probes.
+    private func inWindow(_ t: TargetState, _ k: UInt64) -> Bool {
+        k < t.nextSequence && t.nextSequence - k <= window
+    }
+
+    /// Finds the probe an ICMP error quotes: target index, sequence, and its
+    /// send times (monotonic, wall). With the payload quoted (ICMPv6, RFC
+    /// 1812 routers) the match is exact and the payload brings the times;
+    /// with only the 8-byte echo header (all RFC 792 requires) it is the
+    /// target by destination address plus the one recent probe with that
+    /// 16-bit sequence: the ring holds at most 65536 probes per target, so
+    /// that probe is unique.
+    private func findErrorProbe(_ s: State, destination: IPAddress, sequence: UInt16,
+                                quoted: [UInt8]) -> (Int, UInt64, Int64, Int64)? {
         if let p = ProbePayload.decodeQuoted(quoted) {
             guard p.runID == config.runID, Int(p.targetIndex) < s.targets.count,
-                  UInt16(truncatingIfNeeded: p.sequence) == sequence else { return nil }
-            let ti = Int(p.targetIndex)
-            let r = Int(p.sequence % UInt64(ringCapacity))
-            let slot = s.targets[ti].ring[r]
-            guard slot.holds(p.sequence, capacity: ringCapacity), slot.address >= 0,
-                  s.targets[ti].addresses[Int(slot.address)] == destination else { return nil }
-            return (ti, r, p.sequence)
+                  UInt16(truncatingIfNeeded: p.sequence) == sequence,
+                  inWindow(s.targets[Int(p.targetIndex)], p.sequence),
+                  p.isAuthentic(key: config.key, address: destination) else { return nil }
+            return (Int(p.targetIndex), p.sequence, p.sentMonoNs, p.sentWallNs)
         }
         // A quote that is not decodable (cut short, or followed by RFC 4884
         // extension bytes we cannot strip without the IP header) falls back
@@ -445,7 +511,7 @@ public final class ProbeEngine: Sendable {
             let k = last - back
             let r = Int(k % UInt64(ringCapacity))
             let slot = t.ring[r]
-            if slot.holds(k, capacity: ringCapacity) && slot.address == Int32(a) { return (ti, r, k) }
+            if slot.holds(k, capacity: ringCapacity) && slot.address == Int32(a) { return (ti, k, slot.sentMono, slot.sentWall) }
         }
         return nil
     }

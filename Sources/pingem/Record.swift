@@ -18,7 +18,7 @@ extension Pingem {
         @Option(help: ArgumentHelp("Time between two probes of one target (10ms or more).", valueName: "duration"))
         var interval: String = "1s"
 
-        @Option(help: ArgumentHelp("ICMP payload bytes (24 or more, as ping's -s).", valueName: "bytes"))
+        @Option(help: ArgumentHelp("ICMP payload bytes (48 or more, as ping's -s).", valueName: "bytes"))
         var size: Int = 56
 
         @Option(help: ArgumentHelp("How often a batch of probes is committed; a hard kill loses at most one batch.", valueName: "duration"))

@@ -124,11 +124,11 @@ func makeHistory(at path: String, start: Int64) throws {
         (["report", "--outage-min", "0"], "--outage-min"),
         (["report", "--no-such-flag"], ""),
         (["record"], "no target given"),
-        (["record", "--interval", "1ms", "192.0.2.1"], "at least 10ms"),
-        (["record", "--size", "10", "192.0.2.1"], "--size"),
-        (["record", "--flush", "2m", "192.0.2.1"], "--flush"),
-        (["record", "=192.0.2.1"], "not a target"),
-        (["record", "a=192.0.2.1", "a=192.0.2.2"], "named twice"),
+        (["record", "--interval", "1ms", "127.0.0.1"], "at least 10ms"),
+        (["record", "--size", "47", "127.0.0.1"], "--size"),
+        (["record", "--flush", "2m", "127.0.0.1"], "--flush"),
+        (["record", "=127.0.0.1"], "not a target"),
+        (["record", "a=127.0.0.1", "a=127.0.0.2"], "named twice"),
     ])
     func usageErrorsExit64WithOneSentence(arguments: [String], phrase: String) throws {
         let dir = try temporaryDirectory()

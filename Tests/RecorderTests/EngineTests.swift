@@ -47,12 +47,13 @@ struct Harness {
     let start: Int64
     static let runID: UInt64 = 0xDEAD_BEEF_0123_4567
 
-    init(targets: Int = 2, interval: Int64 = second, size: Int = 56, resolve: Bool = true) {
+    init(targets: Int = 2, interval: Int64 = second, size: Int = 56, resolve: Bool = true, verbose: Bool = false) {
         transport = FakeTransport(clock: clock)
         start = clock.monotonicNs()
         let ts = (0..<targets).map { RecorderTarget(id: Int64($0 + 1), name: "t\($0)", host: "h\($0)") }
         engine = ProbeEngine(config: EngineConfig(runID: Self.runID, intervalNs: interval, payloadSize: size),
-                             sessionID: 7, targets: ts, transport: transport, clock: clock, startMono: start)
+                             sessionID: 7, targets: ts, transport: transport, clock: clock, startMono: start,
+                             verbose: verbose)
         if resolve {
             engine.setAddress(addrA, forTarget: 0)
             if targets > 1 { engine.setAddress(addrB, forTarget: 1) }
@@ -180,6 +181,77 @@ struct Harness {
         #expect(later.probes.isEmpty)
         #expect(later.replies == [ReplyRecord(sentNs: batch.probes[0].sentNs, targetID: 1, rttNs: second + 20 * ms)])
         #expect(later.foreignPackets == 0)
+    }
+
+    @Test func repliesMinutesLateMatchFromTheirPayloadUntilTheWindowEnds() {
+        // Probes are remembered in full for 30 s only (30 slots at 1 s); a
+        // later reply brings its send times in its tagged payload.
+        let h = Harness(targets: 1, interval: second, verbose: true)
+        #expect(h.engine.recentSlots == 30)
+        h.run(until: h.start)
+        let sent0 = h.transport.sent.withLock { $0[0] }
+        let probe0 = h.engine.cutBatch().probes[0]
+        h.run(until: h.start + 300 * second)           // probes 1 ... 300
+        h.clock.advance(250 * ms)
+        h.engine.handle([h.reply(to: sent0), h.reply(to: sent0)])
+        let late = h.engine.cutBatch()
+        #expect(late.replies == [
+            ReplyRecord(sentNs: probe0.sentNs, targetID: 1, rttNs: 300 * second + 250 * ms),
+            ReplyRecord(sentNs: probe0.sentNs, targetID: 1, rttNs: 300 * second + 250 * ms),
+        ])
+        #expect(late.foreignPackets == 0)
+        let replies = h.engine.takeEvents().compactMap { e -> Bool? in
+            if case let .reply(_, sequence, _, duplicate) = e, sequence == 0 { duplicate } else { nil }
+        }
+        #expect(replies == [false, true])
+        // The window is the 600 newest probes: once probe 601 is sent, probe
+        // 1 is out of it and probe 2 is its oldest.
+        let (sent1, sent2) = h.transport.sent.withLock { ($0[1], $0[2]) }
+        h.run(until: h.start + 601 * second)
+        h.engine.handle([h.reply(to: sent1), h.reply(to: sent2)])
+        let after = h.engine.cutBatch()
+        #expect(after.replies.map(\.rttNs) == [599 * second])
+        #expect(after.foreignPackets == 1)
+    }
+
+    @Test func aPayloadWithTheRightLayoutButNoValidTagNeverMatches() {
+        // Someone who saw our probes knows the layout and the run id; without
+        // the run's key, moving the times or the sequence breaks the tag.
+        let h = Harness(targets: 1, interval: second)
+        h.run(until: h.start + 60 * second)
+        let sent = h.transport.sent.withLock { $0 }
+        _ = h.engine.cutBatch()
+        let genuine = ProbePayload.decode(sent[10].payload, expectedSize: 56)!
+        var earlier = genuine; earlier.sentMonoNs -= second   // a longer RTT
+        var moved = genuine; moved.sequence = 11              // another probe
+        var wall = genuine; wall.sentWallNs += 1
+        h.clock.advance(ms)
+        h.engine.handle([earlier, moved, wall].map { h.reply(to: sent[10], payload: $0.encode(size: 56)) }
+                        + [h.reply(to: sent[10], from: addrB)])
+        let batch = h.engine.cutBatch()
+        #expect(batch.replies.isEmpty && batch.foreignPackets == 4)
+    }
+
+    @Test func errorsQuotingThePayloadMatchAllWindowLongOthersOnlyWhileRecent() {
+        let h = Harness(targets: 1, interval: second)
+        h.run(until: h.start + 100 * second)
+        let sent = h.transport.sent.withLock { $0 }
+        let probes = h.engine.cutBatch().probes
+        let router = IPAddress(parsing: "198.18.0.254")!
+        func error(_ s: FakeTransport.Sent, quoted: [UInt8]) -> Incoming {
+            .icmpError(family: .v4, type: 11, code: 0, reporter: router, destination: addrA,
+                       identifier: 0x1234, sequence: s.sequence, quotedPayload: quoted, kernelReceivedNs: nil)
+        }
+        h.engine.handle([
+            error(sent[5], quoted: sent[5].payload),                  // 95 s old, quoted: matched
+            error(sent[6], quoted: []),                               // 94 s old, header only: too old
+            error(sent[90], quoted: []),                              // 10 s old, header only: matched
+            error(sent[91], quoted: Array(sent[91].payload.prefix(47))),  // cut inside the tag: as header only
+        ])
+        let batch = h.engine.cutBatch()
+        #expect(batch.icmpErrors.map(\.sentNs) == [probes[5].sentNs, probes[90].sentNs, probes[91].sentNs])
+        #expect(batch.icmpErrors.map(\.rttNs) == [95 * second, 10 * second, 9 * second])
+        #expect(batch.foreignPackets == 1)
     }
 
     @Test func aReplyReadSecondsAfterTheKernelStampedItKeepsItsTrueRTT() {
