@@ -20,8 +20,10 @@ def checksum(b):
     return ~s & 0xFFFF
 
 def payload(run=0xDEADBEEF00000001, target=0, seq=7, size=56):
-    b = b"PGEM" + struct.pack("!QIQ", run, target, seq)
-    return b + bytes(i & 0xFF for i in range(24, max(size, 24)))
+    # Fields, both send times and a tag (any value: the parser and codec do
+    # not know the key; the engine checks tags), then the padding pattern.
+    b = b"PGEM" + struct.pack("!QIQqqQ", run, target, seq, 1000000000000, 1764100000123456789, 0x0123456789ABCDEF)
+    return b + bytes(i & 0xFF for i in range(48, max(size, 48)))
 
 def icmp(type_, code, rest, body):
     m = bytearray([type_, code, 0, 0]) + rest + body
@@ -55,7 +57,7 @@ sent6 = ipv6(LOCAL6, TARGET6, echo(128, 0x1234, 7, p))
 reply4 = ipv4(TARGET4, LOCAL4, echo(0, 0x1234, 7, p))
 seeds = {
     "raw4-reply": bytes([RAW4]) + reply4,
-    "raw4-reply-min-payload": bytes([RAW4]) + ipv4(TARGET4, LOCAL4, echo(0, 0x1234, 9, payload(size=24))),
+    "raw4-reply-min-payload": bytes([RAW4]) + ipv4(TARGET4, LOCAL4, echo(0, 0x1234, 9, payload(size=48))),
     "raw4-reply-other-id": bytes([RAW4]) + ipv4(TARGET4, LOCAL4, echo(0, 0x4321, 7, p)),
     "raw4-reply-zeroed": bytes([RAW4]) + ipv4(TARGET4, LOCAL4, echo(0, 0x1234, 7, bytes(56))),
     "raw4-reply-truncated": bytes([RAW4]) + reply4[:40],
@@ -98,10 +100,10 @@ seeds = {
     "sockaddr-in6": bytes([SOCKADDR]) + struct.pack("<H", 10) + bytes(6) + TARGET6 + bytes(4),
     "cmsg-timestamp": bytes([SOCKADDR]) + struct.pack("<QiI", 32, 1, 35) + struct.pack("<qq", 1764100000, 123456789),
     "payload-56": bytes([PAYLOAD]) + p,
-    "payload-24": bytes([PAYLOAD]) + payload(size=24),
+    "payload-48": bytes([PAYLOAD]) + payload(size=48),
     "payload-1400": bytes([PAYLOAD]) + payload(seq=1 << 40, size=1400),
-    "payload-bad-padding": bytes([PAYLOAD]) + p[:40] + b"\0" + p[41:],
-    "payload-short": bytes([PAYLOAD]) + p[:23],
+    "payload-bad-padding": bytes([PAYLOAD]) + p[:50] + b"\0" + p[51:],
+    "payload-short": bytes([PAYLOAD]) + p[:47],
     "empty-selector": bytes([RAW4]),
 }
 os.makedirs(HERE, exist_ok=True)
