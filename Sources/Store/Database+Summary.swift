@@ -53,23 +53,33 @@ extension Database {
         let end = hour + summaryHourNs
         let sessions = try self.sessions(overlapping: hour, end)
         let sessionTargets = try self.sessionTargets(sessions: sessions.map(\.id))
-        var probes: [Int64: [ProbeRecord]] = [:]
-        try forEachProbe(from: hour, to: end, targets: nil) { probes[$0.targetID, default: []].append($0) }
         var replies: [Int64: [ReplyRecord]] = [:]
         for reply in try self.replies(from: hour, to: end, targets: nil) { replies[reply.targetID, default: []].append(reply) }
         var errors: [Int64: [ICMPErrorRecord]] = [:]
         for error in try icmpErrors(from: hour, to: end, targets: nil) { errors[error.targetID, default: []].append(error) }
-        var summaries: [HourSummary] = []
-        for (target, targetProbes) in probes.sorted(by: { $0.key < $1.key }) {
-            // The sessions Reports would give this target (classifyTarget).
-            let probed = Set(sessionTargets.lazy.filter { $0.targetID == target }.map(\.sessionID))
-            var own = sessions.filter { probed.contains($0.id) }
-            if own.isEmpty { own = sessions }
-            own.sort { $0.startedNs < $1.startedNs }
-            summaries.append(summarizeHour(
-                targetID: target, hourNs: hour, probes: targetProbes, replies: replies[target] ?? [],
-                icmpErrors: errors[target] ?? [], sessions: own))
+        // The probes stream past once, each to its target's summarizer: the
+        // recorder's writer runs this every hour, and an hour of a busy
+        // recorder is millions of probes.
+        var summarizers: [HourSummarizer] = []
+        var index: [Int64: Int] = [:]
+        try forEachProbe(from: hour, to: end, targets: nil) { probe in
+            let target = probe.targetID
+            guard let i = index[target] else {
+                // The sessions Reports would give this target (classifyTarget).
+                let probed = Set(sessionTargets.lazy.filter { $0.targetID == target }.map(\.sessionID))
+                var own = sessions.filter { probed.contains($0.id) }
+                if own.isEmpty { own = sessions }
+                own.sort { $0.startedNs < $1.startedNs }
+                var summarizer = HourSummarizer(targetID: target, hourNs: hour, replies: replies[target] ?? [],
+                                                icmpErrors: errors[target] ?? [], sessions: own)
+                summarizer.add(probe)
+                index[target] = summarizers.count
+                summarizers.append(summarizer)
+                return
+            }
+            summarizers[i].add(probe)
         }
+        let summaries = index.sorted { $0.key < $1.key }.map { summarizers[$0.value].finish() }
         try writeSummaries(summaries)
     }
 

@@ -164,34 +164,57 @@ public func summarizeHour(
     targetID: Int64, hourNs: Nanoseconds, probes: [ProbeRecord], replies: [ReplyRecord],
     icmpErrors: [ICMPErrorRecord], sessions: [SessionRecord]
 ) -> HourSummary {
-    var s = HourSummary(targetID: targetID, hourNs: hourNs)
-    var replyIndex: [Nanoseconds: (first: Nanoseconds, count: Int)] = [:]
-    for reply in replies {
-        if let seen = replyIndex[reply.sentNs] {
-            replyIndex[reply.sentNs] = (min(seen.first, reply.rttNs), seen.count + 1)
-        } else {
-            replyIndex[reply.sentNs] = (reply.rttNs, 1)
+    var summarizer = HourSummarizer(targetID: targetID, hourNs: hourNs, replies: replies,
+                                    icmpErrors: icmpErrors, sessions: sessions)
+    for probe in probes { summarizer.add(probe) }
+    return summarizer.finish()
+}
+
+/// `summarizeHour` one probe at a time, so an hour of many targets is
+/// summarized while it streams past (the recorder does this every hour: at
+/// 1,000 probes/s an hour is 3.6 million probes, 144 MB as arrays of
+/// records). Only the hour's replies and errors, which are few, are held.
+public struct HourSummarizer {
+    private var s: HourSummary
+    private let sessions: [SessionRecord]
+    private var replyIndex: [Nanoseconds: (first: Nanoseconds, count: Int)] = [:]
+    private var errorIndex: [Nanoseconds: ICMPErrorRecord] = [:]
+    private var mean = 0.0
+    private var histogram: [Int32: Int] = [:]
+    private var latest = -1
+    private var previousRTT: Nanoseconds?
+    /// Index of the current lost run's first probe in the hour (-1: none).
+    private var runStart = -1
+    private var runCount = 0
+    private var runFirstNs: Nanoseconds = 0
+    private var lastProbe: (sentNs: Nanoseconds, session: Int) = (0, -1)
+    /// Probes added so far.
+    private var index = 0
+
+    public init(targetID: Int64, hourNs: Nanoseconds, replies: [ReplyRecord],
+                icmpErrors: [ICMPErrorRecord], sessions: [SessionRecord]) {
+        s = HourSummary(targetID: targetID, hourNs: hourNs)
+        self.sessions = sessions
+        for reply in replies {
+            if let seen = replyIndex[reply.sentNs] {
+                replyIndex[reply.sentNs] = (min(seen.first, reply.rttNs), seen.count + 1)
+            } else {
+                replyIndex[reply.sentNs] = (reply.rttNs, 1)
+            }
+        }
+        for error in icmpErrors {
+            if let seen = errorIndex[error.sentNs], seen.rttNs <= error.rttNs { continue }
+            errorIndex[error.sentNs] = error
         }
     }
-    var errorIndex: [Nanoseconds: ICMPErrorRecord] = [:]
-    for error in icmpErrors {
-        if let seen = errorIndex[error.sentNs], seen.rttNs <= error.rttNs { continue }
-        errorIndex[error.sentNs] = error
-    }
 
-    // Per probe: lost or not, session, for the runs.
-    var mean = 0.0
-    var histogram: [Int32: Int] = [:]
-    var latest = -1
-    var previousRTT: Nanoseconds?
-    var runStart = -1, runCount = 0
-    var lastProbe: (sentNs: Nanoseconds, session: Int) = (0, -1)
-    func interval(_ session: Int) -> Nanoseconds { session >= 0 ? sessions[session].intervalNs : 0 }
-    func consecutive(_ a: (sentNs: Nanoseconds, session: Int), _ b: (sentNs: Nanoseconds, session: Int)) -> Bool {
+    private func interval(_ session: Int) -> Nanoseconds { session >= 0 ? sessions[session].intervalNs : 0 }
+
+    private func consecutive(_ a: (sentNs: Nanoseconds, session: Int), _ b: (sentNs: Nanoseconds, session: Int)) -> Bool {
         a.session >= 0 && a.session == b.session && 2 * (b.sentNs - a.sentNs) < 3 * interval(a.session)
     }
-    var runFirstNs: Nanoseconds = 0
-    func closeRun(end: Nanoseconds?) {
+
+    private mutating func closeRun(end: Nanoseconds?) {
         if runCount >= 2 || runStart == 0 || end == nil {
             s.runs.append(LostRun(startNs: runFirstNs, lastNs: lastProbe.sentNs, count: runCount, endNs: end))
         } else {
@@ -200,7 +223,10 @@ public func summarizeHour(
         runStart = -1; runCount = 0
     }
 
-    for (i, probe) in probes.enumerated() {
+    /// The next probe of the target, in send order.
+    public mutating func add(_ probe: ProbeRecord) {
+        let i = index
+        index += 1
         while latest + 1 < sessions.count && sessions[latest + 1].startedNs <= probe.sentNs { latest += 1 }
         var session = latest
         if session >= 0 && sessions[session].endNs < probe.sentNs {
@@ -264,7 +290,7 @@ public func summarizeHour(
         }
         if runStart >= 0 {
             if consecutive(lastProbe, current) {
-                if isLost { runCount += 1; lastProbe = current; continue }
+                if isLost { runCount += 1; lastProbe = current; return }
                 closeRun(end: probe.sentNs)
             } else {
                 closeRun(end: lastProbe.sentNs + interval(lastProbe.session))
@@ -273,13 +299,18 @@ public func summarizeHour(
         if isLost { runStart = i; runCount = 1; runFirstNs = probe.sentNs }
         lastProbe = current
     }
-    if runStart >= 0 { closeRun(end: nil) }
-    s.histogram = histogram.sorted { $0.key < $1.key }.map { HistogramBin(bucket: $0.key, count: $0.value) }
-    if let last = probes.last {
-        s.lastSentNs = last.sentNs
-        s.lastSession = lastProbe.session >= 0 ? sessions[lastProbe.session].id : -1
+
+    /// The summary of the probes added (the `probes.last` of the batch form
+    /// is the last one added).
+    public mutating func finish() -> HourSummary {
+        if runStart >= 0 { closeRun(end: nil) }
+        s.histogram = histogram.sorted { $0.key < $1.key }.map { HistogramBin(bucket: $0.key, count: $0.value) }
+        if index > 0 {
+            s.lastSentNs = lastProbe.sentNs
+            s.lastSession = lastProbe.session >= 0 ? sessions[lastProbe.session].id : -1
+        }
+        return s
     }
-    return s
 }
 
 // MARK: - Encoding
