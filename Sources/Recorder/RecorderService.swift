@@ -135,6 +135,7 @@ public enum RecorderService {
         let db: Database
         do {
             db = try Database(path: options.databasePath, mode: .readWrite, permissions: permissions)
+            try db.limitPageCache(kibibytes: 512)
         } catch {
             // Refused: leave no lock file next to a database we never used.
             lock.removeCreatedFile()
@@ -396,14 +397,15 @@ public enum RecorderService {
     }
 
     /// The writer's housekeeping, one bounded step after each committed
-    /// batch, so no step holds the write lock for more than a few
-    /// milliseconds and the next flush is never late:
+    /// batch, each part short (the longest, compacting an hour, takes about
+    /// 2 s at 1,000 probes/s, once an hour), so the next flush is late by
+    /// that at most:
     ///   1. hour summaries: one complete hour (all its targets) that ended
     ///      more than 30 minutes ago (replies are matched for 10 minutes, so
     ///      such an hour's rows are final); one hour per flush catches up a
     ///      year-old database (8,760 hours) in under three hours of recording;
-    ///   2. compaction: up to `compactPerStep` target-hours into blocks, for
-    ///      hours that ended more than 30 minutes ago;
+    ///   2. compaction: one hour (all its targets) into blocks, for hours
+    ///      that ended more than 30 minutes ago;
     ///   3. retention (--retain): once an hour, one prune step per flush
     ///      until nothing before the cutoff is left (a prune step summarizes
     ///      the hours it deletes first), then one incremental vacuum step per
@@ -412,7 +414,6 @@ public enum RecorderService {
     /// A failure is said once on stderr and retried at the next flush.
     struct Maintenance {
         static let compactAfterNs: Int64 = 30 * 60 * 1_000_000_000
-        static let compactPerStep = 4
         static let summarizePerStep = 1  // one hour, all its targets
         static let pruneEveryNs: Int64 = 3_600_000_000_000
         static let vacuumPagesPerStep = 256  // 1 MiB of 4 KiB pages
@@ -431,7 +432,7 @@ public enum RecorderService {
                 // Summaries first: they read the hour through forEachProbe,
                 // rows or blocks alike, so the order is only about freshness.
                 try db.summarizeHours(endingBy: wallNs - Self.compactAfterNs, maxHours: Self.summarizePerStep)
-                try db.compact(hoursEndingBefore: wallNs - Self.compactAfterNs, limit: Self.compactPerStep)
+                try db.compact(hoursEndingBefore: wallNs - Self.compactAfterNs, limit: 1)
                 if let retainNs { try retain(db, retainNs: retainNs, wallNs: wallNs) }
                 if failing { RecorderLog.line("maintenance works again (summaries, compaction, retention)") }
                 failing = false

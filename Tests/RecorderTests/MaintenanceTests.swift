@@ -35,7 +35,7 @@ import Store
         return n
     }
 
-    @Test func compactsAFewTargetHoursPerStepOnlyWhenTheyEndedHalfAnHourAgo() throws {
+    @Test func compactsOneTransactionPerStepOnlyWhenTheHourEndedHalfAnHourAgo() throws {
         let (db, path) = try history(hours: 3)
         defer { try? FileManager.default.removeItem(atPath: path) }
         var maintenance = RecorderService.Maintenance(retainNs: nil)
@@ -48,7 +48,7 @@ import Store
             maintenance.step(db, wallNs: now)
             blocks.append(try blockCount(path))
         }
-        #expect(blocks == [4, 6, 6])  // at most 4 target-hours per step
+        #expect(blocks == [3, 6, 6])  // one transaction per step: an hour's 3 targets fit the budget
         #expect(try count(db) == 3 * 3 * 360)
     }
 

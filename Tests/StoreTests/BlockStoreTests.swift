@@ -100,9 +100,9 @@ import Testing
         ]
         let windowsBefore = try windows.map { try Self.canonical(database, from: $0.0, to: $0.1, targets: $0.2) }
 
-        // Bounded: two target-hours per call, oldest first.
-        #expect(try database.compact(hoursEndingBefore: Self.t0 + 3 * Self.hour, limit: 2) == 2)
-        #expect(try database.compact(hoursEndingBefore: Self.t0 + 3 * Self.hour, limit: 100) == 7)
+        // Bounded: whole hours, oldest first, until the limit is reached.
+        #expect(try database.compact(hoursEndingBefore: Self.t0 + 3 * Self.hour, limit: 2) == 3)
+        #expect(try database.compact(hoursEndingBefore: Self.t0 + 3 * Self.hour, limit: 100) == 6)
         #expect(try database.compact(hoursEndingBefore: Self.t0 + 3 * Self.hour, limit: 100) == 0)
         let raw = RawSQLite(folder.file("a.db"))
         #expect(raw.value("SELECT count(*) FROM block") == "9")
@@ -120,6 +120,22 @@ import Testing
         #expect(statusAfter.lastProbeSentNs == statusBefore.lastProbeSentNs)
         let usedPages = Int(raw.value("PRAGMA page_count")!)! - Int(raw.value("PRAGMA freelist_count")!)!
         #expect(Int64(usedPages) * 4 < statusBefore.pageCount * 3)
+    }
+
+    @Test func anHourIsCompactedWholeEveryTargetAtOnce() throws {
+        // The hour's rows interleave every target, so it goes into blocks in
+        // one transaction and leaves the probe table in one range.
+        let database = try Database(path: folder.file("whole.db"), mode: .readWrite)
+        try Self.fill(database)
+        let before = try Self.canonical(database)
+        #expect(try database.compact(hoursEndingBefore: Self.t0 + 3 * Self.hour, limit: 1) == 3)
+        let raw = RawSQLite(folder.file("whole.db"))
+        #expect(raw.value("SELECT count(*) FROM block WHERE start_ns = \(Self.t0)") == "3")
+        #expect(raw.value("SELECT count(*) FROM probe WHERE sent_ns < \(Self.t0 + Self.hour)") == "0")
+        #expect(raw.value("SELECT count(*) FROM probe WHERE sent_ns >= \(Self.t0 + Self.hour)") == "\(3 * (2 * 3600 + 600))")
+        #expect(try Self.canonical(database) == before)
+        #expect(try database.compact(hoursEndingBefore: Self.t0 + 3 * Self.hour, limit: 100) == 6)
+        #expect(try Self.canonical(database) == before)
     }
 
     @Test func rowsArrivingForACompactedHourAreReadAndMergedLater() throws {
