@@ -136,6 +136,7 @@ public enum RecorderService {
         do {
             db = try Database(path: options.databasePath, mode: .readWrite, permissions: permissions)
             try db.limitPageCache(kibibytes: 512)
+            try db.limitWALSize(bytes: 16 << 20)
         } catch {
             // Refused: leave no lock file next to a database we never used.
             lock.removeCreatedFile()

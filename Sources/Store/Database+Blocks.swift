@@ -84,13 +84,19 @@ extension Database {
     /// copy and the transaction (nothing was written).
     private func compactHour(_ start: Nanoseconds) throws -> Int? {
         let end = start + Database.blockSpanNs
+        // The copy lives in SQLite's temporary file (in /var/tmp, unlinked):
+        // about 25 bytes a probe, 84 MB for an hour at 1,000 probes/s. With
+        // auto_vacuum the file gives that space back when the table is
+        // dropped (the setting takes effect while the temporary database is
+        // still empty, which it is between hours).
+        try run("PRAGMA temp.auto_vacuum=FULL")
+        try run("DROP TABLE IF EXISTS temp.compaction")
         try run("""
-            CREATE TEMP TABLE IF NOT EXISTS compaction(
+            CREATE TEMP TABLE compaction(
                 target_id INTEGER NOT NULL, sent_ns INTEGER NOT NULL, rtt_ns INTEGER, send_error INTEGER,
                 PRIMARY KEY (target_id, sent_ns)) WITHOUT ROWID
             """)
-        defer { try? run("DELETE FROM temp.compaction") }
-        try run("DELETE FROM temp.compaction")
+        defer { try? run("DROP TABLE IF EXISTS temp.compaction") }
         try run("""
             INSERT INTO temp.compaction
             SELECT target_id, sent_ns, rtt_ns, send_error FROM main.probe WHERE sent_ns >= ?1 AND sent_ns < ?2

@@ -161,6 +161,13 @@ func runRecorderBench(rate: Int, seconds: Double, withFping: Bool) throws -> Rec
         return p
     }())!
     try recorder.run()
+    // Which build is measured: the shared Swift runtime's pages count in
+    // the recorder's RSS, a linked-in one's mostly do not (README).
+    usleep(200_000)
+    let maps = (try? String(contentsOfFile: "/proc/\(recorder.processIdentifier)/maps", encoding: .utf8)) ?? ""
+    let linkage = maps.contains("libswiftCore.so")
+        ? "shared Swift runtime (built without --static-swift-stdlib)"
+        : "Swift runtime linked in (--static-swift-stdlib)"
 
     // fping 5.1 spaces its sends by -i (default 10 ms: 100 packets/s over
     // all targets), so -i must allow the rate; 0.5 ms is the largest that
@@ -239,6 +246,7 @@ func runRecorderBench(rate: Int, seconds: Double, withFping: Bool) throws -> Rec
     let pingemPer1000 = pingemCPU / Double(max(1, probesUntilSample)) * 1000
     func ms(_ ns: Int64) -> String { String(format: "%.3f ms", Double(ns) / 1e6) }
     result.rows.append(("\(label): run", String(format: "%.0f s, load average at the end %@", seconds, load)))
+    result.rows.append(("  pingem binary", "\(pingem): \(linkage)"))
     if let fpingNote { result.rows.append(("  fping", fpingNote)) }
     result.rows.append(("  pingem probes sent (stored)", "\(lateness.probes) (\(failed) failed sends, \(answered) replies in their row, \(lateReplies) as reply rows)"))
     result.rows.append(("  pingem CPU (utime+stime)", String(format: "%.2f s = %.4f s per 1000 probes", pingemCPU, pingemPer1000)))
