@@ -119,6 +119,7 @@ extension Database {
             }
         }
         let copied = try measure("temp.compaction")
+        try afterCompactionCopy?()
         return try inTransaction { () -> Int? in
             guard try measure("main.probe") == copied else { return nil }
             var blocks = 0

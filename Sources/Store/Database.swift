@@ -21,6 +21,9 @@ public final class Database {
     let sqliteConnection: OpaquePointer
     /// Prepared once, by SQL text; all finalized before the connection closes.
     private var statements: [String: Statement] = [:]
+    /// Tests only: runs between compaction's copy of an hour and its
+    /// transaction, to write rows into the hour right there.
+    var afterCompactionCopy: (() throws -> Void)? = nil
 
     /// How long a statement waits for another process's lock before it fails
     /// with SQLITE_BUSY (a checkpoint, or a second writer).
