@@ -127,7 +127,7 @@ extension Database {
             var current: Int64? = nil
             func finishTarget() throws {
                 guard let target = current, !probes.isEmpty else { return }
-                try compactTarget(target, plain: probes, start: start, end: end)
+                try compactTarget(target, probes: &probes, start: start, end: end)
                 blocks += 1
                 probes.removeAll(keepingCapacity: true)
             }
@@ -156,9 +156,11 @@ extension Database {
 
     /// One target's rows of the hour into its block, merged with the block
     /// already there (rows that arrived after an earlier compaction).
-    private func compactTarget(_ target: Int64, plain: [ProbeRecord], start: Nanoseconds, end: Nanoseconds) throws {
-        var probes = plain
+    /// `probes` (the rows, in send order) is worked on in place: a copy of
+    /// it was 11 MB at 100 probes/s per target.
+    private func compactTarget(_ target: Int64, probes: inout [ProbeRecord], start: Nanoseconds, end: Nanoseconds) throws {
         if let stored = try blockProbes(target: target, start: start), !stored.isEmpty {
+            let plain = probes
             // Stable merge by sent_ns: block probes first on equal times.
             var merged: [ProbeRecord] = []
             merged.reserveCapacity(stored.count + plain.count)
