@@ -34,6 +34,19 @@ func pingem(_ arguments: [String], environment: [String: String]? = nil) throws 
                stderr: String(decoding: e, as: UTF8.self))
 }
 
+/// True when a test may start `pingem record`: raw sockets need root here
+/// (ping_group_range is closed). Otherwise says why it is skipped, and under
+/// CI records a failure: CI must run this suite as root.
+func canRecord(_ test: String = #function) -> Bool {
+    if getuid() == 0 { return true }
+    if ProcessInfo.processInfo.environment["CI"] != nil {
+        Issue.record("\(test) records, which needs root for a raw socket; CI must run as root")
+    } else {
+        print("skipped \(test): recording needs root for a raw socket here (ping_group_range is closed)")
+    }
+    return false
+}
+
 func temporaryDirectory() throws -> URL {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pingem-cli-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -249,11 +262,7 @@ func makeHistory(at path: String, start: Int64) throws {
     /// sent or received was lost on the way to the database.
     @Test(arguments: [SIGINT, SIGTERM])
     func recordsLoopbackAndStopsCleanly(signal: Int32) throws {
-        guard getuid() == 0 else {
-            if ProcessInfo.processInfo.environment["CI"] != nil { Issue.record("CI must run as root") }
-            print("skipped: recording needs root for a raw socket here (ping_group_range is closed)")
-            return
-        }
+        guard canRecord() else { return }
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("r.db").path
