@@ -2,10 +2,11 @@
 //
 // A complete target-hour whose end is older than a cutoff moves from probe
 // rows into one `block` row (BlockCodec), every target of the hour in one
-// transaction (see `compact`). The probe's first reply moves with it: the smallest rtt_ns of
-// probe.rtt_ns and its reply rows goes into the block and only that reply row
-// is deleted (or, when the probe row held a larger one, the two swap), so
-// `reply` keeps exactly the replies that are not a probe's first. That is
+// transaction (see `compact`). The probe's first reply moves with it: the
+// smallest rtt_ns of probe.rtt_ns and its reply rows goes into the block and
+// only that reply row is deleted (or, when the probe row held a larger one,
+// the two swap), so `reply` keeps exactly the replies that are not a probe's
+// first. That is
 // the meaning schema.sql documents, so every reader that takes "first =
 // smallest" (reports, export, serve, dump) sees the same history before and
 // after compaction.
