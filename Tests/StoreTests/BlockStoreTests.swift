@@ -144,23 +144,23 @@ import Testing
         // keep changing leave the hour as rows for a later call.
         let database = try Database(path: folder.file("race.db"), mode: .readWrite)
         let session = try Self.fill(database)
+        /// The n-th late row: target 2, half an hour into `hour`.
+        func writeLateRow(_ n: Int, hour: Int64, into db: Database, session: Int64) throws {
+            var batch = WriteBatch()
+            batch.probes = [ProbeRecord(sentNs: Self.t0 + hour * Self.hour + 1_800_000_000_000 + Int64(n),
+                                        targetID: 2, rttNs: 7_000_000)]
+            batch.heartbeatNs = Self.t0 + 3 * Self.hour
+            try db.write(batch, session: session)
+        }
         var written = 0
         func writeOneRow(hour: Int64 = 0) throws {
             written += 1
-            var batch = WriteBatch()
-            batch.probes = [ProbeRecord(sentNs: Self.t0 + hour * Self.hour + 1_800_000_000_000 + Int64(written),
-                                        targetID: 2, rttNs: 7_000_000)]
-            batch.heartbeatNs = Self.t0 + 3 * Self.hour
-            try database.write(batch, session: session)
+            try writeLateRow(written, hour: hour, into: database, session: session)
         }
         database.afterCompactionCopy = { if written == 0 { try writeOneRow() } }
         let expectedOnce = try { () throws -> Canonical in
             let copy = try Database(path: folder.file("race-expected.db"), mode: .readWrite)
-            let s = try Self.fill(copy)
-            var batch = WriteBatch()
-            batch.probes = [ProbeRecord(sentNs: Self.t0 + 1_800_000_000_001, targetID: 2, rttNs: 7_000_000)]
-            batch.heartbeatNs = Self.t0 + 3 * Self.hour
-            try copy.write(batch, session: s)
+            try writeLateRow(1, hour: 0, into: copy, session: try Self.fill(copy))
             return try Self.canonical(copy)
         }()
         #expect(try database.compact(hoursEndingBefore: Self.t0 + Self.hour, limit: 1) == 3)
