@@ -75,9 +75,10 @@ public func exportData(_ input: ReportInput, _ options: ExportOptions, progress:
     out += "],\"levels\":["
     for (l, (width, report)) in levels.enumerated() {
         if l > 0 { out += "," }
-        // Epochs align to UTC multiples of the width; the page rebuilds their
-        // bounds from the aligned start, cut to the window like the report's.
-        out += "{\"epoch_ms\":\(ms(width)),\"aligned_start_ms\":\(ms(floorDivide(r.since, width) * width)),\"targets\":["
+        // The epochs' bounds as the report cut them (local days are 23 or 25
+        // hours at a daylight saving change), from since_ms: each epoch's
+        // start, then the last one's end.
+        out += "{\"epoch_ms\":\(ms(width)),\"bounds_ms\":[" + epochBounds(report, since: r.since) + "],\"targets\":["
         for (i, target) in report.targets.enumerated() {
             if i > 0 { out += "," }
             out += epochColumns(target.epochs)
@@ -95,6 +96,13 @@ public func exportData(_ input: ReportInput, _ options: ExportOptions, progress:
 }
 
 private func ms(_ ns: Nanoseconds) -> String { String(floorDivide(ns, 1_000_000)) }
+
+/// Every epoch's start and the last one's end, in ms from `since`: the same
+/// for every target of a report.
+private func epochBounds(_ report: Report, since: Nanoseconds) -> String {
+    guard let epochs = report.targets.first?.epochs, let last = epochs.last else { return "" }
+    return (epochs.map { ms($0.start - since) } + [ms(last.end - since)]).joined(separator: ",")
+}
 
 /// Milliseconds as integer microseconds, as the JSON report rounds them.
 private func micros(_ value: Double?) -> String {

@@ -197,7 +197,10 @@ function niceLinear(max) {
 }
 const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800].map(function (s) { return s * 1000; });
 
-function epochRange(L, k) { return [Math.max(since, L.aligned_start_ms + k * L.epoch_ms), Math.min(until, L.aligned_start_ms + (k + 1) * L.epoch_ms)]; }
+// Epochs are not all one width (a local day can be 23 or 25 hours): their
+// bounds come with the data, as the report cut them.
+function epochRange(L, k) { return [since + L.bounds_ms[k], since + L.bounds_ms[k + 1]]; }
+function epochIndex(L, t) { let lo = 0, hi = L.bounds_ms.length; while (lo < hi) { const m = (lo + hi) >> 1; if (since + L.bounds_ms[m] <= t) lo = m + 1; else hi = m; } return lo - 1; }
 
 function draw(p) {
   const dpr = window.devicePixelRatio || 1, cssW = p.canvas.parentElement.clientWidth;
@@ -209,7 +212,7 @@ function draw(p) {
   const ctx = p.canvas.getContext("2d"); ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.fillStyle = C.bg; ctx.fillRect(0, 0, cssW, cssH);
   const L = pickLevel(g), cols = L.targets[p.i], raw = useProbes(g) ? probes[p.i] : null;
-  const k0 = Math.max(0, Math.floor((v0 - L.aligned_start_ms) / L.epoch_ms)), k1 = Math.min(cols.sent.length, Math.ceil((v1 - L.aligned_start_ms) / L.epoch_ms) + 1);
+  const k0 = Math.max(0, epochIndex(L, v0)), k1 = Math.min(cols.sent.length, epochIndex(L, v1) + 2);
   let j0 = 0, j1 = 0; if (raw) { j0 = lowerBound(raw.t, v0); j1 = lowerBound(raw.t, v1); }
   // Y range from what is visible: p99 tops the linear scale so one spike does not flatten the rest.
   let top = 0, bottom = Infinity;
@@ -242,7 +245,7 @@ function draw(p) {
   const pattern = ctx.createPattern(hatch, "repeat");
   // From the finest epochs, whatever the level drawn, so a short stop shows in a week's view.
   const NL = D.levels[0], ncols = NL.targets[p.i];
-  const n0 = Math.max(0, Math.floor((v0 - NL.aligned_start_ms) / NL.epoch_ms)), n1 = Math.min(ncols.sent.length, Math.ceil((v1 - NL.aligned_start_ms) / NL.epoch_ms) + 1);
+  const n0 = Math.max(0, epochIndex(NL, v0)), n1 = Math.min(ncols.sent.length, epochIndex(NL, v1) + 2);
   ctx.fillStyle = pattern;
   for (let k = n0; k < n1; k++) if (ncols.sent[k] === 0) {
     let e = k; while (e + 1 < n1 && ncols.sent[e + 1] === 0) e++;
@@ -352,7 +355,7 @@ function describe(p, t) {
     const v = raw.v[j];
     return name + "\nprobe sent " + fmtFull(raw.t[j], true) + "\n" + (v >= 0 ? "reply after " + fmtMs(v) : v === -1 ? "lost (no reply)" : v === -2 ? "late reply (lost)" : v === -3 ? "lost: ICMP or send error" : "unknown: recorder stopped before the timeout");
   }
-  const L = pickLevel(g), cols = L.targets[p.i], k = Math.floor((t - L.aligned_start_ms) / L.epoch_ms);
+  const L = pickLevel(g), cols = L.targets[p.i], k = epochIndex(L, t);
   if (k < 0 || k >= cols.sent.length) return name;
   const r = epochRange(L, k), secs = L.epoch_ms < 60000;
   let s = name + "\n" + fmtFull(r[0], secs) + " – " + fmtTime(r[1], secs) + "  (" + fmtDur(L.epoch_ms) + " epoch)\n";

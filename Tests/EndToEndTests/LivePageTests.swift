@@ -62,7 +62,7 @@ private let stateScript = """
       return JSON.stringify({
         drawn: root.dataset.drawn || "", level: root.dataset.level || "", updates: +(root.dataset.liveUpdates || 0),
         levels: D.levels.length, epochMs: L.epoch_ms, sinceMs: D.since_ms, untilMs: D.until_ms, generatedMs: D.generated_ms,
-        epochs: epochs, lastEpoch: last < 0 ? 0 : L.aligned_start_ms + last * L.epoch_ms,
+        epochs: epochs, lastEpoch: last < 0 ? 0 : D.since_ms + L.bounds_ms[last],
         sent: i >= 0 ? +cells[i + 1].textContent : -1, sentColumn: c.sent, lostColumn: c.lost,
         newestProbeAgeMs: D.probes ? Date.now() - newest : -1, status: text("live-status"), errors: text("errors"), panels: document.querySelectorAll("section.panel").length,
         search: location.search, marker: window.pingemTestMarker === 1,
