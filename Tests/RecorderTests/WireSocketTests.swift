@@ -12,6 +12,7 @@ import Foundation
 import Glibc
 import Synchronization
 import Testing
+import TestSupport
 @testable import Recorder
 
 @Suite(.serialized) struct WireSocketTests {
@@ -25,8 +26,7 @@ import Testing
             sockets = try ICMPSockets.open(families: [.v4, .v6])
         } catch let error as ICMPPermissionError {
             try #require(getuid() != 0, "root must be able to open raw sockets: \(error)")
-            print("skipped: no ICMP socket allowed for this user (\(error))")
-            return
+            try skip("no ICMP socket allowed for this user (\(error))")
         }
         defer { sockets.close() }
         // The host's ping_group_range is "1 0" here: datagram sockets are
@@ -43,8 +43,7 @@ import Testing
         do {
             sockets = try ICMPSockets.open(families: [.v4])
         } catch let error as ICMPPermissionError {
-            print("skipped: no ICMP socket allowed for this user (\(error))")
-            return
+            try skip("no ICMP socket allowed for this user (\(error))")
         }
         #expect(sockets.families == [.v4])
         // No IPv6 socket was asked for: sending there fails with an errno.
@@ -67,7 +66,7 @@ import Testing
     // MARK: Datagram sockets in a namespace
 
     @Test func datagramEchoInNamespace() throws {
-        guard let namespace = try WireNamespace.create("pingem-wire-\(getpid())-d") else { return }
+        let namespace = try WireNamespace.create("pingem-wire-\(getpid())-d")
         defer { namespace.delete() }
         try namespace.run("ip", "link", "set", "lo", "up")
         try namespace.run("sysctl", "-q", "-w", "net.ipv4.ping_group_range=0 2147483647")
@@ -91,9 +90,9 @@ import Testing
     @Test(arguments: [SocketKind.datagram, .raw])
     func icmpErrorsFromRouter(kind: SocketKind) throws {
         let suffix = kind == .datagram ? "e" : "r"
-        guard let client = try WireNamespace.create("pingem-wire-\(getpid())-\(suffix)c") else { return }
+        let client = try WireNamespace.create("pingem-wire-\(getpid())-\(suffix)c")
         defer { client.delete() }
-        guard let router = try WireNamespace.create("pingem-wire-\(getpid())-\(suffix)r") else { return }
+        let router = try WireNamespace.create("pingem-wire-\(getpid())-\(suffix)r")
         defer { router.delete() }
         try client.run("ip", "link", "add", "wc", "type", "veth", "peer", "name", "wr", "netns", router.name)
         for (namespace, address, address6) in [(client, "10.200.0.1/24", "fd00:200::1/64"), (router, "10.200.0.2/24", "fd00:200::2/64")] {
@@ -162,7 +161,7 @@ import Testing
     @Test(arguments: [SocketKind.raw, .datagram])
     func queuedRepliesAreReadInBatchesEachWithItsOwnStamp(kind: SocketKind) throws {
         let suffix = kind == .datagram ? "md" : "mr"
-        guard let namespace = try WireNamespace.create("pingem-wire-\(getpid())-\(suffix)") else { return }
+        let namespace = try WireNamespace.create("pingem-wire-\(getpid())-\(suffix)")
         defer { namespace.delete() }
         try namespace.run("ip", "link", "set", "lo", "up")
         try namespace.run("sysctl", "-q", "-w", "net.ipv4.ping_group_range=0 2147483647")
@@ -265,20 +264,17 @@ final class WireNamespace: Sendable {
     let name: String
     private init(name: String) { self.name = name }
 
-    /// nil (after printing why) when namespaces cannot be made here.
-    static func create(_ name: String) throws -> WireNamespace? {
-        guard getuid() == 0 else {
-            print("skipped: creating network namespaces needs root")
-            return nil
-        }
+    /// Skips the calling test (under CI: fails it) when namespaces cannot
+    /// be made here.
+    static func create(_ name: String) throws -> WireNamespace {
+        try requireRoot("creating network namespaces")
         if FileManager.default.fileExists(atPath: "/var/run/netns/\(name)") {
             _ = try? runCommand(["ip", "netns", "del", name])   // left over from a killed run
         }
         do {
             try runCommand(["ip", "netns", "add", name])
         } catch {
-            print("skipped: cannot create a network namespace (\(error))")
-            return nil
+            try skip("cannot create a network namespace (\(error))")
         }
         return WireNamespace(name: name)
     }

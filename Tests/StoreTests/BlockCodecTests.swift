@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Store
 
 /// The block codec gives back every probe bit for bit, for realistic and
