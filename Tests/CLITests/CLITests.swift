@@ -8,7 +8,7 @@ import TestSupport
 
 /// Recording opens a raw socket, which needs root here (ping_group_range is
 /// closed): without it the runner reports the test skipped (under CI, failed).
-func requireRecording() throws { try requireRoot("recording (a raw socket: ping_group_range is closed here)") }
+let needsRecording = ConditionTrait.requiresRoot("recording (a raw socket: ping_group_range is closed here)")
 
 /// A usage error: exit 64, `phrase` (if any) on stderr, nothing on stdout,
 /// and no database created.
@@ -217,9 +217,8 @@ func makeHistory(at path: String, start: Int64) throws {
 
     /// Records loopback for a moment, stops with `signal`, and checks nothing
     /// sent or received was lost on the way to the database.
-    @Test(arguments: [SIGINT, SIGTERM])
+    @Test(needsRecording, arguments: [SIGINT, SIGTERM])
     func recordsLoopbackAndStopsCleanly(signal: Int32) throws {
-        try requireRecording()
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("r.db").path

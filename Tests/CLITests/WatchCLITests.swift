@@ -162,8 +162,7 @@ private func stripOf(_ line: Substring) -> Substring? {
 
     /// Given targets, watch records them through a `pingem record` child and
     /// stops it cleanly when it is itself told to stop.
-    @Test func watchWithTargetsRecordsAndStopsItsRecorder() throws {
-        try requireRecording()
+    @Test(needsRecording) func watchWithTargetsRecordsAndStopsItsRecorder() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("t.db").path

@@ -135,9 +135,9 @@ func historyFolder() throws -> (URL, String, [String]) {
 extension ExportBrowserTests {
     /// A real recording on loopback (the kernel answers 127.0.0.1 and ::1
     /// itself), one target under the hostile label, exported and drawn.
-    @Test func chromiumDrawsARealLoopbackRecording() throws {
+    @Test(.requiresRoot("recording (a raw socket here)"))
+    func chromiumDrawsARealLoopbackRecording() throws {
         let chromium = try requireChromium()
-        try requireRoot("recording (a raw socket here)")
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("r.db").path

@@ -19,7 +19,7 @@ let ms: Int64 = 1_000_000
 /// Every suite that records needs root for raw sockets, network namespaces
 /// and mounts: without it the runner reports its tests skipped (under CI,
 /// failed).
-let needsRoot = Requirement.requiresRoot("recording with raw sockets, network namespaces and mounts")
+let needsRoot = ConditionTrait.requiresRoot("recording with raw sockets, network namespaces and mounts")
 
 func wallNow() -> Int64 {
     var ts = timespec()

@@ -9,14 +9,16 @@ public import Testing
 /// A test that could not run where CI says every test must.
 public struct MissingRequirement: Error, CustomStringConvertible {
     public var description: String
+    init(_ reason: String) { description = "CI is set, so this test must run, but \(reason)" }
 }
 
+var underCI: Bool { ProcessInfo.processInfo.environment["CI"] != nil }
+
 /// Skips the calling test (Test.cancel: the runner reports it cancelled
-/// with `reason`); under CI throws instead, which fails it.
+/// with `reason`); under CI throws instead, which fails it. Only for tests
+/// that are not parameterized: see `requires` for the others.
 public func skip(_ reason: String) throws -> Never {
-    if ProcessInfo.processInfo.environment["CI"] != nil {
-        throw MissingRequirement(description: "CI is set, so this test must run, but \(reason)")
-    }
+    if underCI { throw MissingRequirement(reason) }
     try Test.cancel("skipped: \(reason)")
 }
 
@@ -26,11 +28,6 @@ public func skipUnless(_ met: Bool, _ reason: @autoclosure () -> String) throws 
 }
 
 public var isRoot: Bool { geteuid() == 0 }
-
-/// Skips unless the test runs as root; `why` says what needs it.
-public func requireRoot(_ why: String) throws {
-    try skipUnless(isRoot, "\(why) needs root (euid \(geteuid()))")
-}
 
 /// The first of `candidates` that is an executable file, or a skip.
 public func requireExecutable(_ candidates: [String], _ what: String) throws -> String {
@@ -45,23 +42,23 @@ public func requireChromium() throws -> String {
                           "chromium (apt-get install -y chromium)")
 }
 
-/// A suite or test trait: every test under it runs only where `reason`
-/// answers nil, and is skipped (under CI: failed) with its answer otherwise.
-public struct Requirement: SuiteTrait, TestTrait, TestScoping {
-    let missing: @Sendable () -> String?
-
-    public var isRecursive: Bool { true }
-
-    public func provideScope(for test: Test, testCase: Test.Case?,
-                             performing function: @Sendable () async throws -> Void) async throws {
-        if !test.isSuite, let reason = missing() { try skipUnless(false, reason) }
-        try await function()
+extension Trait where Self == ConditionTrait {
+    /// The same rule as a trait: the test (or every test of the suite) runs
+    /// only where `met` holds, and is otherwise reported skipped with
+    /// `reason`; under CI the condition throws, which fails it. Suites and
+    /// parameterized tests must use this trait rather than `skip`: the
+    /// runner (swift-testing 6.3.1) reports a test case that called
+    /// Test.cancel as passed.
+    public static func requires(_ reason: String, _ met: @escaping @Sendable () -> Bool) -> ConditionTrait {
+        .enabled(Comment(rawValue: "skipped: \(reason)")) {
+            if met() { return true }
+            if underCI { throw MissingRequirement(reason) }
+            return false
+        }
     }
-}
 
-extension Trait where Self == Requirement {
-    /// Every test under this trait needs root; `why` says what for.
-    public static func requiresRoot(_ why: String) -> Requirement {
-        Requirement { isRoot ? nil : "\(why) needs root (euid \(geteuid()))" }
+    /// Runs only as root; `why` says what needs it.
+    public static func requiresRoot(_ why: String) -> ConditionTrait {
+        requires("\(why) needs root (euid \(geteuid()))") { isRoot }
     }
 }
