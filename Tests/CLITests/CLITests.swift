@@ -4,53 +4,23 @@
 import Foundation
 import Store
 import Testing
+import TestSupport
 
-/// The pingem binary built next to this test bundle.
-let pingemBinary: String = {
-    let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    return exe.deletingLastPathComponent().appendingPathComponent("pingem").path
-}()
+/// Recording opens a raw socket, which needs root here (ping_group_range is
+/// closed): without it the runner reports the test skipped (under CI, failed).
+let needsRecording = ConditionTrait.requiresRoot("recording (a raw socket: ping_group_range is closed here)")
 
-struct Run {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-@discardableResult
-func pingem(_ arguments: [String], environment: [String: String]? = nil) throws -> Run {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: pingemBinary)
-    p.arguments = arguments
-    if let environment { p.environment = environment }
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-               stderr: String(decoding: e, as: UTF8.self))
-}
-
-/// True when a test may start `pingem record`: raw sockets need root here
-/// (ping_group_range is closed). Otherwise says why it is skipped, and under
-/// CI records a failure: CI must run this suite as root.
-func canRecord(_ test: String = #function) -> Bool {
-    if getuid() == 0 { return true }
-    if ProcessInfo.processInfo.environment["CI"] != nil {
-        Issue.record("\(test) records, which needs root for a raw socket; CI must run as root")
-    } else {
-        print("skipped \(test): recording needs root for a raw socket here (ping_group_range is closed)")
-    }
-    return false
-}
-
-func temporaryDirectory() throws -> URL {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pingem-cli-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir
+/// A usage error: exit 64, `phrase` (if any) on stderr, nothing on stdout,
+/// and no database created.
+func expectUsageError(_ arguments: [String], phrase: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let dir = try temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let db = dir.appendingPathComponent("x.db").path
+    let r = try pingem(arguments + ["--db", db])
+    #expect(r.status == 64, "\(arguments): exit \(r.status), stderr \(r.stderr)", sourceLocation: sourceLocation)
+    #expect(phrase.isEmpty || r.stderr.contains(phrase), "\(arguments): \(r.stderr)", sourceLocation: sourceLocation)
+    #expect(r.stdout.isEmpty, "\(arguments): \(r.stdout)", sourceLocation: sourceLocation)
+    #expect(!FileManager.default.fileExists(atPath: db), "a usage error created the database", sourceLocation: sourceLocation)
 }
 
 let second: Int64 = 1_000_000_000
@@ -59,10 +29,7 @@ let second: Int64 = 1_000_000_000
 func makeHistory(at path: String, start: Int64) throws {
     let db = try Database(path: path, mode: .readWrite)
     let t = try db.target(name: "router", host: "198.18.0.1")
-    let session = try db.beginSession(
-        NewSession(runID: 1, pid: 1, hostname: "test", version: "test", socketKind: "raw",
-                   intervalNs: second, payloadBytes: 56, startedNs: start),
-        targets: [SessionTargetRecord(sessionID: 0, targetID: t.id, offsetNs: 0)])
+    let session = try db.beginTestSession(intervalNs: second, startedNs: start, targets: [t.id])
     var batch = WriteBatch()
     batch.addresses = [AddressRecord(targetID: t.id, sinceNs: start, address: "198.18.0.1")]
     for k in 0..<10 {
@@ -144,14 +111,7 @@ func makeHistory(at path: String, start: Int64) throws {
         (["record", "a=127.0.0.1", "a=127.0.0.2"], "named twice"),
     ])
     func usageErrorsExit64WithOneSentence(arguments: [String], phrase: String) throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let db = dir.appendingPathComponent("x.db").path
-        let r = try pingem(arguments + ["--db", db])
-        #expect(r.status == 64, "\(arguments): exit \(r.status), stderr \(r.stderr)")
-        #expect(phrase.isEmpty || r.stderr.contains(phrase), "\(arguments): \(r.stderr)")
-        #expect(r.stdout.isEmpty)
-        #expect(!FileManager.default.fileExists(atPath: db), "a usage error created the database")
+        try expectUsageError(arguments, phrase: phrase)
     }
 
     @Test func badDatabaseFilesAreRefusedAndLeftUntouched() throws {
@@ -215,10 +175,7 @@ func makeHistory(at path: String, start: Int64) throws {
         do {
             let db = try Database(path: path, mode: .readWrite)
             let t = try db.target(name: "router", host: "198.18.0.1")
-            let session = try db.beginSession(
-                NewSession(runID: 1, pid: 1, hostname: "test", version: "test", socketKind: "raw",
-                           intervalNs: 10 * second, payloadBytes: 56, startedNs: start),
-                targets: [SessionTargetRecord(sessionID: 0, targetID: t.id, offsetNs: 0)])
+            let session = try db.beginTestSession(intervalNs: 10 * second, startedNs: start, targets: [t.id])
             var batch = WriteBatch()
             for k in 0..<720 {  // two hours at 10 s, every 7th lost
                 batch.probes.append(ProbeRecord(sentNs: start + Int64(k) * 10 * second, targetID: t.id,
@@ -260,19 +217,13 @@ func makeHistory(at path: String, start: Int64) throws {
 
     /// Records loopback for a moment, stops with `signal`, and checks nothing
     /// sent or received was lost on the way to the database.
-    @Test(arguments: [SIGINT, SIGTERM])
+    @Test(needsRecording, arguments: [SIGINT, SIGTERM])
     func recordsLoopbackAndStopsCleanly(signal: Int32) throws {
-        guard canRecord() else { return }
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("r.db").path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: pingemBinary)
-        p.arguments = ["record", "127.0.0.1", "six=::1", "--interval", "50ms", "--db", db, "--verbose"]
         let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
+        let p = try startPingem(["record", "127.0.0.1", "six=::1", "--interval", "50ms", "--db", db, "--verbose"], stderr: err)
         Thread.sleep(forTimeInterval: 1.5)
         // A second recorder on the same database is refused and names the first.
         let second = try pingem(["record", "127.0.0.1", "--db", db])

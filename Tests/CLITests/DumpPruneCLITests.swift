@@ -5,6 +5,7 @@
 import Foundation
 @testable import Store
 import Testing
+import TestSupport
 
 /// Hours of two targets at 1 s ending about `endAgo` before now, with every
 /// kind of row: first replies in rows and reply rows, duplicates (one
@@ -16,10 +17,7 @@ func makeRichHistory(at path: String, hours: Int, endAgo: Int64 = 3 * 3600 * sec
     let now = Int64(Date().timeIntervalSince1970) * second
     let start = (now - endAgo - Int64(hours) * 3600 * second) / (3600 * second) * (3600 * second)
     let ids = [try db.target(name: "router", host: "198.18.0.1").id, try db.target(name: "far, away", host: "198.18.0.2").id]
-    let session = try db.beginSession(
-        NewSession(runID: 1, pid: 1, hostname: "test", version: "test", socketKind: "raw",
-                   intervalNs: second, payloadBytes: 56, startedNs: start),
-        targets: ids.enumerated().map { SessionTargetRecord(sessionID: 0, targetID: $1, offsetNs: Int64($0) * 500_000_000) })
+    let session = try db.beginTestSession(intervalNs: second, startedNs: start, targets: ids, offsetStepNs: 500_000_000)
     var state = seed
     func next(_ n: UInt64) -> Int64 {
         state = state &* 6364136223846793005 &+ 1442695040888963407
@@ -113,13 +111,7 @@ func lines(_ text: String) -> Int { text.split(separator: "\n").count }
         (["record", "--retain", "x", "127.0.0.1"], "--retain"),
     ])
     func usageErrorsExit64WithOneSentence(arguments: [String], phrase: String) throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let db = dir.appendingPathComponent("x.db").path
-        let r = try pingem(arguments + ["--db", db])
-        #expect(r.status == 64, "\(arguments): exit \(r.status), stderr \(r.stderr)")
-        #expect(phrase.isEmpty || r.stderr.contains(phrase), "\(arguments): \(r.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: db), "a usage error created the database")
+        try expectUsageError(arguments, phrase: phrase)
     }
 
     @Test func pruneDeletesOnlyOldRawRowsAndGivesSpaceBack() throws {
@@ -154,19 +146,13 @@ func lines(_ text: String) -> Int { text.split(separator: "\n").count }
 
     /// A recorder is never made to wait out its busy timeout by prune: no
     /// batch fails, it stops cleanly, every probe it sent is stored.
-    @Test func aRecorderKeepsCommittingWhilePruneRuns() throws {
-        guard canRecord() else { return }
+    @Test(needsRecording) func aRecorderKeepsCommittingWhilePruneRuns() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("live.db").path
         try makeRichHistory(at: db, hours: 12, endAgo: 26 * 3600 * second)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: pingemBinary)
-        p.arguments = ["record", "127.0.0.1", "--interval", "20ms", "--flush", "100ms", "--db", db, "--verbose"]
         let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
+        let p = try startPingem(["record", "127.0.0.1", "--interval", "20ms", "--flush", "100ms", "--db", db, "--verbose"], stderr: err)
         Thread.sleep(forTimeInterval: 1)
         let r = try pingem(["prune", "--older-than", "1d", "--db", db])
         Thread.sleep(forTimeInterval: 0.5)

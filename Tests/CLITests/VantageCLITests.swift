@@ -5,16 +5,14 @@
 import Foundation
 import Store
 import Testing
+import TestSupport
 
 /// One session from `start` with, per target, one probe a second: an RTT in
 /// milliseconds, or nil for a probe never answered.
 private func writeVantage(_ path: String, start: Int64, _ targets: [(name: String, host: String, rtts: [Int64?])]) throws {
     let db = try Database(path: path, mode: .readWrite)
     let records = try targets.map { try db.target(name: $0.name, host: $0.host) }
-    let session = try db.beginSession(
-        NewSession(runID: 1, pid: 1, hostname: "test", version: "test", socketKind: "raw",
-                   intervalNs: second, payloadBytes: 56, startedNs: start),
-        targets: records.map { SessionTargetRecord(sessionID: 0, targetID: $0.id, offsetNs: 0) })
+    let session = try db.beginTestSession(intervalNs: second, startedNs: start, targets: records.map(\.id))
     var batch = WriteBatch()
     for (record, target) in zip(records, targets) {
         batch.addresses.append(AddressRecord(targetID: record.id, sinceNs: start, address: target.host))

@@ -3,6 +3,7 @@
 import Foundation
 import Store
 import Testing
+import TestSupport
 
 /// The last 40 minutes of four targets probed every 10 s: a first session
 /// [now-40m, now-25m), no recorder for 10 minutes, a second session from
@@ -18,10 +19,7 @@ private func writeLiveHistory(at path: String, now: Int64) throws {
         (now - 15 * 60 * second, now - 10 * second, false),
     ]
     for (run, span) in runs.enumerated() {
-        let session = try db.beginSession(
-            NewSession(runID: UInt64(run + 1), pid: 1, hostname: "test", version: "test", socketKind: "raw",
-                       intervalNs: interval, payloadBytes: 56, startedNs: span.start),
-            targets: targets.map { SessionTargetRecord(sessionID: 0, targetID: $0.id, offsetNs: 0) })
+        let session = try db.beginTestSession(runID: UInt64(run + 1), intervalNs: interval, startedNs: span.start, targets: targets.map(\.id))
         var batch = WriteBatch()
         batch.addresses = targets.map { AddressRecord(targetID: $0.id, sinceNs: span.start, address: $0.host) }
         var k = 0
@@ -101,11 +99,7 @@ private func stripOf(_ line: Substring) -> Substring? {
 
 @Suite struct WatchCLITests {
     @Test func watchInTmuxShowsTargetsLossAndGapAndQuitsWithQ() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux") else {
-            if ProcessInfo.processInfo.environment["CI"] != nil { Issue.record("CI must have tmux (script/test installs it)") }
-            print("skipped: tmux is not installed")
-            return
-        }
+        _ = try requireExecutable(["/usr/bin/tmux"], "tmux (script/test installs it)")
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("w.db").path
@@ -168,18 +162,12 @@ private func stripOf(_ line: Substring) -> Substring? {
 
     /// Given targets, watch records them through a `pingem record` child and
     /// stops it cleanly when it is itself told to stop.
-    @Test func watchWithTargetsRecordsAndStopsItsRecorder() throws {
-        guard canRecord() else { return }
+    @Test(needsRecording) func watchWithTargetsRecordsAndStopsItsRecorder() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("t.db").path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: pingemBinary)
-        p.arguments = ["watch", "127.0.0.1", "six=::1", "--interval", "100ms", "--db", db]
         let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try startPingem(["watch", "127.0.0.1", "six=::1", "--interval", "100ms", "--db", db], stdout: out)
         // Plain frames on a pipe, one a second: wait until one shows both targets with an RTT.
         var seen = ""
         for _ in 0..<100 where !(seen.contains("\n127.0.0.1 ") && seen.contains("\nsix ")) {

@@ -2,6 +2,8 @@ import Foundation
 import Glibc
 import Synchronization
 import Testing
+import TestSupport
+@testable import pingem_responder
 
 // Test harness: a network namespace per test with a TUN device the
 // pingem-responder answers on, plus helpers to run the built binaries.
@@ -13,23 +15,14 @@ import Testing
 //   answers for the destinations in its config.
 
 enum E2E {
-    /// Directory of the running test binary; `swift test` builds `pingem`
-    /// and `pingem-responder` next to it (EndToEndTests depends on both).
-    static let binaryDirectory: String = {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        let path = length > 0
-            ? String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            : CommandLine.arguments[0]
-        return (path as NSString).deletingLastPathComponent
-    }()
-
-    static var pingem: String { binaryDirectory + "/pingem" }
-    static var responder: String { binaryDirectory + "/pingem-responder" }
+    /// `swift test` builds `pingem` and `pingem-responder` next to the test
+    /// bundle (EndToEndTests depends on both).
+    static var pingem: String { builtBinary("pingem") }
+    static var responder: String { builtBinary("pingem-responder") }
 
     /// Skips the calling test when namespaces are unavailable (not root, no
-    /// /dev/net/tun, `ip netns add` refused); when CI is set that is a
-    /// failure instead, because CI must run these tests.
+    /// /dev/net/tun, `ip netns add` refused); under CI fails it (TestSupport's
+    /// rule).
     static func requireNetworkNamespaces() throws {
         var reason: String?
         if geteuid() != 0 {
@@ -47,24 +40,13 @@ enum E2E {
                 _ = runCommand(["ip", "netns", "del", probe])
             }
         }
-        guard let reason else { return }
-        if ProcessInfo.processInfo.environment["CI"] != nil {
-            Issue.record("CI is set, so end-to-end tests must run, but \(reason)")
-            throw E2EError("\(reason)")
-        }
-        try Test.cancel("Skipped: \(reason)")
+        if let reason { try skip(reason) }
     }
 }
 
 struct E2EError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
-}
-
-struct CommandResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
 }
 
 /// Runs a command to completion, its output captured through temporary
@@ -140,7 +122,10 @@ final class TestNamespace {
     private var children: [ChildProcess] = []
     private var destroyed = false
 
-    init() throws {
+    /// Skips the calling test (under CI: fails it) where namespaces cannot
+    /// be made; `pingSockets` opens ICMP datagram sockets to every user in it.
+    init(pingSockets: Bool = false) throws {
+        try E2E.requireNetworkNamespaces()
         let number = namespaceCounter.wrappingAdd(1, ordering: .relaxed).oldValue
         name = "pingem-e2e-\(getpid())-\(number)"
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(name)
@@ -156,6 +141,7 @@ final class TestNamespace {
             try ip(["-n", name, "link", "set", "tun0", "up"])
             try ip(["-n", name, "route", "replace", "198.18.0.0/24", "dev", "tun0"])
             try ip(["-n", name, "-6", "route", "replace", "fd00:18::/64", "dev", "tun0"])
+            if pingSockets { try allowPingSockets() }
         } catch {
             destroy()
             throw error
@@ -224,19 +210,9 @@ final class TestNamespace {
     }
 }
 
-/// One destination in the responder's config (format: Tests/Responder/Config.swift).
-struct ResponderDestination: Encodable {
-    var address: String
-    var behaviour: String
-    var delay_ms: Int? = nil
-    var seed: UInt64? = nil
-    var loss_percent: Int? = nil
-    var outage_start_s: Double? = nil
-    var outage_end_s: Double? = nil
-    var every: Int? = nil
-    var router: String? = nil
-    var cut_bytes: Int? = nil
-}
+/// One destination in the responder's config: the responder's own type
+/// (Tests/Responder/Config.swift), so the format is written once.
+typealias ResponderDestination = DestinationConfig
 
 struct Responder {
     let child: ChildProcess
@@ -259,31 +235,10 @@ struct Responder {
     }
 }
 
-/// One line of the responder's log (fields: Tests/Responder/Log.swift).
-struct ResponderLogLine: Decodable {
-    struct Sent: Decodable {
-        var kind: String
-        var time_ns: Int64
-    }
-    var time_ns: Int64
-    var family: Int
-    var source: String
-    var destination: String
-    var behaviour: String
-    var action: String
-    var icmp_id: Int
-    var seq16: Int
-    var seq64: UInt64?
-    var run_id: UInt64?
-    var target_index: UInt32?
-    var sent: [Sent]
-    var complete: Bool
+/// One line of the responder's log: the responder's own type, so its schema
+/// (Tests/Responder/Log.swift) is written once.
+typealias ResponderLogLine = LogLine
 
+extension LogLine {
     func sentTimes(_ kind: String) -> [Int64] { sent.filter { $0.kind == kind }.map(\.time_ns) }
-}
-
-func realtimeNanoseconds() -> Int64 {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
 }

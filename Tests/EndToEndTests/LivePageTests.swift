@@ -1,6 +1,8 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
+@testable import pingem_responder
 
 // Issue 6, end to end: a real `pingem record` probes the project's test
 // responder in a network namespace; `pingem serve` (outside it, on a
@@ -14,14 +16,9 @@ import Testing
 
 /// What the test reads from the open page (one Runtime.evaluate).
 struct LivePageState: Decodable, CustomStringConvertible {
-    var drawn: String
-    var level: String
-    var updates: Int
-    var levels: Int
-    var epochMs: Int64
-    var sinceMs: Int64
-    var untilMs: Int64
-    var generatedMs: Int64
+    var drawn, level: String
+    var updates, levels: Int
+    var epochMs, sinceMs, untilMs, generatedMs: Int64
     /// Epochs with probes at the page's finest level, first target.
     var epochs: Int
     /// Start (Unix ms) of the last epoch with probes there.
@@ -71,36 +68,10 @@ private let stateScript = """
     })()
     """
 
-/// A loopback port nobody listens on right now.
-private func freeLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
-            guard bind(fd, pointer, length) == 0 else { return -1 }
-            return getsockname(fd, pointer, &length)
-        }
-    }
-    guard bound == 0 else { throw E2EError("no free loopback port: \(String(cString: strerror(errno)))") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
-private let chromiumPath: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
-    .first { FileManager.default.isExecutableFile(atPath: $0) }
-
 @Suite(.serialized) struct LivePageTests {
     @Test(.timeLimit(.minutes(3)))
     func theLivePageFollowsARecorderAcrossRestartsInChromium() throws {
-        guard let chromium = chromiumPath else {
-            let reason = "chromium is not installed: script/test installs it (apt-get install -y chromium)"
-            if ProcessInfo.processInfo.environment["CI"] != nil { Issue.record("CI is set, so the live page test must run, but \(reason)") }
-            try Test.cancel("Skipped: \(reason)")
-        }
-        try E2E.requireNetworkNamespaces()
+        let chromium = try requireChromium()
         let namespace = try TestNamespace()
         defer { namespace.destroy() }
         // The test's own folder (profile, logs, screenshot), kept after the
@@ -111,8 +82,8 @@ private let chromiumPath: String? = ["/usr/bin/chromium", "/usr/bin/chromium-bro
         defer { try? FileManager.default.removeItem(at: folder.appendingPathComponent("profile")) }
 
         let responder = try namespace.startResponder([
-            .init(address: "198.18.0.10", behaviour: "clean"),
-            .init(address: "198.18.0.12", behaviour: "lossy", seed: 7, loss_percent: 30),
+            .init(address: "198.18.0.10", behaviour: .clean),
+            .init(address: "198.18.0.12", behaviour: .lossy, seed: 7, loss_percent: 30),
         ])
         let db = namespace.directory.appendingPathComponent("live.db").path
         func startRecorder(_ label: String) throws -> ChildProcess {
@@ -122,7 +93,7 @@ private let chromiumPath: String? = ["/usr/bin/chromium", "/usr/bin/chromium-bro
         var recorder = try startRecorder("record-1")
         defer { recorder.signal(SIGKILL); recorder.wait(timeout: 5) }
 
-        let port = try freeLoopbackPort()
+        let port = try freePort()
         let serve = try ChildProcess([pingemBinary, "serve", "--db", db, "--listen", "127.0.0.1:\(port)"],
                                      outputDirectory: folder, name: "serve")
         defer { serve.signal(SIGKILL); serve.wait(timeout: 5) }
@@ -257,14 +228,4 @@ private let chromiumPath: String? = ["/usr/bin/chromium", "/usr/bin/chromium-bro
 
         _ = try responder.stop()
     }
-}
-
-/// Polls `condition` every 100 ms, at most `limit` seconds.
-private func waitUntil(limit: Double, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(limit)
-    while Date() < deadline {
-        if condition() { return true }
-        usleep(100_000)
-    }
-    return condition()
 }

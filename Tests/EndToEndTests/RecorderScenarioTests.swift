@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+@testable import pingem_responder
 
 // pingem record against the responder, then pingem report compared with the
 // responder's log. Bounds, not equalities, only where the recorder's stop
@@ -41,19 +42,18 @@ var pingemBinary: String { ProcessInfo.processInfo.environment["PINGEM_E2E_PINGE
 
 @Suite(.serialized) struct RecorderScenarioTests {
     static var behaviours: [(label: String, last: Int, config: (String) -> ResponderDestination)] { [
-        ("clean", 10, { .init(address: $0, behaviour: "clean") }),
-        ("slow", 11, { .init(address: $0, behaviour: "slow", delay_ms: 250) }),
-        ("lossy", 12, { .init(address: $0, behaviour: "lossy", seed: 7, loss_percent: 30) }),
-        ("outage", 13, { .init(address: $0, behaviour: "outage", outage_start_s: 3, outage_end_s: 6) }),
-        ("late", 14, { .init(address: $0, behaviour: "late", delay_ms: 3000, every: 4) }),
-        ("dup", 15, { .init(address: $0, behaviour: "duplicate", delay_ms: 5, every: 3) }),
-        ("unreach", 16, { .init(address: $0, behaviour: "unreachable") }),
-        ("garbage", 17, { .init(address: $0, behaviour: "garbage-first", delay_ms: 20) }),
-        ("silent", 18, { .init(address: $0, behaviour: "silent") }),
+        ("clean", 10, { .init(address: $0, behaviour: .clean) }),
+        ("slow", 11, { .init(address: $0, behaviour: .slow, delay_ms: 250) }),
+        ("lossy", 12, { .init(address: $0, behaviour: .lossy, seed: 7, loss_percent: 30) }),
+        ("outage", 13, { .init(address: $0, behaviour: .outage, outage_start_s: 3, outage_end_s: 6) }),
+        ("late", 14, { .init(address: $0, behaviour: .late, delay_ms: 3000, every: 4) }),
+        ("dup", 15, { .init(address: $0, behaviour: .duplicate, delay_ms: 5, every: 3) }),
+        ("unreach", 16, { .init(address: $0, behaviour: .unreachable) }),
+        ("garbage", 17, { .init(address: $0, behaviour: .garbageFirst, delay_ms: 20) }),
+        ("silent", 18, { .init(address: $0, behaviour: .silent) }),
     ] }
 
     @Test func everyBehaviourMatchesTheResponderLog() throws {
-        try E2E.requireNetworkNamespaces()
         let namespace = try TestNamespace()
         defer { namespace.destroy() }
         var destinations: [ResponderDestination] = []
@@ -166,12 +166,10 @@ var pingemBinary: String { ProcessInfo.processInfo.environment["PINGEM_E2E_PINGE
     }
 
     @Test func unprivilegedRecorderUsesDatagramSockets() throws {
-        try E2E.requireNetworkNamespaces()
-        let namespace = try TestNamespace()
+        let namespace = try TestNamespace(pingSockets: true)
         defer { namespace.destroy() }
-        try namespace.allowPingSockets()
         let responder = try namespace.startResponder([
-            .init(address: "198.18.0.10", behaviour: "clean"), .init(address: "fd00:18::10", behaviour: "clean"),
+            .init(address: "198.18.0.10", behaviour: .clean), .init(address: "fd00:18::10", behaviour: .clean),
         ])
         // nobody (65534) must reach the binary and write the database.
         let work = namespace.directory.appendingPathComponent("nobody")

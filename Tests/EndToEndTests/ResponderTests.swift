@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Synchronization
 import Testing
+@testable import pingem_responder
 
 // The responder is the ground truth the end-to-end tests trust, so it is
 // tested on its own first, from ICMP datagram sockets inside its namespace:
@@ -66,25 +67,25 @@ func sendEcho(fd: Int32, to address: String, sequence: UInt16, payload: [UInt8])
     let v4 = !address.contains(":")
     var message: [UInt8] = [v4 ? 8 : 128, 0, 0, 0, 0, 0, UInt8(sequence >> 8), UInt8(sequence & 0xFF)]
     message += payload
+    /// sendto with `target` (a sockaddr_in or sockaddr_in6) as the address.
+    func send<Address>(to target: Address) -> Int {
+        withUnsafePointer(to: target) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                sendto(fd, message, message.count, 0, $0, socklen_t(MemoryLayout<Address>.size))
+            }
+        }
+    }
     let sent: Int
     if v4 {
         var target = sockaddr_in()
         target.sin_family = sa_family_t(AF_INET)
         inet_pton(AF_INET, address, &target.sin_addr)
-        sent = withUnsafePointer(to: &target) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                sendto(fd, message, message.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
+        sent = send(to: target)
     } else {
         var target = sockaddr_in6()
         target.sin6_family = sa_family_t(AF_INET6)
         inet_pton(AF_INET6, address, &target.sin6_addr)
-        sent = withUnsafePointer(to: &target) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                sendto(fd, message, message.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
-            }
-        }
+        sent = send(to: target)
     }
     if sent != message.count { throw E2EError("sendto \(address): \(String(cString: strerror(errno)))") }
 }
@@ -167,18 +168,16 @@ func collect(fd: Int32, quiet: Int32 = 300) -> [Received] {
     static let runID: UInt64 = 0x0123_4567_89AB_CDEF
 
     @Test func answersCleanGarbageUnreachableAndLossyAsConfigured() throws {
-        try E2E.requireNetworkNamespaces()
-        let namespace = try TestNamespace()
+        let namespace = try TestNamespace(pingSockets: true)
         defer { namespace.destroy() }
-        try namespace.allowPingSockets()
         let responder = try namespace.startResponder([
-            .init(address: "198.18.0.10", behaviour: "clean"),
-            .init(address: "fd00:18::10", behaviour: "clean"),
-            .init(address: "198.18.0.12", behaviour: "lossy", seed: 7, loss_percent: 50),
-            .init(address: "198.18.0.16", behaviour: "unreachable"),
-            .init(address: "fd00:18::16", behaviour: "unreachable"),
-            .init(address: "198.18.0.17", behaviour: "garbage-first"),
-            .init(address: "fd00:18::17", behaviour: "garbage-first", cut_bytes: 12),
+            .init(address: "198.18.0.10", behaviour: .clean),
+            .init(address: "fd00:18::10", behaviour: .clean),
+            .init(address: "198.18.0.12", behaviour: .lossy, seed: 7, loss_percent: 50),
+            .init(address: "198.18.0.16", behaviour: .unreachable),
+            .init(address: "fd00:18::16", behaviour: .unreachable),
+            .init(address: "198.18.0.17", behaviour: .garbageFirst),
+            .init(address: "fd00:18::17", behaviour: .garbageFirst, cut_bytes: 12),
         ])
         let probes = 6
         var repliedSequences: [String: [UInt64]] = [:]
@@ -254,12 +253,10 @@ func collect(fd: Int32, quiet: Int32 = 300) -> [Received] {
     }
 
     @Test func flushesUnsentDelayedRepliesOnSIGTERM() throws {
-        try E2E.requireNetworkNamespaces()
-        let namespace = try TestNamespace()
+        let namespace = try TestNamespace(pingSockets: true)
         defer { namespace.destroy() }
-        try namespace.allowPingSockets()
         let responder = try namespace.startResponder([
-            .init(address: "198.18.0.14", behaviour: "late", delay_ms: 60_000, every: 1),
+            .init(address: "198.18.0.14", behaviour: .late, delay_ms: 60_000, every: 1),
         ])
         let fd = try pingSocket(in: namespace, family: AF_INET)
         defer { close(fd) }

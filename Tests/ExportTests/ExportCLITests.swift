@@ -3,35 +3,7 @@
 import Foundation
 import Store
 import Testing
-
-let pingemBinary: String = {
-    let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    return exe.deletingLastPathComponent().appendingPathComponent("pingem").path
-}()
-
-struct Run {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-@discardableResult
-func run(_ executable: String, _ arguments: [String], in directory: URL? = nil) throws -> Run {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = arguments
-    if let directory { p.currentDirectoryURL = directory }
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    // Read both pipes concurrently-enough: stderr is small, stdout may be a whole page.
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-               stderr: String(decoding: e, as: UTF8.self))
-}
+import TestSupport
 
 func iso(_ ns: Int64) -> String {
     let f = ISO8601DateFormatter()
@@ -101,20 +73,9 @@ func historyFolder() throws -> (URL, String, [String]) {
     }
 }
 
-/// Headless Chromium, if installed.
-let chromiumPath: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
-    .first { FileManager.default.isExecutableFile(atPath: $0) }
-
 @Suite struct ExportBrowserTests {
     @Test func chromiumDrawsEveryPanelWithoutAJavaScriptError() throws {
-        guard let chromium = chromiumPath else {
-            if ProcessInfo.processInfo.environment["CI"] != nil {
-                Issue.record("chromium is not installed: script/test installs it (apt-get install chromium)")
-            } else {
-                print("skipped: chromium is not installed (apt-get install -y chromium) so the browser test did not run")
-            }
-            return
-        }
+        let chromium = try requireChromium()
         let (dir, db, window) = try historyFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
         let page = dir.appendingPathComponent("page.html").path
@@ -174,26 +135,13 @@ let chromiumPath: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "
 extension ExportBrowserTests {
     /// A real recording on loopback (the kernel answers 127.0.0.1 and ::1
     /// itself), one target under the hostile label, exported and drawn.
-    @Test func chromiumDrawsARealLoopbackRecording() throws {
-        guard let chromium = chromiumPath else {
-            if ProcessInfo.processInfo.environment["CI"] != nil { Issue.record("chromium is not installed") }
-            print("skipped: chromium is not installed (apt-get install -y chromium)")
-            return
-        }
-        guard getuid() == 0 else {
-            if ProcessInfo.processInfo.environment["CI"] != nil { Issue.record("CI must run as root") }
-            print("skipped: recording needs root for a raw socket here")
-            return
-        }
+    @Test(.requiresRoot("recording (a raw socket here)"))
+    func chromiumDrawsARealLoopbackRecording() throws {
+        let chromium = try requireChromium()
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("r.db").path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: pingemBinary)
-        p.arguments = ["record", "127.0.0.1", hostileLabel + "=::1", "--interval", "50ms", "--db", db]
-        p.standardError = FileHandle.nullDevice
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
+        let p = try startPingem(["record", "127.0.0.1", hostileLabel + "=::1", "--interval", "50ms", "--db", db])
         Thread.sleep(forTimeInterval: 1.5)
         kill(p.processIdentifier, SIGINT)
         p.waitUntilExit()

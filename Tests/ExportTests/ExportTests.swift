@@ -5,6 +5,7 @@ import Foundation
 @testable import Reports
 import Store
 import Testing
+import TestSupport
 
 let second: Int64 = 1_000_000_000
 let hostileLabel = "</script><img src=x onerror=alert(1)>"
@@ -25,11 +26,8 @@ func makeHistory(at path: String) throws {
     }
     for (run, (from, to)) in [(0, 1200), (1800, 2400)].enumerated() {
         let started = historyStart + Int64(from) * second
-        let session = try db.beginSession(
-            NewSession(runID: UInt64(run + 1), pid: 1, hostname: "test", version: "test", socketKind: "raw",
-                       intervalNs: second, payloadBytes: 56, startedNs: started),
-            targets: [SessionTargetRecord(sessionID: 0, targetID: router.id, offsetNs: 0),
-                      SessionTargetRecord(sessionID: 0, targetID: hostile.id, offsetNs: 500_000_000)])
+        let session = try db.beginTestSession(runID: UInt64(run + 1), intervalNs: second, startedNs: started,
+                                              targets: [router.id, hostile.id], offsetStepNs: 500_000_000)
         var batch = WriteBatch()
         batch.addresses = [AddressRecord(targetID: router.id, sinceNs: started, address: "198.18.0.1"),
                            AddressRecord(targetID: hostile.id, sinceNs: started, address: "198.18.0.2")]
@@ -54,12 +52,6 @@ func makeHistory(at path: String) throws {
         try db.write(batch, session: session)
         try db.endSession(session, stoppedNs: historyStart + Int64(to) * second)
     }
-}
-
-func temporaryDirectory() throws -> URL {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pingem-export-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir
 }
 
 /// The JSON object in the page's data block, parsed as a browser would.

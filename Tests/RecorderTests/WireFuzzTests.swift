@@ -9,6 +9,7 @@
 // recomputed on half the IPv4 raw mutants so they reach the deep paths.
 
 import Testing
+import TestSupport
 @testable import Recorder
 
 @Suite struct WireFuzzTests {
@@ -86,7 +87,7 @@ import Testing
         }
     }
 
-    static func mutate(_ seed: [UInt8], _ random: inout WireRandom) -> [UInt8] {
+    static func mutate(_ seed: [UInt8], _ random: inout SplitMix64) -> [UInt8] {
         if Int.random(in: 0..<20, using: &random) == 0 {
             return (0..<Int.random(in: 0...120, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
         }
@@ -132,7 +133,7 @@ import Testing
     static let iterations = 300_000
 
     @Test func rawIPv4Mutants() {
-        var random = WireRandom(seed: 1)
+        var random = SplitMix64(seed: 1)
         var tally = Tally()
         for index in 0..<Self.iterations {
             var packet = Self.mutate(Self.rawV4Seeds[index % Self.rawV4Seeds.count], &random)
@@ -143,7 +144,7 @@ import Testing
     }
 
     @Test func rawIPv6AndDatagramMutants() {
-        var random = WireRandom(seed: 2)
+        var random = SplitMix64(seed: 2)
         var tally = Tally()
         for index in 0..<Self.iterations {
             let message = Self.mutate(Self.rawV6Seeds[index % Self.rawV6Seeds.count], &random)
@@ -156,7 +157,7 @@ import Testing
     }
 
     @Test func errorQueueAndKernelStructureMutants() {
-        var random = WireRandom(seed: 3)
+        var random = SplitMix64(seed: 3)
         var tally = Tally()
         for index in 0..<Self.iterations {
             let seed = Self.errorSeeds[index % Self.errorSeeds.count]
@@ -176,7 +177,7 @@ import Testing
     }
 
     @Test func payloadDecoderMutants() {
-        var random = WireRandom(seed: 4)
+        var random = SplitMix64(seed: 4)
         var tally = Tally()
         for _ in 0..<Self.iterations {
             let bytes = Self.mutate(Self.payload, &random)

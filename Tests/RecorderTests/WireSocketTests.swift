@@ -12,6 +12,7 @@ import Foundation
 import Glibc
 import Synchronization
 import Testing
+import TestSupport
 @testable import Recorder
 
 @Suite(.serialized) struct WireSocketTests {
@@ -25,8 +26,7 @@ import Testing
             sockets = try ICMPSockets.open(families: [.v4, .v6])
         } catch let error as ICMPPermissionError {
             try #require(getuid() != 0, "root must be able to open raw sockets: \(error)")
-            print("skipped: no ICMP socket allowed for this user (\(error))")
-            return
+            try skip("no ICMP socket allowed for this user (\(error))")
         }
         defer { sockets.close() }
         // The host's ping_group_range is "1 0" here: datagram sockets are
@@ -43,8 +43,7 @@ import Testing
         do {
             sockets = try ICMPSockets.open(families: [.v4])
         } catch let error as ICMPPermissionError {
-            print("skipped: no ICMP socket allowed for this user (\(error))")
-            return
+            try skip("no ICMP socket allowed for this user (\(error))")
         }
         #expect(sockets.families == [.v4])
         // No IPv6 socket was asked for: sending there fails with an errno.
@@ -66,8 +65,8 @@ import Testing
 
     // MARK: Datagram sockets in a namespace
 
-    @Test func datagramEchoInNamespace() throws {
-        guard let namespace = try WireNamespace.create("pingem-wire-\(getpid())-d") else { return }
+    @Test(needsNamespaces) func datagramEchoInNamespace() throws {
+        let namespace = try WireNamespace.create("pingem-wire-\(getpid())-d")
         defer { namespace.delete() }
         try namespace.run("ip", "link", "set", "lo", "up")
         try namespace.run("sysctl", "-q", "-w", "net.ipv4.ping_group_range=0 2147483647")
@@ -88,12 +87,12 @@ import Testing
     /// fd00:200::2), and the router has "unreachable" routes for
     /// 198.18.0.0/24 and fd00:99::/64, so it answers our probes there with
     /// ICMP destination unreachable, quoting them.
-    @Test(arguments: [SocketKind.datagram, .raw])
+    @Test(needsNamespaces, arguments: [SocketKind.datagram, .raw])
     func icmpErrorsFromRouter(kind: SocketKind) throws {
         let suffix = kind == .datagram ? "e" : "r"
-        guard let client = try WireNamespace.create("pingem-wire-\(getpid())-\(suffix)c") else { return }
+        let client = try WireNamespace.create("pingem-wire-\(getpid())-\(suffix)c")
         defer { client.delete() }
-        guard let router = try WireNamespace.create("pingem-wire-\(getpid())-\(suffix)r") else { return }
+        let router = try WireNamespace.create("pingem-wire-\(getpid())-\(suffix)r")
         defer { router.delete() }
         try client.run("ip", "link", "add", "wc", "type", "veth", "peer", "name", "wr", "netns", router.name)
         for (namespace, address, address6) in [(client, "10.200.0.1/24", "fd00:200::1/64"), (router, "10.200.0.2/24", "fd00:200::2/64")] {
@@ -159,10 +158,10 @@ import Testing
     /// than one recvmmsg call holds (64 with a 64-byte payload): every one
     /// is parsed, intact, and carries its own kernel receive stamp (a
     /// shared or shifted stamp would break the order or the bounds).
-    @Test(arguments: [SocketKind.raw, .datagram])
+    @Test(needsNamespaces, arguments: [SocketKind.raw, .datagram])
     func queuedRepliesAreReadInBatchesEachWithItsOwnStamp(kind: SocketKind) throws {
         let suffix = kind == .datagram ? "md" : "mr"
-        guard let namespace = try WireNamespace.create("pingem-wire-\(getpid())-\(suffix)") else { return }
+        let namespace = try WireNamespace.create("pingem-wire-\(getpid())-\(suffix)")
         defer { namespace.delete() }
         try namespace.run("ip", "link", "set", "lo", "up")
         try namespace.run("sysctl", "-q", "-w", "net.ipv4.ping_group_range=0 2147483647")
@@ -260,25 +259,25 @@ import Testing
     }
 }
 
+/// Making namespaces needs root: without it the runner reports these tests
+/// skipped (under CI, failed).
+let needsNamespaces = ConditionTrait.requiresRoot("creating network namespaces")
+
 /// A network namespace made with `ip netns add` and removed by `delete`.
 final class WireNamespace: Sendable {
     let name: String
     private init(name: String) { self.name = name }
 
-    /// nil (after printing why) when namespaces cannot be made here.
-    static func create(_ name: String) throws -> WireNamespace? {
-        guard getuid() == 0 else {
-            print("skipped: creating network namespaces needs root")
-            return nil
-        }
+    /// Skips the calling test (under CI: fails it) when `ip netns add` is
+    /// refused; tests that call it carry `needsNamespaces` for root.
+    static func create(_ name: String) throws -> WireNamespace {
         if FileManager.default.fileExists(atPath: "/var/run/netns/\(name)") {
             _ = try? runCommand(["ip", "netns", "del", name])   // left over from a killed run
         }
         do {
             try runCommand(["ip", "netns", "add", name])
         } catch {
-            print("skipped: cannot create a network namespace (\(error))")
-            return nil
+            try skip("cannot create a network namespace (\(error))")
         }
         return WireNamespace(name: name)
     }

@@ -8,13 +8,16 @@
 // removes the lock file it created for a database it then refused).
 import Foundation
 import Testing
+import TestSupport
 
 extension Reliability {
-    @Suite struct DatabaseFiles {
+    @Suite(needsRoot) struct DatabaseFiles {
+        let dir = TemporaryFolder()
+
         static let nobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
         /// A pingem database with a few hundred probes (several pages).
-        static func recordHistory(_ db: String, in dir: TemporaryDirectory) throws {
+        static func recordHistory(_ db: String, in dir: TemporaryFolder) throws {
             let recorder = try Recorder(["127.0.0.1", "six=::1", "--interval", "10ms", "--flush", "100ms", "--db", db],
                                         logPath: dir.file("history.log"))
             _ = waitUntil { (try? sqlInt(db, "SELECT count(*) FROM probe")) ?? 0 >= 400 }
@@ -37,7 +40,7 @@ extension Reliability {
                            phrase: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
             var argv = (asNobody ? Self.nobody : []) + [binary] + arguments
             if let namespace { argv = ["/usr/sbin/ip", "netns", "exec", namespace] + argv }
-            let r = try command(argv[0], Array(argv.dropFirst()))
+            let r = try run(argv[0], Array(argv.dropFirst()))
             #expect(r.status == 1, "\(arguments): exit \(r.status), \(r.stderr)", sourceLocation: sourceLocation)
             let lines = r.stderr.split(separator: "\n")
             #expect(lines.count == 1 && r.stderr.contains(phrase), "\(arguments): \(r.stderr)", sourceLocation: sourceLocation)
@@ -45,9 +48,6 @@ extension Reliability {
         }
 
         @Test func unwritableAndUnreadableFilesAreRefusedUnchangedAsAUser() throws {
-            guard haveRoot() else { return }
-            let dir = try TemporaryDirectory()
-            defer { dir.remove() }
             chmod(dir.url.path, 0o755)
             let binary = dir.file("pingem")
             try FileManager.default.copyItem(atPath: pingemBinary, toPath: binary)
@@ -63,7 +63,7 @@ extension Reliability {
             let own = dir.file("own")
             try FileManager.default.createDirectory(atPath: own, withIntermediateDirectories: false)
             chown(own, 65534, 65534)
-            let probe = try command("/usr/sbin/ip", ["netns", "exec", namespace.a, "/usr/bin/timeout", "--preserve-status", "-s", "INT", "1.5"]
+            let probe = try run("/usr/sbin/ip", ["netns", "exec", namespace.a, "/usr/bin/timeout", "--preserve-status", "-s", "INT", "1.5"]
                 + Self.nobody + [binary, "record", "127.0.0.1", "--interval", "100ms", "--db", own + "/ok.db"])
             #expect(probe.status == 0, "nobody cannot record in the test namespace: \(probe.stderr)")
             #expect(try sqlInt(own + "/ok.db", "SELECT count(*) FROM probe") >= 10)
@@ -104,9 +104,6 @@ extension Reliability {
         }
 
         @Test func emptyAndTruncatedFilesAreRefusedUnchanged() throws {
-            guard haveRoot() else { return }
-            let dir = try TemporaryDirectory()
-            defer { dir.remove() }
             let history = dir.file("history.db")
             try Self.recordHistory(history, in: dir)
             let original = try #require(bytes(history))

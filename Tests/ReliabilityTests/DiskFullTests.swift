@@ -6,9 +6,12 @@
 import Foundation
 import Reports
 import Testing
+import TestSupport
 
 extension Reliability {
-    @Suite struct DiskFull {
+    @Suite(needsRoot) struct DiskFull {
+        let dir = TemporaryFolder()
+
         struct Outcome {
             var db: String
             var session: SessionRow
@@ -17,12 +20,12 @@ extension Reliability {
         }
 
         /// Records onto a tiny tmpfs, fills it for `fullFor`, frees it, stops.
-        func recordThroughAFullDisk(in dir: TemporaryDirectory, extra: [String], fullFor: Int64,
+        func recordThroughAFullDisk(in dir: TemporaryFolder, extra: [String], fullFor: Int64,
                                     _ check: (Outcome) throws -> Void) throws {
             let mount = dir.file("small")
             try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
             try must("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=2M,mode=0700", "tmpfs", mount])
-            defer { _ = try? command("/usr/bin/umount", ["-l", mount]) }
+            defer { _ = try? run("/usr/bin/umount", ["-l", mount]) }
             let db = mount + "/full.db"
             let recorder = try Recorder(["127.0.0.1", "six=::1", "--interval", "20ms", "--flush", "200ms", "--db", db] + extra,
                                         logPath: dir.file("full.log"))
@@ -58,9 +61,6 @@ extension Reliability {
         }
 
         @Test func aFullDiskLosesNoProbeWithinTheBound() throws {
-            guard haveRoot() else { return }
-            let dir = try TemporaryDirectory()
-            defer { dir.remove() }
             try recordThroughAFullDisk(in: dir, extra: [], fullFor: 2 * second) { o in
                 #expect(try sqlInt(o.db, "SELECT count(*) FROM gap") == 0)
                 #expect(o.log.logLines(containing: "dropping the oldest").isEmpty)
@@ -78,9 +78,6 @@ extension Reliability {
         }
 
         @Test func beyondTheBoundTheOldestAreDroppedAndRecordedAsNoData() throws {
-            guard haveRoot() else { return }
-            let dir = try TemporaryDirectory()
-            defer { dir.remove() }
             let bound = 30
             try recordThroughAFullDisk(in: dir, extra: ["--max-held-probes", "\(bound)"], fullFor: 2 * second) { o in
                 #expect(o.log.logLines(containing: "dropping the oldest").count == 1, "\(o.log.log)")

@@ -8,6 +8,7 @@ import Recorder
 import Reports
 import Synchronization
 import Testing
+import TestSupport
 
 private func checksum(_ bytes: [UInt8]) -> UInt16 {
     var sum: UInt32 = 0
@@ -26,7 +27,7 @@ private func icmp(type: UInt8, code: UInt8, rest: [UInt8], body: [UInt8]) -> [UI
 }
 
 /// Foreign packet number `i`: five kinds in turn.
-private func foreignPacket(_ i: Int, runID: UInt64, random: inout SeededGenerator) -> [UInt8] {
+private func foreignPacket(_ i: Int, runID: UInt64, random: inout SplitMix64) -> [UInt8] {
     let id = UInt16.random(in: 0...UInt16.max, using: &random), seq = UInt16(truncatingIfNeeded: i)
     let idSeq = [UInt8(id >> 8), UInt8(id & 0xFF), UInt8(seq >> 8), UInt8(seq & 0xFF)]
     switch i % 5 {
@@ -62,16 +63,15 @@ private func residentKB(_ pid: Int32) -> Int {
 
 /// Packets dropped by the raw sockets of a namespace (full receive buffers).
 private func rawSocketDrops(_ namespace: String) throws -> Int64 {
-    let r = try command("/usr/sbin/ip", ["netns", "exec", namespace, "cat", "/proc/net/raw", "/proc/net/raw6"])
+    let r = try run("/usr/sbin/ip", ["netns", "exec", namespace, "cat", "/proc/net/raw", "/proc/net/raw6"])
     return r.stdout.split(separator: "\n").dropFirst().compactMap { Int64($0.split(separator: " ").last ?? "") }.reduce(0, +)
 }
 
 extension Reliability {
-    @Suite struct Flood {
+    @Suite(needsRoot) struct Flood {
+        let dir = TemporaryFolder()
+
         @Test func aForeignFloodIsCountedNotStoredAndTrueRepliesStillMatch() throws {
-            guard haveRoot() else { return }
-            let dir = try TemporaryDirectory()
-            defer { dir.remove() }
             let net = try NamespacePair(loopbackOnly: ())
             let db = dir.file("flood.db")
             let recorder = try Recorder(["127.0.0.1", "--interval", "20ms", "--flush", "200ms", "--verbose", "--db", db],
@@ -99,7 +99,7 @@ extension Reliability {
                 var to = sockaddr_in()
                 to.sin_family = sa_family_t(AF_INET)
                 to.sin_addr.s_addr = inet_addr("127.0.0.1")
-                var random = SeededGenerator(state: 99)
+                var random = SplitMix64(seed: 99)
                 let start = wallNow()
                 for i in 0..<total {
                     let packet = foreignPacket(i, runID: runID, random: &random)

@@ -4,23 +4,23 @@
 import Foundation
 import Reports
 import Testing
+import TestSupport
 
 /// The whole suite runs one test at a time: its checks are about the
 /// recorder's schedule, and parallel recorders would only measure each other.
 @Suite(.serialized) struct Reliability {}
 
 extension Reliability {
-    @Suite struct HardKill {
+    @Suite(needsRoot) struct HardKill {
+        let dir = TemporaryFolder()
+
         @Test func twentyKillsLoseAtMostOneBatchEachAndNothingCommitted() throws {
-            guard haveRoot() else { return }
-            let dir = try TemporaryDirectory()
-            defer { dir.remove() }
             let db = dir.file("kill.db")
             let interval = 20 * ms, flush = 200 * ms
             // One batch is flush / interval probes per target; the bound adds
             // the commit itself and the writer's wake-up (100 ms).
             let batchBound = (flush + 100 * ms) / interval
-            var random = SeededGenerator(state: 4)
+            var random = SplitMix64(seed: 4)
             var committed: [Int64: Int] = [:]  // session id -> probes it has in the database
             var firstStart: Int64 = .max
             for cycle in 0..<20 {

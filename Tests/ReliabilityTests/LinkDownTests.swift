@@ -5,13 +5,13 @@
 import Foundation
 import Reports
 import Testing
+import TestSupport
 
 extension Reliability {
-    @Suite struct LinkDown {
+    @Suite(needsRoot) struct LinkDown {
+        let dir = TemporaryFolder()
+
         @Test func failedSendsAreLostProbesWithTheirErrnoAndOneOutage() throws {
-            guard haveRoot() else { return }
-            let dir = try TemporaryDirectory()
-            defer { dir.remove() }
             let net = try NamespacePair()
             let db = dir.file("link.db")
             let interval = 100 * ms

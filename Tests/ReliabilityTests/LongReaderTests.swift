@@ -7,17 +7,17 @@
 import Foundation
 import Reports
 import Testing
+import TestSupport
 
 extension Reliability {
-    @Suite struct LongReader {
+    @Suite(needsRoot) struct LongReader {
+        let dir = TemporaryFolder()
+
         /// pingem-bench sits next to pingem in the build folder.
         static let benchBinary = URL(fileURLWithPath: pingemBinary).deletingLastPathComponent()
             .appendingPathComponent("pingem-bench").path
 
         @Test func readersOfALargeHistoryNeverDelayTheSchedule() throws {
-            guard haveRoot() else { return }
-            let dir = try TemporaryDirectory()
-            defer { dir.remove() }
             let db = dir.file("history.db")
             try must(Self.benchBinary, ["generate", "--db", db, "--targets", "10", "--days", "2"])
             // The generator compacts as the recorder does: most probes are in blocks.
@@ -62,7 +62,7 @@ extension Reliability {
                 let args: [String] = reads % 2 == 0
                     ? ["report", "--db", db, "--last", "3d", "--epoch", "5m", "--format", "json"]
                     : ["export", "html", "--db", db, "--last", "3d", "-o", dir.file("page.html")]
-                let r = try command(pingemBinary, args)
+                let r = try run(pingemBinary, args)
                 if r.status != 0 { readFailures.append("\(args[0]): \(r.stderr)") }
                 reads += 1
             }

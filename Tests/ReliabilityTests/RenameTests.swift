@@ -7,13 +7,13 @@
 import Foundation
 import Reports
 import Testing
+import TestSupport
 
 extension Reliability {
-    @Suite struct Rename {
+    @Suite(needsRoot) struct Rename {
+        let dir = TemporaryFolder()
+
         @Test func aNameThatVanishesIsUnresolvedLossThenItsNewAddressIsProbed() throws {
-            guard haveRoot() else { return }
-            let dir = try TemporaryDirectory()
-            defer { dir.remove() }
             let db = dir.file("rename.db")
             let hosts = dir.file("hosts")
             let name = "pingem-test-moving"

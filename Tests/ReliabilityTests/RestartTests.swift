@@ -4,13 +4,13 @@
 import Foundation
 import Reports
 import Testing
+import TestSupport
 
 extension Reliability {
-    @Suite struct Restart {
+    @Suite(needsRoot) struct Restart {
+        let dir = TemporaryFolder()
+
         @Test func historyIsKeptPerTargetAcrossChangedTargetsAndAddresses() throws {
-            guard haveRoot() else { return }
-            let dir = try TemporaryDirectory()
-            defer { dir.remove() }
             let db = dir.file("restart.db")
             let hosts = dir.file("hosts")
             // Run 1: web -> 127.0.0.1, plus six; run 2: web -> 127.0.0.2 (the

@@ -6,6 +6,7 @@ import Foundation
 import Reports
 import Store
 import Testing
+import TestSupport
 
 private func fileMode(_ path: String) -> mode_t? {
     var info = stat()
@@ -24,16 +25,14 @@ private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
 
 extension Reliability {
     @Suite struct Security {
+        let dir = TemporaryFolder()
         static let user = "nobody"
 
-        @Test func userDropsRootAfterOpeningSocketsAndDatabase() throws {
-            guard haveRoot() else { return }
+        @Test(needsRoot) func userDropsRootAfterOpeningSocketsAndDatabase() throws {
             guard let account = getpwnam(Self.user)?.pointee else {
                 Issue.record("this machine has no user \(Self.user)")
                 return
             }
-            let dir = try TemporaryDirectory()
-            defer { dir.remove() }
             let folder = dir.file("owned")
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
             let db = folder + "/u.db"
@@ -60,10 +59,7 @@ extension Reliability {
             #expect(s.sent > 20 && s.received == s.sent && s.lost == 0)
         }
 
-        @Test func aDatabaseTheUserCannotWriteIsRefusedBeforeAnyProbe() throws {
-            guard haveRoot() else { return }
-            let dir = try TemporaryDirectory()
-            defer { dir.remove() }
+        @Test(needsRoot) func aDatabaseTheUserCannotWriteIsRefusedBeforeAnyProbe() throws {
             let db = dir.file("root.db")
             _ = try Database(path: db, mode: .readWrite)  // root's, 0600
             let recorder = try Recorder(["127.0.0.1", "--user", Self.user, "--db", db], logPath: dir.file("refused.log"))
@@ -80,11 +76,8 @@ extension Reliability {
             #expect(unknown.log.contains("there is no user named no-such-user-pingem"))
         }
 
-        @Test(arguments: [(nil, 0o600 as mode_t, 0o700 as mode_t), ("022", 0o644, 0o755), ("027", 0o640, 0o750)])
+        @Test(needsRoot, arguments: [(nil, 0o600 as mode_t, 0o700 as mode_t), ("022", 0o644, 0o755), ("027", 0o640, 0o750)])
         func whatTheRecorderCreatesFollowsTheUmask(umask: String?, fileMode expected: mode_t, folderMode: mode_t) throws {
-            guard haveRoot() else { return }
-            let dir = try TemporaryDirectory()
-            defer { dir.remove() }
             let db = dir.file("a/b/m.db")
             let recorder = try Recorder(["127.0.0.1", "--interval", "50ms", "--db", db] + (umask.map { ["--umask", $0] } ?? []),
                                         logPath: dir.file("umask.log"))
@@ -111,12 +104,10 @@ extension Reliability {
                 print("systemd-analyze not installed: unit file checked by its lines only")
                 return
             }
-            let dir = try TemporaryDirectory()
-            defer { dir.remove() }
             let copy = dir.file("pingem.service")
             try unit.replacingOccurrences(of: "/usr/local/bin/pingem", with: pingemBinary)
                 .write(toFile: copy, atomically: true, encoding: .utf8)
-            let verify = try command("/usr/bin/systemd-analyze", ["verify", copy])
+            let verify = try run("/usr/bin/systemd-analyze", ["verify", copy])
             #expect(verify.status == 0 && verify.stderr.isEmpty, "\(verify.stderr)")
         }
     }

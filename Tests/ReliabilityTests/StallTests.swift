@@ -4,13 +4,13 @@
 import Foundation
 import Reports
 import Testing
+import TestSupport
 
 extension Reliability {
-    @Suite struct Stall {
+    @Suite(needsRoot) struct Stall {
+        let dir = TemporaryFolder()
+
         @Test func aStoppedRecorderSkipsItsMissedSlotsAndRecordsNoData() throws {
-            guard haveRoot() else { return }
-            let dir = try TemporaryDirectory()
-            defer { dir.remove() }
             let db = dir.file("stall.db")
             let interval = 20 * ms
             let recorder = try Recorder(["127.0.0.1", "six=::1", "--interval", "20ms", "--flush", "200ms", "--db", db],

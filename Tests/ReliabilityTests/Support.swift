@@ -2,7 +2,8 @@
 // real process (stderr to a file, so a chatty --verbose log never blocks it
 // on a full pipe), the sqlite3 shell for ad-hoc SQL, the Reports module for
 // reports, network namespaces this suite creates and deletes, and the slot
-// arithmetic every schedule check uses.
+// arithmetic every schedule check uses. Running commands, temporary folders,
+// the seeded generator and the root rule come from TestSupport.
 //
 // Only loopback and namespaces created here are ever probed.
 import Foundation
@@ -10,27 +11,15 @@ import Reports
 import Store
 import Synchronization
 import Testing
+import TestSupport
 
 let second: Int64 = 1_000_000_000
 let ms: Int64 = 1_000_000
 
-/// The pingem binary built next to this test bundle.
-let pingemBinary: String = {
-    let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    return exe.deletingLastPathComponent().appendingPathComponent("pingem").path
-}()
-
-/// True when the test may run; otherwise says why it is skipped (and, under
-/// CI, records a failure: CI must run this suite as root).
-func haveRoot(_ test: String = #function) -> Bool {
-    if getuid() == 0 { return true }
-    if ProcessInfo.processInfo.environment["CI"] != nil {
-        Issue.record("\(test) needs root (raw sockets, namespaces, mounts); CI must run as root")
-    } else {
-        print("skipped \(test): needs root for raw sockets, network namespaces and mounts")
-    }
-    return false
-}
+/// Every suite that records needs root for raw sockets, network namespaces
+/// and mounts: without it the runner reports its tests skipped (under CI,
+/// failed).
+let needsRoot = ConditionTrait.requiresRoot("recording with raw sockets, network namespaces and mounts")
 
 func wallNow() -> Int64 {
     var ts = timespec()
@@ -40,56 +29,9 @@ func wallNow() -> Int64 {
 
 func pause(_ ns: Int64) { Thread.sleep(forTimeInterval: Double(ns) / 1e9) }
 
-struct TemporaryDirectory {
-    let url: URL
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("pingem-rel-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-    func file(_ name: String) -> String { url.appendingPathComponent(name).path }
-    func remove() { try? FileManager.default.removeItem(at: url) }
-}
-
-struct CommandResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-/// Runs a command to its end.
-@discardableResult
-func command(_ path: String, _ arguments: [String], stdin: String? = nil) throws -> CommandResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    let input = Pipe()
-    p.standardInput = stdin == nil ? FileHandle.nullDevice : input
-    try p.run()
-    if let stdin {
-        input.fileHandleForWriting.write(Data(stdin.utf8))
-        try input.fileHandleForWriting.close()
-    }
-    // Read both to the end before waiting: a full pipe would block the child.
-    let e = Mutex<Data>(Data())
-    let errDone = DispatchSemaphore(value: 0)
-    Thread {
-        let data = err.fileHandleForReading.readDataToEndOfFile()
-        e.withLock { $0 = data }
-        errDone.signal()
-    }.start()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    errDone.wait()
-    p.waitUntilExit()
-    return CommandResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                         stderr: String(decoding: e.withLock { $0 }, as: UTF8.self))
-}
-
 /// Runs a command that must succeed (setup steps: ip, mount).
 func must(_ path: String, _ arguments: [String]) throws {
-    let r = try command(path, arguments)
+    let r = try run(path, arguments)
     if r.status != 0 {
         throw SetupError("\(path) \(arguments.joined(separator: " ")) failed (\(r.status)): \(r.stderr)")
     }
@@ -105,7 +47,7 @@ struct SetupError: Error, CustomStringConvertible {
 /// a recorder starting a moment later refuses an empty file.
 func sql(_ db: String, _ query: String) throws -> [[String]] {
     guard FileManager.default.fileExists(atPath: db) else { throw SetupError("\(db) does not exist (yet)") }
-    let r = try command("/usr/bin/sqlite3", ["-batch", db, query])
+    let r = try run("/usr/bin/sqlite3", ["-batch", db, query])
     if r.status != 0 { throw SetupError("sqlite3 \(query): \(r.stderr)") }
     return r.stdout.split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
 }
@@ -168,14 +110,9 @@ final class Recorder {
     }
 }
 
-/// Waits (up to `limit`) until `condition` holds.
+/// Waits (up to `limit` ns, checking every 20 ms) until `condition` holds.
 func waitUntil(_ limit: Int64 = 10 * second, _ condition: () throws -> Bool) rethrows -> Bool {
-    let end = wallNow() + limit
-    while wallNow() < end {
-        if try condition() { return true }
-        usleep(20_000)
-    }
-    return try condition()
+    try TestSupport.waitUntil(limit: Double(limit) / 1e9, every: 0.02, condition)
 }
 
 /// Two namespaces joined by a veth pair: A (pingem) 198.18.1.1/24 on vethA,
@@ -208,20 +145,16 @@ final class NamespacePair {
     }
 
     deinit {
-        for ns in [a, b] where !ns.isEmpty { _ = try? command("/usr/sbin/ip", ["netns", "del", ns]) }
+        for ns in [a, b] where !ns.isEmpty { _ = try? run("/usr/sbin/ip", ["netns", "del", ns]) }
     }
 }
 
 // MARK: - The schedule
 
 struct SessionRow {
-    var id: Int64
-    var runID: Int64
-    var startedNs: Int64
-    var heartbeatNs: Int64
+    var id, runID, startedNs, heartbeatNs: Int64
     var stoppedNs: Int64?
-    var intervalNs: Int64
-    var foreignPackets: Int64
+    var intervalNs, foreignPackets: Int64
 }
 
 func sessions(_ db: String) throws -> [SessionRow] {
@@ -233,13 +166,10 @@ func sessions(_ db: String) throws -> [SessionRow] {
 
 /// A probe as the schedule placed it: slot k of its target in its session.
 struct PlacedProbe {
-    var targetID: Int64
-    var sentNs: Int64
-    var slot: Int64
+    var targetID, sentNs, slot: Int64
     /// sent_ns - (start + slot * interval + offset): how late the send was.
     var lateNs: Int64
-    var rttNs: Int64?
-    var sendError: Int64?
+    var rttNs, sendError: Int64?
 }
 
 /// The probes of `session` by target, in send order, each with its slot.
@@ -296,16 +226,4 @@ func report(_ db: String, since: Int64, until: Int64, timeout: Int64 = 2 * secon
     let database = try Database(path: db, mode: .readOnly)
     let options = ReportOptions(since: since, until: until, timeoutNs: timeout)
     return try makeReport(try ReportInput.load(from: database, options: options), options)
-}
-
-/// A small deterministic generator (SplitMix64), so a failing run repeats.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

@@ -5,13 +5,13 @@
 import Foundation
 import Reports
 import Testing
+import TestSupport
 
 extension Reliability {
-    @Suite struct TwoRecorders {
+    @Suite(needsRoot) struct TwoRecorders {
+        let dir = TemporaryFolder()
+
         @Test func neitherTakesTheOthersReplies() throws {
-            guard haveRoot() else { return }
-            let dir = try TemporaryDirectory()
-            defer { dir.remove() }
             let net = try NamespacePair(loopbackOnly: ())
             let dbs = [dir.file("one.db"), dir.file("two.db")]
             let recorders = try dbs.enumerated().map { i, db in

@@ -5,13 +5,13 @@
 import Foundation
 import Reports
 import Testing
+import TestSupport
 
 extension Reliability {
-    @Suite struct WriteLock {
+    @Suite(needsRoot) struct WriteLock {
+        let dir = TemporaryFolder()
+
         @Test func aLockedDatabaseDelaysWritesButNeverTheSchedule() throws {
-            guard haveRoot() else { return }
-            let dir = try TemporaryDirectory()
-            defer { dir.remove() }
             let db = dir.file("lock.db")
             let interval = 20 * ms
             let recorder = try Recorder(["127.0.0.1", "six=::1", "--interval", "20ms", "--flush", "200ms", "--db", db],
@@ -33,7 +33,7 @@ extension Reliability {
             input.fileHandleForWriting.write(Data(".timeout 5000\nBEGIN EXCLUSIVE;\n".utf8))
             // Locked once another writer fails at once (.timeout 0).
             let locked = waitUntil {
-                (try? command("/usr/bin/sqlite3", ["-batch", db, "BEGIN IMMEDIATE; ROLLBACK;"]).status) != 0
+                (try? run("/usr/bin/sqlite3", ["-batch", db, "BEGIN IMMEDIATE; ROLLBACK;"]).status) != 0
             }
             #expect(locked, "the shell never took the write lock")
             let lockedAt = wallNow()

@@ -5,40 +5,14 @@
 // equal, avg, stddev and jitter agree to rounding, percentiles within 1 %.
 import Foundation
 import Testing
+import TestSupport
 @testable import Reports
 @testable import Store
-
-private final class TemporaryDatabase {
-    let folder: String
-    let path: String
-    init() {
-        var template = Array("/tmp/pingem-summary-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        folder = String(cString: made!)
-        path = folder + "/pingem.db"
-    }
-    deinit { try? FileManager.default.removeItem(atPath: folder) }
-}
-
-/// SplitMix64: reproducible histories from a seed.
-private struct Generator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func unit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
-    mutating func int(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(next() % UInt64(range.count)) }
-    mutating func pick<T>(_ values: [T]) -> T { values[int(0...(values.count - 1))] }
-}
 
 /// Writes a random history of `hours` hours from t0 through Store, as a
 /// recorder would, and summarizes every hour. Returns its end.
 private func writeHistory(_ db: Database, seed: UInt64, hours: Int) throws -> Nanoseconds {
-    var g = Generator(state: seed)
+    var g = SplitMix64(seed: seed)
     let targets = try (1...3).map { try db.target(name: "t\($0)", host: "10.0.0.\($0)") }
     // A target no session of these probes: no data, never a session's coverage.
     _ = try db.target(name: "retired", host: "10.0.0.9")
@@ -160,12 +134,12 @@ private func expectSame(_ fast: Summary, _ raw: Summary, _ context: String, appr
 
 @Test(arguments: [1, 2, 3, 4] as [UInt64])
 func summaryPathEqualsRawPath(seed: UInt64) throws {
-    let file = TemporaryDatabase()
-    let db = try Database(path: file.path, mode: .readWrite)
+    let file = TemporaryFolder()
+    let db = try Database(path: file.file("pingem.db"), mode: .readWrite)
     let end = try writeHistory(db, seed: seed, hours: 20)
     #expect(try db.summaries(from: t0, to: end, target: 1).count >= 10)
 
-    var g = Generator(state: seed &* 7919)
+    var g = SplitMix64(seed: seed &* 7919)
     var usedSummaries = 0
     for query in 0..<25 {
         let hour = 3600 * second
@@ -200,8 +174,8 @@ func summaryPathEqualsRawPath(seed: UInt64) throws {
 }
 
 @Test func exactReportsSayExactAndSummarizedOnesSayApproximate() throws {
-    let file = TemporaryDatabase()
-    let db = try Database(path: file.path, mode: .readWrite)
+    let file = TemporaryFolder()
+    let db = try Database(path: file.file("pingem.db"), mode: .readWrite)
     _ = try writeHistory(db, seed: 11, hours: 6)
     let options = ReportOptions(since: t0 + 3600 * second, until: t0 + 5 * 3600 * second, epochNs: 3600 * second)
     let exact = try makeReport(ReportInput.load(from: db, options: options), options)
@@ -215,8 +189,8 @@ func summaryPathEqualsRawPath(seed: UInt64) throws {
 }
 
 @Test func aReportOfPrunedHoursComesFromSummariesOrSaysItCannot() throws {
-    let file = TemporaryDatabase()
-    let db = try Database(path: file.path, mode: .readWrite)
+    let file = TemporaryFolder()
+    let db = try Database(path: file.file("pingem.db"), mode: .readWrite)
     _ = try writeHistory(db, seed: 5, hours: 8)
     let hour = 3600 * second
     let options = ReportOptions(since: t0 + 2 * hour, until: t0 + 6 * hour, epochNs: hour, outageMin: 3)

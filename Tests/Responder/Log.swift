@@ -22,17 +22,13 @@ struct SentPacket: Codable, Sendable {
     var time_ns: Int64
 }
 
+/// The one definition of a line: EndToEndTests decode the log with it.
 struct LogLine: Codable, Sendable {
     var time_ns: Int64
     var family: Int
-    var source: String
-    var destination: String
-    var behaviour: String
-    var action: String
-    var icmp_id: Int
-    var seq16: Int
-    var seq64: UInt64?
-    var run_id: UInt64?
+    var source, destination, behaviour, action: String
+    var icmp_id, seq16: Int
+    var seq64, run_id: UInt64?
     var target_index: UInt32?
     var sent: [SentPacket]
     var complete: Bool

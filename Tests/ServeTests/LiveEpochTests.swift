@@ -6,10 +6,11 @@ import Reports
 @testable import Serve
 import Store
 import Testing
+import TestSupport
 
 @Suite struct LiveEpochTests {
     @Test func aChosenEpochIsTheReportsEpochs() throws {
-        let dir = try temporaryFolder()
+        let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("e.db").path
         try writeSession(path, from: 5, to: 25, runID: 1)

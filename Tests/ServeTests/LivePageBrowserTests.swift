@@ -6,17 +6,12 @@
 // protocol while a real recorder probes the test responder.
 import Foundation
 import Testing
-
-let chromiumPath: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
-    .first { FileManager.default.isExecutableFile(atPath: $0) }
+import TestSupport
 
 @Suite(.serialized) struct LivePageBrowserTests {
     @Test func chromiumLoadsTheLivePageWithoutAnError() throws {
-        guard let chromium = chromiumPath else {
-            skipOrFail("chromium is not installed: script/test installs it (apt-get install -y chromium)")
-            return
-        }
-        let dir = try temporaryFolder()
+        let chromium = try requireChromium()
+        let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("b.db").path
         try writeSession(db, from: 0, to: 10, runID: 1)

@@ -5,26 +5,18 @@ import Foundation
 @testable import Serve
 import Store
 import Testing
+import TestSupport
 
 let second: Int64 = 1_000_000_000
 let ms: Int64 = 1_000_000
 let start: Int64 = 1_795_000_000 * second
-
-func temporaryFolder() throws -> URL {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pingem-serve-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir
-}
 
 /// Ten probes of one target, 1 s apart, each a different case; the session
 /// stops 0.5 s after the last, so that one is unknown.
 func writeCases(_ path: String) throws {
     let db = try Database(path: path, mode: .readWrite)
     let t = try db.target(name: "router", host: "gw.example")
-    let session = try db.beginSession(
-        NewSession(runID: 7, pid: 1, hostname: "test", version: "test", socketKind: "raw",
-                   intervalNs: second, payloadBytes: 56, startedNs: start),
-        targets: [SessionTargetRecord(sessionID: 0, targetID: t.id, offsetNs: 0)])
+    let session = try db.beginTestSession(runID: 7, intervalNs: second, startedNs: start, targets: [t.id])
     var b = WriteBatch()
     b.addresses = [AddressRecord(targetID: t.id, sinceNs: start, address: "198.18.0.1")]
     func at(_ k: Int64) -> Int64 { start + k * second }
@@ -67,7 +59,7 @@ func parseExposition(_ text: String) throws -> [String: Double] {
     let labels = #"host="gw.example",ip="198.18.0.1",source="",tos="0""#
 
     @Test func everyCaseCountsAsSmokepingProberWould() throws {
-        let dir = try temporaryFolder()
+        let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("m.db").path
         try writeCases(path)
@@ -103,7 +95,7 @@ func parseExposition(_ text: String) throws -> [String: Double] {
     }
 
     @Test func scrapeByScrapeEqualsOneScrape() throws {
-        let dir = try temporaryFolder()
+        let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("m.db").path
         try writeCases(path)
@@ -127,7 +119,7 @@ func parseExposition(_ text: String) throws -> [String: Double] {
     }
 
     @Test func aProbeWaitsForItsTimeoutAndTheSettleTime() throws {
-        let dir = try temporaryFolder()
+        let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("m.db").path
         try writeCases(path)

@@ -5,17 +5,15 @@
 import Foundation
 import Store
 import Testing
+import TestSupport
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent()
 
 @Suite(.serialized) struct PrometheusTests {
     @Test func prometheusComputesTheLossRatioOfTheShippedRule() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/prometheus") else {
-            skipOrFail("prometheus is not installed: script/test installs it (apt-get install -y prometheus)")
-            return
-        }
-        let dir = try temporaryFolder()
+        let binary = try requireExecutable(["/usr/bin/prometheus"], "prometheus (script/test installs it: apt-get install -y prometheus)")
+        let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("p.db").path
 
@@ -23,10 +21,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         let writer = try Database(path: db, mode: .readWrite)
         let target = try writer.target(name: "router", host: "198.18.0.1")
         func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1e9) }
-        let session = try writer.beginSession(
-            NewSession(runID: 9, pid: 1, hostname: "test", version: "test", socketKind: "raw",
-                       intervalNs: 50 * ms, payloadBytes: 56, startedNs: now()),
-            targets: [SessionTargetRecord(sessionID: 0, targetID: target.id, offsetNs: 0)])
+        let session = try writer.beginTestSession(runID: 9, intervalNs: 50 * ms, startedNs: now(), targets: [target.id])
         var first = WriteBatch()
         first.addresses = [AddressRecord(targetID: target.id, sinceNs: now(), address: "198.18.0.1")]
         first.heartbeatNs = now()
@@ -55,7 +50,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
                                          to: dir.appendingPathComponent("pingem-rules.yml"))
         let port = try freePort()
         let prometheus = Process()
-        prometheus.executableURL = URL(fileURLWithPath: "/usr/bin/prometheus")
+        prometheus.executableURL = URL(fileURLWithPath: binary)
         prometheus.arguments = ["--config.file=" + dir.appendingPathComponent("prometheus.yml").path,
                                 "--storage.tsdb.path=" + dir.appendingPathComponent("tsdb").path,
                                 "--web.listen-address=127.0.0.1:\(port)"]

@@ -3,6 +3,7 @@
 // not exist when serve started, across two recorder sessions).
 import Foundation
 import Testing
+import TestSupport
 
 /// The finest level's `sent` column of the first target in one data event.
 func sentColumn(_ json: Substring) throws -> [Int] {
@@ -23,33 +24,19 @@ func dataEvents(_ stream: String) -> [Substring] {
 
 @Suite(.serialized) struct ServeHTTPTests {
     @Test func aWildcardIsRefusedAndANamedAddressWarns() throws {
-        let refused = Process()
-        refused.executableURL = URL(fileURLWithPath: pingemBinary)
-        refused.arguments = ["serve", "--listen", "0.0.0.0:8000", "--db", "/nonexistent/x.db"]
-        let err = Pipe()
-        refused.standardError = err
-        try refused.run()
-        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        refused.waitUntilExit()
-        #expect(refused.terminationStatus == 64)
-        #expect(message.contains("every network"), "\(message)")
+        let refused = try pingem(["serve", "--listen", "0.0.0.0:8000", "--db", "/nonexistent/x.db"])
+        #expect(refused.status == 64)
+        #expect(refused.stderr.contains("every network"), "\(refused.stderr)")
         // 192.0.2.1 (TEST-NET-1) is named, so allowed with a warning; this
         // machine does not have it, so the bind then fails.
-        let named = Process()
-        named.executableURL = URL(fileURLWithPath: pingemBinary)
-        named.arguments = ["serve", "--listen", "192.0.2.1:\(try freePort())", "--db", "/nonexistent/x.db"]
-        let namedErr = Pipe()
-        named.standardError = namedErr
-        try named.run()
-        let warning = String(decoding: namedErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        named.waitUntilExit()
-        #expect(warning.hasPrefix("pingem: warning: the page on 192.0.2.1:"), "\(warning)")
-        #expect(warning.contains("no authentication"))
-        #expect(named.terminationStatus != 0)
+        let named = try pingem(["serve", "--listen", "192.0.2.1:\(try freePort())", "--db", "/nonexistent/x.db"])
+        #expect(named.stderr.hasPrefix("pingem: warning: the page on 192.0.2.1:"), "\(named.stderr)")
+        #expect(named.stderr.contains("no authentication"))
+        #expect(named.status != 0)
     }
 
     @Test func eventsDeliverNewEpochsAcrossRecorderSessions() throws {
-        let dir = try temporaryFolder()
+        let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("live.db").path
         let serve = try RunningServe(db: db)  // before the database exists
@@ -88,7 +75,7 @@ func dataEvents(_ stream: String) -> [Substring] {
     }
 
     @Test func thePageIsTheExportPageWithTheLiveScript() throws {
-        let dir = try temporaryFolder()
+        let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("page.db").path
         try writeSession(db, from: 0, to: 10, runID: 1)

@@ -4,29 +4,7 @@ import Foundation
 import Store
 import Synchronization
 import Testing
-
-let pingemBinary: String = {
-    let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    return exe.deletingLastPathComponent().appendingPathComponent("pingem").path
-}()
-
-/// A port nobody listens on right now: bound to 0, read back, closed.
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
-            guard bind(fd, pointer, length) == 0 else { return -1 }
-            return getsockname(fd, pointer, &length)
-        }
-    }
-    try #require(bound == 0)
-    return Int(UInt16(bigEndian: address.sin_port))
-}
+import TestSupport
 
 /// Text a child process writes, collected on a thread of its own.
 final class Collected: Sendable {
@@ -46,12 +24,7 @@ final class Collected: Sendable {
     /// `limit` seconds so a broken server fails the test instead of hanging it.
     @discardableResult
     func wait(limit: Double = 30, _ condition: (String) -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(limit)
-        while Date() < deadline {
-            if condition(value) { return true }
-            usleep(50_000)
-        }
-        return condition(value)
+        waitUntil(limit: limit, every: 0.05) { condition(value) }
     }
 }
 
@@ -75,7 +48,7 @@ final class RunningServe {
     var url: String { "http://127.0.0.1:\(port)" }
     func stop() {
         kill(process.processIdentifier, SIGTERM)
-        let ended = Collected.waitFor(limit: 10) { !process.isRunning }
+        let ended = waitUntil(limit: 10) { !process.isRunning }
         if !ended { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         #expect(ended, "pingem serve did not end on SIGTERM")
@@ -84,15 +57,7 @@ final class RunningServe {
 
 /// One HTTP GET with curl: (status, body).
 func get(_ url: String) throws -> (Int, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-    p.arguments = ["-s", "--max-time", "30", "-w", "\n%{http_code}", url]
-    let out = Pipe()
-    p.standardOutput = out
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    let text = String(decoding: data, as: UTF8.self)
+    let text = try run("/usr/bin/curl", ["-s", "--max-time", "30", "-w", "\n%{http_code}", url]).stdout
     let cut = try #require(text.lastIndex(of: "\n"))
     return (Int(text[text.index(after: cut)...]) ?? 0, String(text[..<cut]))
 }
@@ -110,35 +75,11 @@ func writeSession(_ path: String, from: Int64, to: Int64, runID: UInt64) throws 
     let db = try Database(path: path, mode: .readWrite)
     let t = try db.target(name: "router", host: "198.18.0.1")
     let begin = start + from * second
-    let session = try db.beginSession(
-        NewSession(runID: runID, pid: 1, hostname: "test", version: "test", socketKind: "raw",
-                   intervalNs: second, payloadBytes: 56, startedNs: begin),
-        targets: [SessionTargetRecord(sessionID: 0, targetID: t.id, offsetNs: 0)])
+    let session = try db.beginTestSession(runID: runID, intervalNs: second, startedNs: begin, targets: [t.id])
     var b = WriteBatch()
     b.addresses = [AddressRecord(targetID: t.id, sinceNs: begin, address: "198.18.0.1")]
     for k in from..<to { b.probes.append(ProbeRecord(sentNs: start + k * second, targetID: t.id, rttNs: 10 * ms)) }
     b.heartbeatNs = start + to * second
     try db.write(b, session: session)
     try db.endSession(session, stoppedNs: start + to * second)
-}
-
-/// CI must run every test; elsewhere a missing tool skips with a message.
-func skipOrFail(_ message: String) {
-    if ProcessInfo.processInfo.environment["CI"] != nil {
-        Issue.record(Comment(rawValue: message))
-    } else {
-        print("skipped: \(message)")
-    }
-}
-
-extension Collected {
-    /// Waits until `condition` holds (checked every 100 ms), up to `limit` seconds.
-    static func waitFor(limit: Double, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(limit)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(100_000)
-        }
-        return condition()
-    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Store
 
 /// The block codec gives back every probe bit for bit, for realistic and
@@ -96,10 +97,12 @@ import Testing
             var probes: [ProbeRecord] = []
             try data.withUnsafeBytes { try BlockCodec.decode($0, targetID: 1, into: &probes) }
         }
-        func expectCorrupt(_ data: [UInt8]) {
-            do { try decode(data) } catch let error as StoreError {
-                #expect(error.resultCode == .corrupt)
-            } catch { Issue.record("unexpected \(error)") }
+        // A damaged block that decodes is a failure, as is any other error.
+        func expectCorrupt(_ data: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) {
+            let error = #expect(throws: StoreError.self, "\(data.count) damaged bytes decoded", sourceLocation: sourceLocation) {
+                try decode(data)
+            }
+            if let error { #expect(error.resultCode == .corrupt, sourceLocation: sourceLocation) }
         }
         // Every truncation fails (the streams end exactly where the bytes do).
         for length in stride(from: 0, to: bytes.count - 1, by: 7) { expectCorrupt(Array(bytes[..<length])) }

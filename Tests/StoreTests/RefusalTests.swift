@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Store
 
 /// Files that are not ours, or not for this version, are refused with one

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Store
 
 /// Everything the recorder writes comes back, whole and in order.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Store
 
 /// Measures (prints, never asserts) bytes per probe, write rate and scan time
@@ -63,18 +64,5 @@ import Store
             \(String(format: "%.1f", Double(size) / Double(probeCount))) bytes/probe; \
             write \(Int(Double(probeCount) / seconds)) probes/s; scan of all probes \(scanTime)
             """)
-    }
-}
-
-/// A seeded generator, so the measured file is the same on every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

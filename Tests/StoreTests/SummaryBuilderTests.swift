@@ -3,6 +3,7 @@
 // and the compact encoding gives back what it was given.
 import Foundation
 import Testing
+import TestSupport
 @testable import Store
 
 @Suite struct SummaryBuilderTests {

@@ -1,26 +1,11 @@
-// Test helpers: a temporary folder per test, and raw SQLite access that does
-// not go through Store (to build foreign files and to check what Store wrote).
+// Test helpers: raw SQLite access that does not go through Store (to build
+// foreign files and to check what Store wrote). Temporary folders and the
+// seeded generator come from TestSupport.
 
 import CSQLite
 import Foundation
 import Store
-
-final class TemporaryFolder {
-    let path: String
-
-    init() {
-        var template = Array("/tmp/pingem-store-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(made != nil, "mkdtemp failed")
-        path = String(cString: made!)
-    }
-
-    deinit {
-        try? FileManager.default.removeItem(atPath: path)
-    }
-
-    func file(_ name: String) -> String { path + "/" + name }
-}
+import TestSupport
 
 /// A plain SQLite connection, independent of Store's code.
 final class RawSQLite {
