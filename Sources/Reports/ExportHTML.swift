@@ -192,35 +192,30 @@ private func histogram(_ probes: [ClassifiedProbe]) -> String {
 /// and the JavaScript line separators become \u escapes, which JSON.parse
 /// reads back as the same characters. They can only occur inside strings.
 public func embedJSON(_ json: String) -> String {
-    var out = ""
-    out.unicodeScalars.reserveCapacity(json.unicodeScalars.count)
-    for scalar in json.unicodeScalars {
+    replacingScalars(json) { scalar in
         switch scalar {
-        case "<": out += "\\u003c"
-        case ">": out += "\\u003e"
-        case "&": out += "\\u0026"
-        case "\u{2028}": out += "\\u2028"
-        case "\u{2029}": out += "\\u2029"
-        default: out.unicodeScalars.append(scalar)
+        case "<": "\\u003c"
+        case ">": "\\u003e"
+        case "&": "\\u0026"
+        case "\u{2028}": "\\u2028"
+        case "\u{2029}": "\\u2029"
+        default: nil
         }
     }
-    return out
 }
 
 /// Text safe as HTML element content or a quoted attribute value.
 public func escapeHTML(_ text: String) -> String {
-    var out = ""
-    for scalar in text.unicodeScalars {
+    replacingScalars(text) { scalar in
         switch scalar {
-        case "<": out += "&lt;"
-        case ">": out += "&gt;"
-        case "&": out += "&amp;"
-        case "\"": out += "&quot;"
-        case "'": out += "&#39;"
-        default: out.unicodeScalars.append(scalar)
+        case "<": "&lt;"
+        case ">": "&gt;"
+        case "&": "&amp;"
+        case "\"": "&quot;"
+        case "'": "&#39;"
+        default: nil
         }
     }
-    return out
 }
 
 /// The whole page: one self-contained HTML document.

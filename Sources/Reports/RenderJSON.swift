@@ -107,29 +107,37 @@ func jsonString(_ text: String) -> String {
     if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C && $0 != 0x2F }) {
         return "\"" + text + "\""
     }
-    var out = "\""
     var previous: Unicode.Scalar?
-    for scalar in text.unicodeScalars {
+    return "\"" + replacingScalars(text) { scalar in
+        defer { previous = scalar }
         switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case "\u{08}": out += "\\b"
-        case "\u{0C}": out += "\\f"
-        case "/" where previous == "<": out += "\\/"
-        case "\u{2028}": out += "\\u2028"
-        case "\u{2029}": out += "\\u2029"
+        case "\"": return "\\\""
+        case "\\": return "\\\\"
+        case "\n": return "\\n"
+        case "\r": return "\\r"
+        case "\t": return "\\t"
+        case "\u{08}": return "\\b"
+        case "\u{0C}": return "\\f"
+        case "/" where previous == "<": return "\\/"
+        case "\u{2028}": return "\\u2028"
+        case "\u{2029}": return "\\u2029"
         default:
-            if scalar.value < 0x20 || scalar.value == 0x7F {
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
+            guard scalar.value < 0x20 || scalar.value == 0x7F else { return nil }
+            let hex = String(scalar.value, radix: 16)
+            return "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
         }
-        previous = scalar
+    } + "\""
+}
+
+/// `text` with each scalar for which `replacement` has a text replaced by
+/// it, the others copied as they are: the one loop of every escaping here
+/// (JSON strings, HTML, JSON inside HTML).
+@inline(__always)
+func replacingScalars(_ text: String, _ replacement: (Unicode.Scalar) -> String?) -> String {
+    var out = ""
+    out.unicodeScalars.reserveCapacity(text.unicodeScalars.count)
+    for scalar in text.unicodeScalars {
+        if let replaced = replacement(scalar) { out += replaced } else { out.unicodeScalars.append(scalar) }
     }
-    return out + "\""
+    return out
 }

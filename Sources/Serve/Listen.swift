@@ -47,13 +47,12 @@ public func parseListen(_ text: String?) throws -> ListenAddress {
     }
     let name = String(host)
     if name == "localhost" { return ListenAddress(host: "127.0.0.1", port: port, isExposed: false) }
-    var v4 = in_addr(), v6 = in6_addr()
-    if inet_pton(AF_INET, name, &v4) == 1 {
+    if let v4 = try System.ipv4Address(name) {
         let first = UInt32(bigEndian: v4.s_addr) >> 24
         if v4.s_addr == 0 { throw wildcard(text) }
         return ListenAddress(host: name, port: port, isExposed: first != 127)
     }
-    if inet_pton(AF_INET6, name, &v6) == 1 {
+    if let v6 = try System.ipv6Address(name) {
         let bytes = withUnsafeBytes(of: v6) { Array($0) }
         if bytes.allSatisfy({ $0 == 0 }) { throw wildcard(text) }
         let loopback = bytes.dropLast().allSatisfy { $0 == 0 } && bytes.last == 1

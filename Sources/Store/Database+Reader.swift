@@ -198,8 +198,7 @@ extension Database {
     }
 
     static func fileSize(_ path: String) -> Int64 {
-        var info = stat()
-        return stat(path, &info) == 0 ? Int64(info.st_size) : 0
+        Int64((try? System.fileStatus(path))??.st_size ?? 0)
     }
 
     static let sessionColumns = """

@@ -68,32 +68,34 @@ public final class Database {
     /// files; creates a missing file,
     /// and its folders, readable by the owner only.
     private static func prepareFile(path: String, mode: Mode, permissions: mode_t) throws {
-        var info = stat()
-        if stat(path, &info) == 0 {
+        let status: stat?
+        do { status = try System.fileStatus(path) } catch {
+            throw OpenError(path: path, reason: .notAccessible(message: error.reason))
+        }
+        if let info = status {
             if (info.st_mode & S_IFMT) == S_IFDIR { throw OpenError(path: path, reason: .isFolder) }
             // SQLite would take a zero-byte file as a new database and write
             // into it. A file pingem created is never left empty for long (the
             // WAL switch writes its header first, and until a checkpoint the
             // data sits in the -wal file), so an empty one is somebody else's.
-            var wal = stat()
-            let walHasData = stat(path + "-wal", &wal) == 0 && wal.st_size > 0
+            let walHasData = ((try? System.fileStatus(path + "-wal"))??.st_size ?? 0) > 0
             if mode == .readWrite && info.st_size == 0 && !walHasData {
                 throw OpenError(path: path, reason: .emptyFile)
             }
             return
         }
-        let code = errno
-        guard code == ENOENT else { throw OpenError(path: path, reason: .notAccessible(message: errnoText(code))) }
         guard mode == .readWrite else { throw OpenError(path: path, reason: .missing) }
         try createFolders(containing: path, permissions: permissions)
         // SQLite would create the file 0644; creating it first makes it 0600
         // (or what the caller asks), and SQLite gives the -wal and -shm files
         // the main file's permissions.
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, permissions)
-        if fd >= 0 {
-            close(fd)
-        } else if errno != EEXIST {
-            throw OpenError(path: path, reason: .cannotCreate(path: path, message: errnoText()))
+        do {
+            let fd = try System.open(path, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, permissions: permissions)
+            try? System.close(fd)
+        } catch where error.errno == EEXIST {
+            // Created meanwhile (by another pingem): SQLite opens it as it is.
+        } catch {
+            throw OpenError(path: path, reason: .cannotCreate(path: path, message: error.reason))
         }
     }
 
@@ -107,8 +109,8 @@ public final class Database {
         var prefix = folder.hasPrefix("/") ? "" : "."
         for component in folder.split(separator: "/", omittingEmptySubsequences: true) {
             prefix += "/" + component
-            if mkdir(prefix, folderMode) != 0 && errno != EEXIST {
-                throw OpenError(path: path, reason: .cannotCreate(path: prefix, message: errnoText()))
+            do { try System.makeFolder(prefix, permissions: folderMode) } catch {
+                throw OpenError(path: path, reason: .cannotCreate(path: prefix, message: error.reason))
             }
         }
     }

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Why a database file was refused. Its description is the one sentence the
 /// user sees: what is wrong with which path, and what to do next. Nothing was
 /// written to a refused file.
@@ -60,9 +56,4 @@ public struct OpenError: Error, CustomStringConvertible, Sendable, Equatable {
             return "cannot create \(created) (\(message)) for \(path); check the folder's permissions or give another path with --db."
         }
     }
-}
-
-/// The text of the current errno.
-func errnoText(_ code: Int32 = errno) -> String {
-    String(cString: strerror(code))
 }

@@ -7,7 +7,7 @@
 // batches, and readers must not be locked out at all.)
 
 #if canImport(Glibc)
-import Glibc
+import Glibc  // O_ and LOCK_ flags, mode_t
 #endif
 
 public final class RecorderLock: Sendable {
@@ -27,12 +27,12 @@ public final class RecorderLock: Sendable {
     /// the lock is still held; a recorder that opened the file meanwhile was
     /// refused by the lock anyway.
     public func removeCreatedFile() {
-        if created { unlink(lockPath) }
+        if created { try? System.unlink(lockPath) }
     }
 
     deinit {
         // Closing the last descriptor of the description releases the lock.
-        close(fd)
+        try? System.close(fd)
     }
 
     public static func lockPath(databasePath: String) -> String { databasePath + ".lock" }
@@ -45,29 +45,29 @@ public final class RecorderLock: Sendable {
         try Database.createFolders(containing: path, permissions: permissions)
         // O_EXCL first, only to know whether the file is ours to remove.
         var created = true
-        var fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, permissions)
-        if fd < 0 && errno == EEXIST {
-            created = false
-            fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, permissions)
+        let fd: Int32
+        do {
+            do {
+                fd = try System.open(path, flags: O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, permissions: permissions)
+            } catch where error.errno == EEXIST {
+                created = false
+                fd = try System.open(path, flags: O_RDWR | O_CREAT | O_CLOEXEC, permissions: permissions)
+            }
+        } catch {
+            throw RecorderLockError(databasePath: databasePath, reason: .cannotOpen(error.reason))
         }
-        guard fd >= 0 else { throw RecorderLockError(databasePath: databasePath, reason: .cannotOpen(errnoText())) }
-        var result: Int32
-        repeat { result = flock(fd, LOCK_EX | LOCK_NB) } while result != 0 && errno == EINTR
-        if result != 0 {
-            let code = errno
-            let holder = readPid(fd: fd)
-            close(fd)
-            if code == EWOULDBLOCK {
+        do {
+            guard try System.tryLock(fd, operation: LOCK_EX) else {
+                let holder = readPid(fd: fd)
+                try? System.close(fd)
                 throw RecorderLockError(databasePath: databasePath, reason: .heldBy(pid: holder))
             }
-            throw RecorderLockError(databasePath: databasePath, reason: .cannotOpen(errnoText(code)))
-        }
-        let text = Array("\(getpid())\n".utf8)
-        // Truncate first: a longer pid from an earlier run must not show through.
-        if ftruncate(fd, 0) != 0 || text.withUnsafeBytes({ pwrite(fd, $0.baseAddress, $0.count, 0) }) != text.count {
-            let message = errnoText()
-            close(fd)
-            throw RecorderLockError(databasePath: databasePath, reason: .cannotOpen(message))
+            // Truncate first: a longer pid from an earlier run must not show through.
+            try System.truncate(fd, length: 0)
+            try System.write(fd, Array("\(System.processID)\n".utf8), at: 0)
+        } catch let error as SystemCallError {
+            try? System.close(fd)
+            throw RecorderLockError(databasePath: databasePath, reason: .cannotOpen(error.reason))
         }
         return RecorderLock(fd: fd, lockPath: path, created: created)
     }
@@ -75,26 +75,21 @@ public final class RecorderLock: Sendable {
     /// The pid of the recorder recording into the database, or nil if none
     /// is (0 if one is but its pid could not be read yet).
     public static func holder(databasePath: String) -> Int32? {
-        let fd = open(lockPath(databasePath: databasePath), O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
+        guard let fd = try? System.open(lockPath(databasePath: databasePath), flags: O_RDONLY | O_CLOEXEC) else { return nil }
+        defer { try? System.close(fd) }
         // A shared lock conflicts only with the recorder's exclusive one. A
         // recorder starting in this very moment would be refused, so release
         // it at once.
-        var result: Int32
-        repeat { result = flock(fd, LOCK_SH | LOCK_NB) } while result != 0 && errno == EINTR
-        if result == 0 {
-            flock(fd, LOCK_UN)
+        if (try? System.tryLock(fd, operation: LOCK_SH)) == true {
+            try? System.unlock(fd)
             return nil
         }
         return readPid(fd: fd) ?? 0
     }
 
     private static func readPid(fd: Int32) -> Int32? {
-        var buffer = [UInt8](repeating: 0, count: 32)
-        let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        guard count > 0 else { return nil }
-        let text = String(decoding: buffer[..<count], as: UTF8.self)
+        guard let bytes = try? System.read(fd, count: 32, at: 0), !bytes.isEmpty else { return nil }
+        let text = String(decoding: bytes, as: UTF8.self)
         return Int32(text.trimmingCharacters(in: " \n"))
     }
 }

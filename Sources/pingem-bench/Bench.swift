@@ -140,9 +140,29 @@ struct Run: ParsableCommand {
             rows.append((label, value))
             print("  \(label): \(value)")  // progress; the table follows at the end
         }
+        try storageRows(path: dir.appendingPathComponent("year.db").path, row: row)
+        let pingem = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("pingem").path
+        try dayReportRows(in: dir, pingem: pingem, row: row)
+        // Reports over a year of 10 targets (315 M probes): hour summaries.
+        let year = try yearHistory()
+        for (label, args) in year.reports {
+            row("year of 10 targets: \(label)", try medianTime(pingem, args))
+        }
+        for (label, value) in year.rows { row(label, value) }
+        if recorderMinutes > 0 {
+            for (label, value) in try runRecorderBench(rate: 1000, seconds: recorderMinutes * 60, withFping: true).rows { row(label, value) }
+        }
+        if fastMinutes > 0 {
+            for (label, value) in try runRecorderBench(rate: 10000, seconds: fastMinutes * 60, withFping: true).rows { row(label, value) }
+        }
+        print("")
+        printTable(rows)
+    }
 
-        // Storage: a year of one target at 1 s, compacted as the recorder does.
-        let yearPath = dir.appendingPathComponent("year.db").path
+    /// Storage: a year of one target at 1 s, compacted as the recorder does;
+    /// its size, a full read of it and the block decoder alone.
+    func storageRows(path yearPath: String, row: (String, String) -> Void) throws {
         print("storage history: 1 target x \(yearDays) d at 1 s, rtt 20 ms, jitter 2 ms, loss 0.5 %, seed 1, compacted as it goes")
         let yo = try generateOptions(targets: 1, days: yearDays, interval: "1s", rtt: "20ms", jitter: "2ms", loss: "0.5%", seed: 1)
         var yr: GenerateResult
@@ -167,24 +187,30 @@ struct Run: ParsableCommand {
             }
             let elapsed = seconds(clock.now - started)
             row("year: Database.forEachProbe of every probe (read + decode + merge)", String(format: "%.1f M probes/s (%.2f s)", Double(count) / elapsed / 1e6, elapsed))
-            let block = BlockCodec.encode(firstHour)
-            var decoded: [ProbeRecord] = []
-            decoded.reserveCapacity(firstHour.count)
-            let decodeStart = clock.now
-            let rounds = 2000
-            for _ in 0..<rounds {
-                decoded.removeAll(keepingCapacity: true)
-                try block.withUnsafeBytes { try BlockCodec.decode($0, targetID: 1, into: &decoded) }
-            }
-            let decodeSeconds = seconds(clock.now - decodeStart)
-            row("BlockCodec.decode alone (one core, an hour's block)", String(format: "%.0f M probes/s (%d bytes for %d probes)", Double(rounds * firstHour.count) / decodeSeconds / 1e6, block.count, firstHour.count))
+            row("BlockCodec.decode alone (one core, an hour's block)", try decodeRate(firstHour))
         }
         try? FileManager.default.removeItem(atPath: yearPath)
+    }
 
-        // Reports: 24 h of 10 targets, compacted (as a recorder leaves it) and plain.
+    /// BlockCodec.decode of `probes`' block, 2000 times over.
+    func decodeRate(_ probes: [ProbeRecord]) throws -> String {
+        let block = BlockCodec.encode(probes)
+        var decoded: [ProbeRecord] = []
+        decoded.reserveCapacity(probes.count)
+        let clock = ContinuousClock()
+        let decodeStart = clock.now
+        let rounds = 2000
+        for _ in 0..<rounds {
+            decoded.removeAll(keepingCapacity: true)
+            try block.withUnsafeBytes { try BlockCodec.decode($0, targetID: 1, into: &decoded) }
+        }
+        let decodeSeconds = seconds(clock.now - decodeStart)
+        return String(format: "%.0f M probes/s (%d bytes for %d probes)", Double(rounds * probes.count) / decodeSeconds / 1e6, block.count, probes.count)
+    }
+
+    /// Reports: 24 h of 10 targets, compacted (as a recorder leaves it) and plain.
+    func dayReportRows(in dir: URL, pingem: String, row: (String, String) -> Void) throws {
         print("report history: 10 targets x 24 h at 1 s (864,000 probes), rtt 20 ms, jitter 2 ms, loss 0.5 %, seed 1")
-        let pingem = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            .appendingPathComponent("pingem").path
         for compact in [false, true] {
             let kind = compact ? "blocks" : "plain rows"
             let path = dir.appendingPathComponent(compact ? "day.db" : "day-plain.db").path
@@ -206,29 +232,17 @@ struct Run: ParsableCommand {
                 ("pingem report --last 24h --epoch 1h (10 targets)", ["report", "--db", path, "--last", "24h", "--epoch", "1h", "--format", "json"]),
                 ("pingem report --last 24h --epoch 1h --exact (10 targets)", ["report", "--db", path, "--last", "24h", "--epoch", "1h", "--exact", "--format", "json"]),
             ] {
-                var times: [Double] = []
-                for _ in 0..<max(1, runs) { times.append(try timeProcess(pingem, args)) }
-                times.sort()
-                row("day, \(kind): \(label)", String(format: "%.3f s median (min %.3f, max %.3f, %d runs)", times[times.count / 2], times[0], times[times.count - 1], times.count))
+                row("day, \(kind): \(label)", try medianTime(pingem, args))
             }
         }
-        // Reports over a year of 10 targets (315 M probes): hour summaries.
-        let year = try yearHistory()
-        for (label, args) in year.reports {
-            var times: [Double] = []
-            for _ in 0..<max(1, runs) { times.append(try timeProcess(pingem, args)) }
-            times.sort()
-            row("year of 10 targets: \(label)", String(format: "%.3f s median (min %.3f, max %.3f, %d runs)", times[times.count / 2], times[0], times[times.count - 1], times.count))
-        }
-        for (label, value) in year.rows { row(label, value) }
-        if recorderMinutes > 0 {
-            for (label, value) in try runRecorderBench(rate: 1000, seconds: recorderMinutes * 60, withFping: true).rows { row(label, value) }
-        }
-        if fastMinutes > 0 {
-            for (label, value) in try runRecorderBench(rate: 10000, seconds: fastMinutes * 60, withFping: true).rows { row(label, value) }
-        }
-        print("")
-        printTable(rows)
+    }
+
+    /// `runs` timed runs of one pingem command: the median, min and max.
+    func medianTime(_ pingem: String, _ args: [String]) throws -> String {
+        var times: [Double] = []
+        for _ in 0..<max(1, runs) { times.append(try timeProcess(pingem, args)) }
+        times.sort()
+        return String(format: "%.3f s median (min %.3f, max %.3f, %d runs)", times[times.count / 2], times[0], times[times.count - 1], times.count)
     }
 }
 

@@ -63,51 +63,31 @@ struct GenerateResult {
     var seconds: Double = 0
 }
 
-/// Writes the history into `db` (an empty pingem database).
+private let dayNs: Int64 = 86_400_000_000_000
+private let flushNs: Int64 = 1_000_000_000
+
+/// Writes the history into `db` (an empty pingem database). The random draws
+/// come in a fixed order (sessions, outages, then probe by probe), so a seed
+/// always gives the same history.
 func generateHistory(into db: Database, _ o: GenerateOptions, progress: ((Double) -> Void)? = nil) throws -> GenerateResult {
     var rng = Random(seed: o.seed)
-    let day: Int64 = 86_400_000_000_000
-    let totalNs = Int64(o.days * Double(day))
+    let totalNs = Int64(o.days * Double(dayNs))
     let startNs = (o.endNs - totalNs) / o.intervalNs * o.intervalNs
     var targets: [TargetRecord] = []
     for i in 0..<o.targets {
         targets.append(try db.target(name: "bench-\(i + 1)", host: "198.18.\(i / 250).\(i % 250 + 1)"))
     }
-    // Recorder sessions: a restart every ~3 days, 1 to 5 minutes apart.
-    var sessions: [(start: Int64, end: Int64)] = []
-    var t = startNs
-    while t < o.endNs {
-        let length = Int64((2.0 + rng.unit() * 2.0) * Double(day))
-        let end = min(o.endNs, t + length)
-        sessions.append((t, end))
-        t = end + Int64(60 + rng.unit() * 240) * 1_000_000_000
-        t = (t + o.intervalNs - 1) / o.intervalNs * o.intervalNs
-    }
-    // Outages: about two a day per target, 20 s to 3 min, some answered by a
-    // router with host unreachable.
-    var outages: [[(Int64, Int64, Bool)]] = Array(repeating: [], count: o.targets)
-    for i in 0..<o.targets {
-        let count = max(1, Int(o.days * 2))
-        for _ in 0..<count {
-            let s = startNs + Int64(rng.unit() * Double(totalNs))
-            outages[i].append((s, s + Int64((20 + rng.unit() * 160) * 1e9), rng.unit() < 0.5))
-        }
-        outages[i].sort { $0.0 < $1.0 }
-    }
-    var nextOutage = [Int](repeating: 0, count: o.targets)  // time only moves forward
+    let sessions = plannedSessions(from: startNs, to: o.endNs, intervalNs: o.intervalNs, rng: &rng)
+    var synthesizer = ProbeSynthesizer(o, outages: plannedOutages(from: startNs, totalNs: totalNs, o, rng: &rng))
     let clock = ContinuousClock()
     let began = clock.now
-    var result = GenerateResult()
-    let perTarget = Double(o.intervalNs) / Double(o.targets)
-    let flushNs: Int64 = 1_000_000_000
-    let batchSlots = Int64(max(1, 100_000 / o.targets))   // ~100k probes per transaction
     for (si, session) in sessions.enumerated() {
         let id = try db.beginSession(
             NewSession(runID: rng.next(), pid: 4242, hostname: "bench", version: "bench",
                        socketKind: "raw", intervalNs: o.intervalNs, payloadBytes: 56,
                        startedNs: session.start),
             targets: targets.enumerated().map { i, tr in
-                SessionTargetRecord(sessionID: 0, targetID: tr.id, offsetNs: Int64(Double(i) * perTarget))
+                SessionTargetRecord(sessionID: 0, targetID: tr.id, offsetNs: Int64(Double(i) * synthesizer.perTarget))
             })
         if si == 0 {
             var first = WriteBatch()
@@ -115,6 +95,84 @@ func generateHistory(into db: Database, _ o: GenerateOptions, progress: ((Double
             first.heartbeatNs = session.start
             try db.write(first, session: id)
         }
+        try synthesizer.writeSession(session, id: id, targets: targets, into: db, rng: &rng) { heartbeatNs in
+            progress?(Double(heartbeatNs - startNs) / Double(totalNs))
+        }
+        try db.endSession(id, stoppedNs: session.end)
+    }
+    if o.compact { try db.compact(hoursEndingBefore: o.endNs - 30 * 60 * 1_000_000_000, limit: .max) }
+    var result = synthesizer.result
+    result.seconds = seconds(clock.now - began)
+    // Hourly summaries of the whole history, as the recorder would have
+    // written them while recording (timed apart from the ingest).
+    let summarizing = clock.now
+    result.summarizedHours = try db.summarizeHours(endingBy: o.endNs, maxHours: .max)
+    result.summarySeconds = seconds(clock.now - summarizing)
+    return result
+}
+
+/// Recorder sessions: a restart every ~3 days, 1 to 5 minutes apart.
+private func plannedSessions(from startNs: Int64, to endNs: Int64, intervalNs: Int64,
+                             rng: inout Random) -> [(start: Int64, end: Int64)] {
+    var sessions: [(start: Int64, end: Int64)] = []
+    var t = startNs
+    while t < endNs {
+        let length = Int64((2.0 + rng.unit() * 2.0) * Double(dayNs))
+        let end = min(endNs, t + length)
+        sessions.append((t, end))
+        t = end + Int64(60 + rng.unit() * 240) * 1_000_000_000
+        t = (t + intervalNs - 1) / intervalNs * intervalNs
+    }
+    return sessions
+}
+
+/// One outage of a target: [start, end), and whether a router answers its
+/// probes with host unreachable.
+private struct PlannedOutage {
+    var start: Int64
+    var end: Int64
+    var unreachable: Bool
+}
+
+/// About two outages a day per target, 20 s to 3 min, half of them answered
+/// by a router with host unreachable; by start, per target.
+private func plannedOutages(from startNs: Int64, totalNs: Int64, _ o: GenerateOptions,
+                            rng: inout Random) -> [[PlannedOutage]] {
+    var outages: [[PlannedOutage]] = Array(repeating: [], count: o.targets)
+    for i in 0..<o.targets {
+        let count = max(1, Int(o.days * 2))
+        for _ in 0..<count {
+            let s = startNs + Int64(rng.unit() * Double(totalNs))
+            outages[i].append(PlannedOutage(start: s, end: s + Int64((20 + rng.unit() * 160) * 1e9), unreachable: rng.unit() < 0.5))
+        }
+        outages[i].sort { $0.start < $1.start }
+    }
+    return outages
+}
+
+/// Draws every probe of the history and its fate, batch by batch, as the
+/// recorder would have written them.
+private struct ProbeSynthesizer {
+    let o: GenerateOptions
+    let outages: [[PlannedOutage]]
+    /// Each target's next outage that has not ended: time only moves forward.
+    var nextOutage: [Int]
+    var result = GenerateResult()
+    /// Targets are spread evenly over the interval.
+    let perTarget: Double
+    /// ~100k probes per transaction.
+    let batchSlots: Int64
+
+    init(_ o: GenerateOptions, outages: [[PlannedOutage]]) {
+        self.o = o
+        self.outages = outages
+        nextOutage = [Int](repeating: 0, count: o.targets)
+        perTarget = Double(o.intervalNs) / Double(o.targets)
+        batchSlots = Int64(max(1, 100_000 / o.targets))
+    }
+
+    mutating func writeSession(_ session: (start: Int64, end: Int64), id: Int64, targets: [TargetRecord],
+                               into db: Database, rng: inout Random, progress: (Int64) -> Void) throws {
         let slots = (session.end - session.start) / o.intervalNs
         var k: Int64 = 0
         var pendingLate: [ReplyRecord] = []
@@ -124,40 +182,7 @@ func generateHistory(into db: Database, _ o: GenerateOptions, progress: ((Double
             while k < upto {
                 let slot = session.start + k * o.intervalNs
                 for (i, target) in targets.enumerated() {
-                    // Scheduling error: tens of microseconds, occasionally more.
-                    let sent = slot + Int64(Double(i) * perTarget) + Int64(rng.exponential(mean: 30_000))
-                    var probe = ProbeRecord(sentNs: sent, targetID: target.id)
-                    result.probes += 1
-                    while nextOutage[i] < outages[i].count && outages[i][nextOutage[i]].1 <= sent { nextOutage[i] += 1 }
-                    let outage = nextOutage[i] < outages[i].count && outages[i][nextOutage[i]].0 <= sent
-                        ? outages[i][nextOutage[i]] : nil
-                    if let outage {
-                        result.lost += 1
-                        if outage.2 {
-                            batch.icmpErrors.append(ICMPErrorRecord(
-                                sentNs: sent, targetID: target.id, rttNs: Int64(1_000_000 + rng.unit() * 4_000_000),
-                                family: 4, type: 3, code: 1, source: "198.18.255.1"))
-                        }
-                    } else if rng.unit() < o.loss {
-                        result.lost += 1
-                    } else {
-                        let phase = Double(sent % day) / Double(day)
-                        let diurnal = 1 + 0.25 * sin(2 * .pi * phase)
-                        let rtt = max(100_000, Int64(Double(o.rttNs) * diurnal + rng.normal() * Double(o.jitterNs)))
-                        let late = rng.unit() < 0.0002
-                        let rttNs = late ? Int64(3e9 + rng.unit() * 7e9) : rtt
-                        result.replies += 1
-                        // A reply after its probe's batch was cut is a reply row.
-                        if (sent + rttNs) / flushNs != sent / flushNs || late {
-                            pendingLate.append(ReplyRecord(sentNs: sent, targetID: target.id, rttNs: rttNs))
-                        } else {
-                            probe.rttNs = rttNs
-                        }
-                        if rng.unit() < 0.0001 {
-                            pendingLate.append(ReplyRecord(sentNs: sent, targetID: target.id, rttNs: rttNs + Int64(rng.unit() * 5e6)))
-                        }
-                    }
-                    batch.probes.append(probe)
+                    addProbe(slot: slot, target: i, id: target.id, to: &batch, late: &pendingLate, rng: &rng)
                 }
                 k += 1
             }
@@ -167,18 +192,53 @@ func generateHistory(into db: Database, _ o: GenerateOptions, progress: ((Double
             try db.write(batch, session: id)
             // The recorder's own maintenance call, with the batch's time as now.
             if o.compact { try db.compact(hoursEndingBefore: batch.heartbeatNs - 30 * 60 * 1_000_000_000, limit: .max) }
-            progress?(Double(batch.heartbeatNs - startNs) / Double(totalNs))
+            progress(batch.heartbeatNs)
         }
-        try db.endSession(id, stoppedNs: session.end)
     }
-    if o.compact { try db.compact(hoursEndingBefore: o.endNs - 30 * 60 * 1_000_000_000, limit: .max) }
-    let elapsed = (clock.now - began).components
-    result.seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
-    // Hourly summaries of the whole history, as the recorder would have
-    // written them while recording (timed apart from the ingest).
-    let summarizing = clock.now
-    result.summarizedHours = try db.summarizeHours(endingBy: o.endNs, maxHours: .max)
-    let summaryElapsed = (clock.now - summarizing).components
-    result.summarySeconds = Double(summaryElapsed.seconds) + Double(summaryElapsed.attoseconds) / 1e18
-    return result
+
+    /// One probe of target number `index` in `slot`: lost in an outage (with
+    /// an ICMP error when a router answers), lost at random, or answered,
+    /// late, or answered twice. A reply after its probe's batch was cut goes
+    /// to `late`, which the next batch writes as reply rows.
+    private mutating func addProbe(slot: Int64, target index: Int, id: Int64, to batch: inout WriteBatch,
+                                   late pendingLate: inout [ReplyRecord], rng: inout Random) {
+        // Scheduling error: tens of microseconds, occasionally more.
+        let sent = slot + Int64(Double(index) * perTarget) + Int64(rng.exponential(mean: 30_000))
+        var probe = ProbeRecord(sentNs: sent, targetID: id)
+        result.probes += 1
+        if let outage = outage(of: index, at: sent) {
+            result.lost += 1
+            if outage.unreachable {
+                batch.icmpErrors.append(ICMPErrorRecord(
+                    sentNs: sent, targetID: id, rttNs: Int64(1_000_000 + rng.unit() * 4_000_000),
+                    family: 4, type: 3, code: 1, source: "198.18.255.1"))
+            }
+        } else if rng.unit() < o.loss {
+            result.lost += 1
+        } else {
+            let phase = Double(sent % dayNs) / Double(dayNs)
+            let diurnal = 1 + 0.25 * sin(2 * .pi * phase)
+            let rtt = max(100_000, Int64(Double(o.rttNs) * diurnal + rng.normal() * Double(o.jitterNs)))
+            let late = rng.unit() < 0.0002
+            let rttNs = late ? Int64(3e9 + rng.unit() * 7e9) : rtt
+            result.replies += 1
+            if (sent + rttNs) / flushNs != sent / flushNs || late {
+                pendingLate.append(ReplyRecord(sentNs: sent, targetID: id, rttNs: rttNs))
+            } else {
+                probe.rttNs = rttNs
+            }
+            if rng.unit() < 0.0001 {
+                pendingLate.append(ReplyRecord(sentNs: sent, targetID: id, rttNs: rttNs + Int64(rng.unit() * 5e6)))
+            }
+        }
+        batch.probes.append(probe)
+    }
+
+    /// The outage target `index` is in at `sent`, if any.
+    private mutating func outage(of index: Int, at sent: Int64) -> PlannedOutage? {
+        let planned = outages[index]
+        while nextOutage[index] < planned.count && planned[nextOutage[index]].end <= sent { nextOutage[index] += 1 }
+        guard nextOutage[index] < planned.count, planned[nextOutage[index]].start <= sent else { return nil }
+        return planned[nextOutage[index]]
+    }
 }

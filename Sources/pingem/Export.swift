@@ -40,11 +40,11 @@ extension Pingem.Export {
         }
 
         func run() throws {
-            keepFreedMemoryForReuse()
+            System.keepFreedMemoryForReuse()
             let now = nowNs()
             let options = try reportOptions(window, judgement, epoch: nil, now: now)
             // Progress only for a person watching: a terminal on stderr.
-            let showProgress = isatty(2) == 1
+            let showProgress = System.isTerminal(2)
             let progress: ((String) -> Void)? = showProgress ? { stage in
                 FileHandle.standardError.write(Data("\rpingem: \(stage)...\u{1B}[K".utf8))
             } : nil
@@ -87,14 +87,15 @@ func writeAtomically(_ data: Data, to path: String) throws {
     let url = URL(fileURLWithPath: path)
     let folder = url.deletingLastPathComponent().path
     let temporary = url.deletingLastPathComponent()
-        .appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp").path
+        .appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp").path
     guard FileManager.default.createFile(atPath: temporary, contents: data) else {
-        unlink(temporary)  // a partial file, if the disk filled up
+        try? System.unlink(temporary)  // a partial file, if the disk filled up
         throw ExportWriteError(description: "Cannot write in \(folder): choose an output (-o) in a folder you can write to.")
     }
-    if rename(temporary, path) != 0 {
-        let reason = String(cString: strerror(errno))
-        unlink(temporary)
-        throw ExportWriteError(description: "Cannot replace \(path) (\(reason)): choose another output file with -o.")
+    do {
+        try System.rename(temporary, to: path)
+    } catch {
+        try? System.unlink(temporary)
+        throw ExportWriteError(description: "Cannot replace \(path) (\(error.reason)): choose another output file with -o.")
     }
 }

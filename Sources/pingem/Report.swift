@@ -67,7 +67,7 @@ extension Pingem {
         }
 
         func run() throws {
-            keepFreedMemoryForReuse()
+            System.keepFreedMemoryForReuse()
             let options = try reportOptions(window, judgement, epoch: epoch, now: nowNs())
             let report: Reports.Report
             let vantages = try vantages()
@@ -91,11 +91,11 @@ extension Pingem {
                 throw fail(error)
             }
             let env = ProcessInfo.processInfo.environment
-            let color = isatty(1) == 1 && (env["NO_COLOR"] ?? "").isEmpty && format == .table
+            let color = System.isTerminal(1) && (env["NO_COLOR"] ?? "").isEmpty && format == .table
             print(render(report, as: format, color: color), terminator: "")
             let crossed = Threshold.crossings(try thresholds(), in: report)
             if !crossed.isEmpty {
-                fflush(nil)
+                System.flushStandardOutput()
                 for line in crossed { FileHandle.standardError.write(Data("pingem: \(line)\n".utf8)) }
                 throw ExitCode(3)
             }

@@ -51,16 +51,10 @@ extension Pingem {
             let shown = address.host.contains(":") ? "[\(address.host)]" : address.host
             // The root command is synchronous (record relies on running on the
             // main thread for its signal mask), so serve waits for its server here.
-            // A parent may hand down SIGINT/SIGTERM blocked or ignored (test
-            // runners do); serve must end on them, so restore the defaults
-            // before any server thread exists (threads inherit the mask).
-            var stopSignals = sigset_t()
-            sigemptyset(&stopSignals)
-            sigaddset(&stopSignals, SIGINT)
-            sigaddset(&stopSignals, SIGTERM)
-            pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
-            signal(SIGINT, SIG_DFL)
-            signal(SIGTERM, SIG_DFL)
+            // Serve must end on SIGINT and SIGTERM, however the parent handed
+            // them down: defaults restored before any server thread exists
+            // (threads inherit the mask).
+            System.restoreDefaultAction([SIGINT, SIGTERM])
             let outcome = ServeOutcome()
             Task {
                 do {

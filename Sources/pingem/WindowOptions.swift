@@ -43,20 +43,3 @@ func reportOptions(_ window: WindowOptions, _ judgement: JudgementOptions, epoch
 }
 
 func nowNs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1e9) }
-
-/// For one-shot readers (report, export) that build and drop arrays of
-/// hundreds of thousands of probes: glibc serves each allocation over 128 KiB
-/// (growing adaptively) with a fresh mmap and returns it with munmap, so every
-/// such array is paid again in page faults and zeroed pages (a third of a
-/// day's `--epoch 5m` report was kernel time). Keeping big blocks in the heap
-/// lets the next array reuse them. Not for the recorder: it runs for months
-/// and should give memory back.
-func keepFreedMemoryForReuse() {
-    // mallopt is in <malloc.h>, which the Glibc module does not bring in.
-    typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-    guard let symbol = dlsym(nil, "mallopt") else { return }  // nil: RTLD_DEFAULT
-    let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
-    let mmapThreshold: Int32 = -3, trimThreshold: Int32 = -1  // M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
-    _ = mallopt(mmapThreshold, 1 << 30)
-    _ = mallopt(trimThreshold, Int32.max)
-}
