@@ -60,12 +60,7 @@ extension Database {
     /// foreign packet count and the heartbeat.
     public func write(_ batch: WriteBatch, session: Int64) throws {
         try inTransaction {
-            try insertAll(batch.probes, "INSERT INTO probe(sent_ns, target_id, rtt_ns, send_error) VALUES (?1, ?2, ?3, ?4)") { statement, probe in
-                statement.bind(probe.sentNs, at: 1)
-                statement.bind(probe.targetID, at: 2)
-                statement.bind(probe.rttNs, at: 3)
-                statement.bind(probe.sendError.map(Int64.init), at: 4)
-            }
+            try insertProbes(batch.probes)
             try insertAll(batch.replies, "INSERT INTO reply(sent_ns, target_id, rtt_ns) VALUES (?1, ?2, ?3)") { statement, reply in
                 statement.bind(reply.sentNs, at: 1)
                 statement.bind(reply.targetID, at: 2)
@@ -100,6 +95,34 @@ extension Database {
                 statement.bind(session, at: 3)
             }
             try requireChangedRow(session: session)
+        }
+    }
+
+    /// The probes, each under a key of its own: a wall clock stepped back can
+    /// stamp a probe with the exact sent_ns of an older one of its target
+    /// (about 4 in a million probes per target and one-hour step), and the
+    /// primary key would refuse the whole batch, again at every retry. Such
+    /// a probe is stored 1 ns later (and later again until the key is free),
+    /// its first reply in its row with it; one nanosecond changes no figure
+    /// a report shows.
+    private func insertProbes(_ probes: [ProbeRecord]) throws {
+        guard !probes.isEmpty else { return }
+        try withStatement("""
+            INSERT INTO probe(sent_ns, target_id, rtt_ns, send_error) VALUES (?1, ?2, ?3, ?4)
+            ON CONFLICT(sent_ns, target_id) DO NOTHING
+            """) { statement in
+            for probe in probes {
+                var sent = probe.sentNs
+                repeat {
+                    statement.reset()
+                    statement.bind(sent, at: 1)
+                    statement.bind(probe.targetID, at: 2)
+                    statement.bind(probe.rttNs, at: 3)
+                    statement.bind(probe.sendError.map(Int64.init), at: 4)
+                    try statement.run()
+                    sent &+= 1
+                } while sqlite3_changes(sqliteConnection) == 0
+            }
         }
     }
 
