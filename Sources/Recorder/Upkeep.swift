@@ -15,10 +15,11 @@ extension RecorderService {
     ///      year-old database (8,760 hours) in under three hours of recording;
     ///   2. compaction: one hour (all its targets) into blocks, for hours
     ///      that ended more than 30 minutes ago;
-    ///   3. retention (--retain): once an hour, one prune step per flush
-    ///      until nothing before the cutoff is left (a prune step summarizes
-    ///      the hours it deletes first), then one incremental vacuum step per
-    ///      flush until the free pages are given back.
+    ///   3. retention (--retain): once an hour, one step per flush of the
+    ///      retention run `pingem prune` makes too (Database.Pruning): prune
+    ///      steps until nothing before the cutoff is left (a prune step
+    ///      summarizes the hours it deletes first), then incremental vacuum
+    ///      steps until the free pages are given back.
     /// Reports read raw probes wherever a summary is missing.
     /// A failure is said once on stderr and retried at the next flush.
     struct Maintenance {
