@@ -190,24 +190,24 @@ public final class ICMPSockets: ICMPTransport {
         let message = ICMPEcho.request(family: socket.family, identifier: socket.identifier, sequence: sequence,
                                        payload: payload, computeChecksum: kind == .raw)
         var storage = sockaddr_storage()
+        // The address bytes go in place, then the whole sockaddr into the storage.
+        func store<Address>(_ address: inout Address, bytes: WritableKeyPath<Address, some Any>) -> socklen_t {
+            withUnsafeMutableBytes(of: &address[keyPath: bytes]) { $0.copyBytes(from: destination.bytes) }
+            withUnsafeMutableBytes(of: &storage) { storage in
+                withUnsafeBytes(of: address) { storage.copyMemory(from: $0) }
+            }
+            return socklen_t(MemoryLayout<Address>.size)
+        }
         let length: socklen_t
         switch destination.family {
         case .v4:
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
-            withUnsafeMutableBytes(of: &address.sin_addr) { $0.copyBytes(from: destination.bytes) }
-            withUnsafeMutableBytes(of: &storage) { storage in
-                withUnsafeBytes(of: address) { storage.copyMemory(from: $0) }
-            }
-            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            length = store(&address, bytes: \.sin_addr)
         case .v6:
             var address = sockaddr_in6()
             address.sin6_family = sa_family_t(AF_INET6)
-            withUnsafeMutableBytes(of: &address.sin6_addr) { $0.copyBytes(from: destination.bytes) }
-            withUnsafeMutableBytes(of: &storage) { storage in
-                withUnsafeBytes(of: address) { storage.copyMemory(from: $0) }
-            }
-            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+            length = store(&address, bytes: \.sin6_addr)
         }
         do {
             let result = try withUnsafePointer(to: &storage) { pointer in

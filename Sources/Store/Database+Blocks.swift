@@ -514,6 +514,51 @@ extension Database {
         }
     }
 
+    /// Where a retention run is: prune steps until nothing sent before the
+    /// cutoff is left, then incremental vacuum steps until the pages freed
+    /// are given back (at most the free pages / 256 + 2 steps: a running
+    /// recorder frees pages too, by compaction). Each step is one short
+    /// transaction; between steps others write. `pingem prune` runs the steps
+    /// back to back, the recorder one per flush.
+    public struct Pruning: Sendable {
+        public let cutoff: Nanoseconds
+        /// Deleted so far: probes (rows and inside blocks), and reply and
+        /// ICMP error rows.
+        public private(set) var probes: Int64 = 0
+        public private(set) var otherRows: Int64 = 0
+        public private(set) var isDone = false
+        /// The database was made before incremental vacuum: pruned space is
+        /// reused but not given back until convertToIncrementalVacuum.
+        public private(set) var lacksIncrementalVacuum = false
+        private var pruned = false
+        private var vacuumStepsLeft: Int64? = nil
+
+        public init(cutoff: Nanoseconds) { self.cutoff = cutoff }
+
+        /// One step; returns isDone.
+        @discardableResult
+        public mutating func step(_ db: Database) throws -> Bool {
+            guard !isDone else { return true }
+            if !pruned {
+                let step = try db.pruneStep(sentBefore: cutoff)
+                probes += step.probes
+                otherRows += step.otherRows
+                pruned = step.done
+                return false
+            }
+            guard try db.hasIncrementalVacuum() else {
+                lacksIncrementalVacuum = true
+                isDone = true
+                return true
+            }
+            let free = try db.incrementalVacuumStep(pages: 256)
+            let left = (vacuumStepsLeft ?? free / 256 + 2) - 1
+            vacuumStepsLeft = left
+            isDone = free == 0 || left < 0
+            return isDone
+        }
+    }
+
     /// Ends the WAL file's growth after a big prune: copies it into the
     /// database and truncates it, if no reader holds it (else does nothing).
     public func checkpoint() {

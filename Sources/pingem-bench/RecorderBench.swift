@@ -137,7 +137,6 @@ func runRecorderBench(rate: Int, seconds: Double, withFping: Bool) throws -> Rec
     let pingem = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         .appendingPathComponent("pingem").path
     var result = RecorderBenchResult()
-    let label = "\(rate) probes/s (100 targets at \(intervalMs) ms)"
 
     // fping 5.1 keeps every probe's sequence number for 10 s in a map of
     // 65,536: above about 6,500 probes/s it exits with "not enough sequence
@@ -151,16 +150,8 @@ func runRecorderBench(rate: Int, seconds: Double, withFping: Bool) throws -> Rec
         print("fping is not installed, so there is no comparison: install it with `apt-get install -y fping` and run again.")
     }
 
-    let recorder = Process()
-    recorder.executableURL = URL(fileURLWithPath: pingem)
-    recorder.arguments = ["record"] + targets + ["--interval", "\(intervalMs)ms", "--db", db]
-    recorder.standardOutput = FileHandle.nullDevice
-    recorder.standardError = FileHandle(forWritingAtPath: {
-        let p = dir.appendingPathComponent("record.log").path
-        _ = FileManager.default.createFile(atPath: p, contents: nil)
-        return p
-    }())!
-    try recorder.run()
+    let recordLog = dir.appendingPathComponent("record.log").path
+    let recorder = try startProcess(pingem, ["record"] + targets + ["--interval", "\(intervalMs)ms", "--db", db], log: recordLog)
     // Which build is measured: the shared Swift runtime's pages count in
     // the recorder's RSS, a linked-in one's mostly do not (README).
     usleep(200_000)
@@ -173,118 +164,165 @@ func runRecorderBench(rate: Int, seconds: Double, withFping: Bool) throws -> Rec
     // all targets), so -i must allow the rate; 0.5 ms is the largest that
     // keeps up with 1000/s here (1 ms reaches only about 650/s). It prints
     // a line per reply even with -q in loop mode: to /dev/null.
-    var pinger: Process? = nil
     let fpingLog = dir.appendingPathComponent("fping.log").path
-    if let fping {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: fping)
-        p.arguments = ["-l", "-p", "\(intervalMs)", "-i", "0.5", "-q"] + targets
-        p.standardOutput = FileHandle.nullDevice
-        _ = FileManager.default.createFile(atPath: fpingLog, contents: nil)
-        p.standardError = FileHandle(forWritingAtPath: fpingLog)!
-        try p.run()
-        pinger = p
-    }
+    let pinger = try fping.map { try startProcess($0, ["-l", "-p", "\(intervalMs)", "-i", "0.5", "-q"] + targets, log: fpingLog) }
 
-    // Sample once a second; keep the first sample after a minute (or
-    // halfway) to show whether memory grows.
-    let start = ContinuousClock.now
-    var last: (pingem: ProcessSample?, fping: ProcessSample?) = (nil, nil)
-    var early: ProcessSample? = nil
-    var peakRSS = 0, peakFpingRSS = 0
-    let earlyAt = min(60, seconds / 2)
-    var lastWall: Int64 = 0
-    while true {
-        let elapsed = (ContinuousClock.now - start).components
-        let t = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
-        if let s = ProcessSample.read(recorder.processIdentifier) {
-            last.pingem = s
-            peakRSS = max(peakRSS, s.rssKB)
-            if early == nil && t >= earlyAt { early = s }
-        } else {
-            pinger?.interrupt()
-            throw ValidationError("pingem record exited early: \((try? String(contentsOfFile: dir.appendingPathComponent("record.log").path, encoding: .utf8)) ?? "")")
-        }
-        if let pinger, let s = ProcessSample.read(pinger.processIdentifier) {
-            last.fping = s
-            peakFpingRSS = max(peakFpingRSS, s.rssKB)
-        }
-        lastWall = Int64(Date().timeIntervalSince1970 * 1e9)
-        if t >= seconds { break }
-        usleep(UInt32(min(1.0, seconds - t) * 1_000_000))
+    let samples: RunSamples
+    do {
+        samples = try RunSamples.take(recorder: recorder, fping: pinger, seconds: seconds)
+    } catch {
+        throw ValidationError("pingem record exited early: \((try? String(contentsOfFile: recordLog, encoding: .utf8)) ?? "")")
     }
-    let load = loadAverage()
     recorder.interrupt()
     pinger?.interrupt()
     recorder.waitUntilExit()
     pinger?.waitUntilExit()
 
-    // What pingem stored.
-    let database = try Database(path: db, mode: .readOnly)
-    guard let session = try database.sessions(overlapping: 0, .max).last else {
-        throw ValidationError("pingem record wrote no session into \(db).")
-    }
-    let offsets = Dictionary(uniqueKeysWithValues: try database.sessionTargets(sessions: [session.id]).map { ($0.targetID, $0.offsetNs) })
-    var sent: [Int64: [Int64]] = [:]
-    var probesUntilSample = 0
-    var failed = 0
-    var answered = 0
-    try database.forEachProbe(from: session.startedNs, to: session.endNs + 1, targets: nil) { p in
-        sent[p.targetID, default: []].append(p.sentNs)
-        if p.sentNs <= lastWall { probesUntilSample += 1 }
-        if p.sendError != nil { failed += 1 }
-        if p.rttNs != nil { answered += 1 }
-    }
-    let lateReplies = try database.replies(from: session.startedNs, to: session.endNs + 1, targets: nil).count
-    let gaps = try database.gaps(overlapping: session.startedNs, session.endNs + 1).filter { $0.sessionID == session.id }
-    // The last slot surely due: one interval before the stop was asked for
-    // (the sender stops within that), so a probe cut by the stop is no miss.
-    let lateness = Lateness(sentTimes: sent, offsets: offsets, startedNs: session.startedNs,
-                            intervalNs: session.intervalNs, lastDueNs: lastWall - session.intervalNs)
-
-    let pingemCPU = last.pingem?.cpuSeconds ?? 0
-    let pingemPer1000 = pingemCPU / Double(max(1, probesUntilSample)) * 1000
-    func ms(_ ns: Int64) -> String { String(format: "%.3f ms", Double(ns) / 1e6) }
-    result.rows.append(("\(label): run", String(format: "%.0f s, load average at the end %@", seconds, load)))
+    let stored = try StoredRun.read(db, until: samples.lastWall)
+    let label = "\(rate) probes/s (100 targets at \(intervalMs) ms)"
+    result.rows.append(("\(label): run", String(format: "%.0f s, load average at the end %@", seconds, samples.load)))
     result.rows.append(("  pingem binary", "\(pingem): \(linkage)"))
     if let fpingNote { result.rows.append(("  fping", fpingNote)) }
-    result.rows.append(("  pingem probes sent (stored)", "\(lateness.probes) (\(failed) failed sends, \(answered) replies in their row, \(lateReplies) as reply rows)"))
-    result.rows.append(("  pingem CPU (utime+stime)", String(format: "%.2f s = %.4f s per 1000 probes", pingemCPU, pingemPer1000)))
-    if let fping, let fs = last.fping {
-        let log = (try? String(contentsOfFile: fpingLog, encoding: .utf8)) ?? ""
-        // "127.0.0.1 : xmt/rcv/%loss = 6000/6000/0%, ..."
-        let xmt = log.split(separator: "\n").compactMap { line -> Int? in
-            guard let r = line.range(of: "xmt/rcv/%loss = ") else { return nil }
-            return Int(line[r.upperBound...].prefix { $0.isNumber })
-        }.reduce(0, +)
-        let fpingPer1000 = fs.cpuSeconds / Double(max(1, xmt)) * 1000
-        result.rows.append(("  fping probes sent", "\(xmt) (\(fping) -l -p \(intervalMs) -i 0.5 -q, 100 targets)"))
-        result.rows.append(("  fping CPU (utime+stime)", String(format: "%.2f s = %.4f s per 1000 probes", fs.cpuSeconds, fpingPer1000)))
-        result.rows.append(("  CPU ratio pingem / fping (per probe)", fpingPer1000 > 0 ? String(format: "%.2f", pingemPer1000 / fpingPer1000) : "-"))
-        result.rows.append(("  fping peak RSS", "\(peakFpingRSS / 1024) MB (\(peakFpingRSS) kB)"))
+    result.rows += stored.rows(samples: samples)
+    if let fping, let fs = samples.fping {
+        result.rows += fpingRows(fping, fs, peakKB: samples.peakFpingRSS, log: fpingLog, intervalMs: intervalMs,
+                                 pingemPer1000: stored.cpuPer1000(samples))
     }
-    result.rows.append(("  pingem RSS at \(Int(earlyAt)) s / at the end / peak (VmHWM)",
-                        "\(early?.rssKB ?? 0) kB / \(last.pingem?.rssKB ?? 0) kB / \(last.pingem?.hwmKB ?? 0) kB"))
-    result.rows.append(("  pingem RSS at the end: private / file pages",
-                        "\(last.pingem?.anonKB ?? 0) kB (RssAnon) / \(last.pingem?.fileKB ?? 0) kB (RssFile: binary and shared libraries)"))
-    result.rows.append(("  pingem send lateness p50 / p99 / p99.9 / max",
-                        "\(ms(lateness.percentile(50))) / \(ms(lateness.percentile(99))) / \(ms(lateness.percentile(99.9))) / \(ms(lateness.sorted.last ?? 0))"))
-    let within1ms = lateness.sorted.isEmpty ? 0 : Double(lateness.sorted.partitioningIndex { $0 >= 1_000_000 }) / Double(lateness.sorted.count) * 100
-    result.rows.append(("  pingem sends within 1 ms of their slot", String(format: "%.3f %%", within1ms)))
-    result.rows.append(("  pingem missed slots, gap rows", "\(lateness.missed), \(gaps.count)"))
+    result.rows += stored.latenessRows(samples: samples)
     return result
 }
 
-extension Array where Element == Int64 {
-    /// First index whose element satisfies `predicate`, in a sorted array.
-    func partitioningIndex(where predicate: (Int64) -> Bool) -> Int {
-        var low = 0, high = count
-        while low < high {
-            let mid = (low + high) / 2
-            if predicate(self[mid]) { high = mid } else { low = mid + 1 }
+/// Starts a program with its stdout discarded and its stderr into `log`.
+func startProcess(_ path: String, _ arguments: [String], log: String) throws -> Process {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = arguments
+    p.standardOutput = FileHandle.nullDevice
+    _ = FileManager.default.createFile(atPath: log, contents: nil)
+    p.standardError = FileHandle(forWritingAtPath: log)!
+    try p.run()
+    return p
+}
+
+/// The samples of one run, taken once a second from /proc.
+struct RunSamples {
+    var pingem: ProcessSample? = nil
+    var fping: ProcessSample? = nil
+    /// The first sample after a minute (or halfway): does memory grow?
+    var early: ProcessSample? = nil
+    var earlyAt: Double = 0
+    var peakRSS = 0, peakFpingRSS = 0
+    /// Wall clock at the last sample: probes sent by then are the ones
+    /// the CPU time was spent on.
+    var lastWall: Int64 = 0
+    var load = ""
+
+    /// Throws when the recorder exits before the run's end.
+    static func take(recorder: Process, fping: Process?, seconds: Double) throws -> RunSamples {
+        struct ExitedEarly: Error {}
+        let start = ContinuousClock.now
+        var s = RunSamples()
+        s.earlyAt = min(60, seconds / 2)
+        while true {
+            let elapsed = (ContinuousClock.now - start).components
+            let t = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+            guard let sample = ProcessSample.read(recorder.processIdentifier) else {
+                fping?.interrupt()
+                throw ExitedEarly()
+            }
+            s.pingem = sample
+            s.peakRSS = max(s.peakRSS, sample.rssKB)
+            if s.early == nil && t >= s.earlyAt { s.early = sample }
+            if let fping, let f = ProcessSample.read(fping.processIdentifier) {
+                s.fping = f
+                s.peakFpingRSS = max(s.peakFpingRSS, f.rssKB)
+            }
+            s.lastWall = Int64(Date().timeIntervalSince1970 * 1e9)
+            if t >= seconds { break }
+            usleep(UInt32(min(1.0, seconds - t) * 1_000_000))
         }
-        return low
+        s.load = loadAverage()
+        return s
     }
+}
+
+/// What pingem stored in the run's session.
+struct StoredRun {
+    var lateness: Lateness
+    var probesUntilSample = 0
+    var failed = 0
+    var answered = 0
+    var lateReplies = 0
+    var gaps = 0
+
+    static func read(_ path: String, until lastWall: Int64) throws -> StoredRun {
+        let database = try Database(path: path, mode: .readOnly)
+        guard let session = try database.sessions(overlapping: 0, .max).last else {
+            throw ValidationError("pingem record wrote no session into \(path).")
+        }
+        let offsets = Dictionary(uniqueKeysWithValues: try database.sessionTargets(sessions: [session.id]).map { ($0.targetID, $0.offsetNs) })
+        var sent: [Int64: [Int64]] = [:]
+        var probesUntilSample = 0, failed = 0, answered = 0
+        try database.forEachProbe(from: session.startedNs, to: session.endNs + 1, targets: nil) { p in
+            sent[p.targetID, default: []].append(p.sentNs)
+            if p.sentNs <= lastWall { probesUntilSample += 1 }
+            if p.sendError != nil { failed += 1 }
+            if p.rttNs != nil { answered += 1 }
+        }
+        // The last slot surely due: one interval before the stop was asked for
+        // (the sender stops within that), so a probe cut by the stop is no miss.
+        var run = StoredRun(lateness: Lateness(sentTimes: sent, offsets: offsets, startedNs: session.startedNs,
+                                               intervalNs: session.intervalNs, lastDueNs: lastWall - session.intervalNs))
+        run.probesUntilSample = probesUntilSample
+        run.failed = failed
+        run.answered = answered
+        run.lateReplies = try database.replies(from: session.startedNs, to: session.endNs + 1, targets: nil).count
+        run.gaps = try database.gaps(overlapping: session.startedNs, session.endNs + 1).filter { $0.sessionID == session.id }.count
+        return run
+    }
+
+    func cpuPer1000(_ samples: RunSamples) -> Double {
+        (samples.pingem?.cpuSeconds ?? 0) / Double(max(1, probesUntilSample)) * 1000
+    }
+
+    func rows(samples: RunSamples) -> [(String, String)] {
+        [("  pingem probes sent (stored)", "\(lateness.probes) (\(failed) failed sends, \(answered) replies in their row, \(lateReplies) as reply rows)"),
+         ("  pingem CPU (utime+stime)", String(format: "%.2f s = %.4f s per 1000 probes", samples.pingem?.cpuSeconds ?? 0, cpuPer1000(samples)))]
+    }
+
+    func latenessRows(samples: RunSamples) -> [(String, String)] {
+        func ms(_ ns: Int64) -> String { String(format: "%.3f ms", Double(ns) / 1e6) }
+        let sorted = lateness.sorted
+        let within1ms = sorted.isEmpty ? 0 : Double(sorted.firstIndex { $0 >= 1_000_000 } ?? sorted.count) / Double(sorted.count) * 100
+        return [
+            ("  pingem RSS at \(Int(samples.earlyAt)) s / at the end / peak (VmHWM)",
+             "\(samples.early?.rssKB ?? 0) kB / \(samples.pingem?.rssKB ?? 0) kB / \(samples.pingem?.hwmKB ?? 0) kB"),
+            ("  pingem RSS at the end: private / file pages",
+             "\(samples.pingem?.anonKB ?? 0) kB (RssAnon) / \(samples.pingem?.fileKB ?? 0) kB (RssFile: binary and shared libraries)"),
+            ("  pingem send lateness p50 / p99 / p99.9 / max",
+             "\(ms(lateness.percentile(50))) / \(ms(lateness.percentile(99))) / \(ms(lateness.percentile(99.9))) / \(ms(sorted.last ?? 0))"),
+            ("  pingem sends within 1 ms of their slot", String(format: "%.3f %%", within1ms)),
+            ("  pingem missed slots, gap rows", "\(lateness.missed), \(gaps)"),
+        ]
+    }
+}
+
+/// fping's side of the comparison, from its summary lines.
+func fpingRows(_ fping: String, _ fs: ProcessSample, peakKB: Int, log: String, intervalMs: Int,
+               pingemPer1000: Double) -> [(String, String)] {
+    let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+    // "127.0.0.1 : xmt/rcv/%loss = 6000/6000/0%, ..."
+    let xmt = text.split(separator: "\n").compactMap { line -> Int? in
+        guard let r = line.range(of: "xmt/rcv/%loss = ") else { return nil }
+        return Int(line[r.upperBound...].prefix { $0.isNumber })
+    }.reduce(0, +)
+    let fpingPer1000 = fs.cpuSeconds / Double(max(1, xmt)) * 1000
+    return [
+        ("  fping probes sent", "\(xmt) (\(fping) -l -p \(intervalMs) -i 0.5 -q, 100 targets)"),
+        ("  fping CPU (utime+stime)", String(format: "%.2f s = %.4f s per 1000 probes", fs.cpuSeconds, fpingPer1000)),
+        ("  CPU ratio pingem / fping (per probe)", fpingPer1000 > 0 ? String(format: "%.2f", pingemPer1000 / fpingPer1000) : "-"),
+        ("  fping peak RSS", "\(peakKB / 1024) MB (\(peakKB) kB)"),
+    ]
 }
 
 func printTable(_ rows: [(String, String)]) {

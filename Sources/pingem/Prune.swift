@@ -63,30 +63,15 @@ extension Pingem {
             // A read-write open refuses what is not a pingem database; it
             // takes no recorder lock, so a running recorder goes on.
             let db = try Database(path: path, mode: .readWrite)
-            var probes: Int64 = 0, other: Int64 = 0
-            while true {
-                let step = try db.pruneStep(sentBefore: cutoff)
-                probes += step.probes
-                other += step.otherRows
-                if step.done { break }
-                usleep(1_000)
-            }
-            if try db.hasIncrementalVacuum() {
-                // Bounded: a running recorder frees pages too (compaction).
-                var free = try db.incrementalVacuumStep(pages: 256)
-                var steps = free / 256 + 2
-                while free > 0 && steps > 0 {
-                    usleep(1_000)
-                    free = try db.incrementalVacuumStep(pages: 256)
-                    steps -= 1
-                }
-            } else {
+            var pruning = Database.Pruning(cutoff: cutoff)
+            while try !pruning.step(db) { usleep(1_000) }
+            if pruning.lacksIncrementalVacuum {
                 FileHandle.standardError.write(Data(("pingem: this database was made before incremental vacuum: converting it "
                     + "once with a full VACUUM (a running recorder holds its probes in memory meanwhile)\n").utf8))
                 try db.convertToIncrementalVacuum()
             }
             db.checkpoint()
-            return (probes, other)
+            return (pruning.probes, pruning.otherRows)
         }
     }
 }
