@@ -56,7 +56,7 @@ let package = Package(
         .executableTarget(name: "pingem-responder", path: "Tests/Responder"),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Store"]),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store", "Serve"]),
         // Real sockets against the project's test responder on a TUN device in
         // a network namespace the test creates; the live page of pingem serve
         // watched in headless Chromium over the DevTools protocol.
