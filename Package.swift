@@ -61,7 +61,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Store"], path: "Tests/TestSupport"),
         .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"]),
         .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Store", "TestSupport"]),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store", "TestSupport"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store", "Serve", "TestSupport"]),
         // Real sockets against the project's test responder on a TUN device in
         // a network namespace the test creates; the live page of pingem serve
         // watched in headless Chromium over the DevTools protocol.

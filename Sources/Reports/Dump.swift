@@ -54,16 +54,12 @@ public func dumpCSV(_ db: Database, table: DumpTable, since: Nanoseconds, until:
     }
     try db.forEachProbe(from: since, to: until, targets: ids) { probe in
         var first = probe.rttNs
-        if !replies.isEmpty, let rtts = replies[Key(sent: probe.sentNs, target: probe.targetID)], let smallest = rtts.min() {
-            if first == nil || smallest < first! {
-                // The smallest reply row is the first reply; the row's own
-                // rtt, if any, is one of the others.
-                var rest = rtts
-                rest.remove(at: rest.firstIndex(of: smallest)!)
-                if let held = first { rest.append(held) }
-                replies[Key(sent: probe.sentNs, target: probe.targetID)] = rest
-                first = smallest
-            }
+        let key = Key(sent: probe.sentNs, target: probe.targetID)
+        if !replies.isEmpty, let rtts = replies[key] {
+            // The row's own rtt, if not the first reply, is one of the others.
+            let split = splitFirstReply(rowNs: probe.rttNs, replyRows: rtts)
+            first = split.first
+            replies[key] = split.others
         }
         if table == .probe {
             out += "\(probe.sentNs),\(names[probe.targetID] ?? String(probe.targetID)),"

@@ -160,10 +160,11 @@ private func probeColumns(_ probes: [ClassifiedProbe], since: Nanoseconds) -> St
         let at = floorDivide(probe.sentNs, 1_000_000)
         t += String(at - previous)
         previous = at
-        switch probe.status {
+        switch probe.verdict {
         case .received: v += String((probe.rttNs + 500) / 1000)
         case .unknown: v += "-4"
-        case .lost: v += probe.late ? "-2" : (probe.errorKind != nil ? "-3" : "-1")
+        case .late: v += "-2"
+        case .lost: v += probe.failure != nil ? "-3" : "-1"
         }
     }
     return "{\"dt_ms\":" + t + "],\"outcome\":" + v + "]}"
@@ -172,7 +173,7 @@ private func probeColumns(_ probes: [ClassifiedProbe], since: Nanoseconds) -> St
 /// Counts of received round-trip times in 48 logarithmic bins over [min, max].
 private func histogram(_ probes: [ClassifiedProbe]) -> String {
     var low = Int64.max, high = Int64.min
-    for probe in probes where probe.status == .received {
+    for probe in probes where probe.verdict == .received {
         low = min(low, probe.rttNs); high = max(high, probe.rttNs)
     }
     guard low <= high else { return "null" }
@@ -180,7 +181,7 @@ private func histogram(_ probes: [ClassifiedProbe]) -> String {
     let lo = Double(max(low, 1000)), hi = max(Double(high), lo * 1.01)
     let scale = Double(bins) / (log(hi) - log(lo))
     var counts = [Int](repeating: 0, count: bins)
-    for probe in probes where probe.status == .received {
+    for probe in probes where probe.verdict == .received {
         let k = Int((log(Double(max(probe.rttNs, 1000))) - log(lo)) * scale)
         counts[min(bins - 1, max(0, k))] += 1
     }

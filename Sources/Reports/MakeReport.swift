@@ -57,13 +57,15 @@ func makeReports(
     probesByTarget = [:]
     DispatchQueue.concurrentPerform(iterations: selected.count) { t in
         let target = selected[t]
-        let (classified, sessions, probed) = classifyTarget(
+        let (classified, sessions) = classifyTarget(
             target, probes: probesOfTarget[t], input: input, index: index, timeoutNs: options.timeoutNs)
-        let covered = coveredIntervals(input.sessions.filter { probed.contains($0.id) }, gaps: input.gaps)
+        let covered = coveredIntervals(
+            sessionsProbing(target.id, sessions: input.sessions, sessionTargets: input.sessionTargets), gaps: input.gaps)
 
         let summary = summarize(classified[...], coverage: coverage(covered, options.since, options.until))
         let addresses = addressesInEffect(input.addresses, target: target.id, options.since, options.until)
-        let outages = findOutages(classified, sessions: sessions, minimum: options.outageMin)
+        let outages = outagesOf([rawStretch(classified[...], sessions: sessions)].compactMap { $0 },
+                                sessions: sessions, minimum: options.outageMin)
         var reports: [TargetReport] = []
         for periods in periodsByWidth {
             var epochs: [Epoch] = []
@@ -93,18 +95,14 @@ func makeReports(
 
 private func classifyTarget(
     _ target: TargetRecord, probes: [ProbeRecord], input: ReportInput, index: ProbeIndex, timeoutNs: Nanoseconds
-) -> ([ClassifiedProbe], [SessionRecord], Set<Int64>) {
+) -> ([ClassifiedProbe], [SessionRecord]) {
     var probes = probes
     // The loader gives send order; sorting is only a guard for hand-built input.
     if zip(probes, probes.dropFirst()).contains(where: { $0.sentNs > $1.sentNs }) {
         probes.sort { $0.sentNs < $1.sentNs }
     }
-    let probed = Set(input.sessionTargets.lazy.filter { $0.targetID == target.id }.map(\.sessionID))
-    var sessions = input.sessions.filter { probed.contains($0.id) }
-    // Without session_target rows (hand-made data), still find the session a probe belongs to.
-    if sessions.isEmpty { sessions = input.sessions }
-    sessions.sort { $0.startedNs < $1.startedNs }
-    return (classify(probes[...], target: target.id, sessions: sessions, index: index, timeoutNs: timeoutNs), sessions, probed)
+    let sessions = sessionsJudging(target.id, sessions: input.sessions, sessionTargets: input.sessionTargets)
+    return (classify(probes[...], target: target.id, sessions: sessions, index: index, timeoutNs: timeoutNs), sessions)
 }
 
 func validate(_ options: ReportOptions) throws {
@@ -152,9 +150,7 @@ func floorDivide(_ a: Int64, _ b: Int64) -> Int64 {
 struct ProbeIndex {
     struct Replies {
         var sentNs: Nanoseconds
-        /// Smallest rtt among the reply rows, and how many there are.
-        var first: Nanoseconds
-        var count: Int
+        var rows: ReplyRows
     }
     var replies: [Int64: [Replies]] = [:]
     /// The first ICMP error (smallest rtt; the earliest given on a tie) of each probe.
@@ -170,10 +166,9 @@ struct ProbeIndex {
             merged.reserveCapacity(list.count)
             for reply in list {
                 if let last = merged.last, last.sentNs == reply.sentNs {
-                    merged[merged.count - 1].first = min(last.first, reply.rttNs)
-                    merged[merged.count - 1].count += 1
+                    merged[merged.count - 1].rows.add(reply.rttNs)
                 } else {
-                    merged.append(Replies(sentNs: reply.sentNs, first: reply.rttNs, count: 1))
+                    merged.append(Replies(sentNs: reply.sentNs, rows: ReplyRows(reply.rttNs)))
                 }
             }
             replies[target] = merged
@@ -185,7 +180,7 @@ struct ProbeIndex {
             var firsts: [ICMPErrorRecord] = []
             for error in list {
                 if let last = firsts.last, last.sentNs == error.sentNs {
-                    if error.rttNs < last.rttNs { firsts[firsts.count - 1] = error }
+                    if error.answersBefore(last) { firsts[firsts.count - 1] = error }
                 } else {
                     firsts.append(error)
                 }
@@ -203,7 +198,6 @@ private func stableSorted<T>(_ values: [T], by less: (T, T) -> Bool) -> [T] {
 /// 40 bytes, fields ordered so: a day of 10 targets is 864,000 of them, and
 /// fresh pages for them were a visible share of a report (docs/BENCHMARKS.md).
 struct ClassifiedProbe {
-    enum Status: UInt8 { case received, lost, unknown }
     var sentNs: Nanoseconds
     /// First reply's rtt; meaningful when received.
     var rttNs: Nanoseconds
@@ -214,62 +208,32 @@ struct ClassifiedProbe {
     /// value, not its name: ClassifiedProbe stays trivially copyable (no
     /// retain/release per probe); the name is made when counted.
     var failure: FailureKind?
-    var status: Status
-    /// Only for lost probes whose first reply came after the timeout.
-    var late: Bool
-    var errorKind: String? { failure.map(failureName) }
+    var verdict: Verdict
 }
 
+/// Judges each probe (Store's Judge) with a cursor beside the probes over the
+/// target's sessions, replies and errors.
 func classify(
     _ probes: ArraySlice<ProbeRecord>, target: Int64, sessions: [SessionRecord], index: ProbeIndex, timeoutNs: Nanoseconds
 ) -> [ClassifiedProbe] {
     var result: [ClassifiedProbe] = []
     result.reserveCapacity(probes.count)
-    var latest = -1  // the last session started at or before the current probe
+    var cursor = SessionCursor(sessions)
     let replies = index.replies[target] ?? [], errors = index.icmpErrors[target] ?? []
     var replyCursor = 0, errorCursor = 0
     for probe in probes {
-        while latest + 1 < sessions.count && sessions[latest + 1].startedNs <= probe.sentNs { latest += 1 }
-        var session = latest
-        // Sessions of one target rarely overlap; if they do, prefer one that contains the probe.
-        if session >= 0 && sessions[session].endNs < probe.sentNs {
-            var earlier = session - 1
-            while earlier >= 0 && sessions[earlier].endNs < probe.sentNs { earlier -= 1 }
-            if earlier >= 0 { session = earlier }
-        }
-
+        let session = cursor.session(at: probe.sentNs)
         while replyCursor < replies.count && replies[replyCursor].sentNs < probe.sentNs { replyCursor += 1 }
         while errorCursor < errors.count && errors[errorCursor].sentNs < probe.sentNs { errorCursor += 1 }
-        var first = probe.rttNs
-        var replyCount = probe.rttNs == nil ? 0 : 1
-        if replyCursor < replies.count && replies[replyCursor].sentNs == probe.sentNs {
-            let extra = replies[replyCursor]
-            first = min(first ?? extra.first, extra.first)
-            replyCount += extra.count
-        }
-        var failure: FailureKind?
-        if let sendError = probe.sendError {
-            failure = .send(sendError)
-        } else if errorCursor < errors.count && errors[errorCursor].sentNs == probe.sentNs {
-            let icmp = errors[errorCursor]
-            failure = .icmp(family: icmp.family, type: icmp.type, code: icmp.code)
-        }
-
-        var item = ClassifiedProbe(sentNs: probe.sentNs, rttNs: 0, duplicates: Int32(clamping: max(0, replyCount - 1)),
-                                   session: Int32(session), failure: nil, status: .lost, late: false)
-        if let first, first <= timeoutNs {
-            item.status = .received  // a reply in time wins over an ICMP error
-            item.rttNs = first
-        } else if first != nil {
-            item.late = true
-            item.failure = failure
-        } else if failure != nil {
-            item.failure = failure
-        } else if session < 0 || probe.sentNs + timeoutNs > sessions[session].endNs {
-            // The recorder stopped (or died) before this probe's timeout ran out.
-            item.status = .unknown
-        }
-        result.append(item)
+        let rows = replyCursor < replies.count && replies[replyCursor].sentNs == probe.sentNs ? replies[replyCursor].rows : nil
+        let error = errorCursor < errors.count && errors[errorCursor].sentNs == probe.sentNs ? errors[errorCursor] : nil
+        let answers = ProbeAnswers(probe, replyRows: rows, icmpError: error)
+        let verdict = answers.verdict(sentNs: probe.sentNs, sessionEndNs: cursor.endNs(session), timeoutNs: timeoutNs)
+        let received = verdict == .received
+        result.append(ClassifiedProbe(
+            sentNs: probe.sentNs, rttNs: received ? answers.firstReplyNs! : 0,
+            duplicates: Int32(clamping: answers.duplicates), session: Int32(session),
+            failure: received ? nil : answers.failure, verdict: verdict))
     }
     return result
 }
@@ -279,176 +243,71 @@ func classify(
 func summarize(_ probes: ArraySlice<ClassifiedProbe>, coverage: Double) -> Summary {
     var summary = Summary()
     summary.coverage = coverage
-    var rtts: [Nanoseconds] = []
-    rtts.reserveCapacity(probes.count)
-    var jitterSum = 0.0
-    var previous: Nanoseconds?
+    var rtts = RTTSample(capacity: probes.count)
     for probe in probes {
-        summary.sent += 1
-        summary.duplicates += Int(probe.duplicates)
-        switch probe.status {
-        case .received:
-            summary.received += 1
-            rtts.append(probe.rttNs)
-            if let previous { jitterSum += Double(abs(probe.rttNs - previous)) }
-            previous = probe.rttNs
-        case .lost, .unknown:
-            summary.countUnanswered(probe)
-        }
+        summary.count(probe)
+        if probe.verdict == .received { rtts.add(probe.rttNs) }
     }
-    let judged = summary.sent - summary.unknown
-    if judged > 0 { summary.lossPct = Double(summary.lost) / Double(judged) * 100 }
-    guard !rtts.isEmpty else { return summary }
-
-    let n = rtts.count
-    let ms = { (ns: Double) in ns / 1e6 }
-    let mean = rtts.reduce(0.0) { $0 + Double($1) } / Double(n)
-    let variance = rtts.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(n)
-    // Nearest rank: the value at 1-based rank ceil(p/100 * n), always a
-    // measured value. Selected, not sorted: three quickselects are O(n), and
-    // sorting every 5-minute epoch was a tenth of a day's report.
-    let ranks = [50, 90, 99].map { max(1, ($0 * n + 99) / 100) - 1 }
-    let picked = selectRanks(&rtts, ranks)
-    let low = rtts.min()!, high = rtts.max()!
-    summary.rtt = RTTStats(
-        min: ms(Double(low)), avg: ms(mean), p50: ms(Double(picked[0])), p90: ms(Double(picked[1])),
-        p99: ms(Double(picked[2])), max: ms(Double(high)), stddev: ms(variance.squareRoot()),
-        jitter: n >= 2 ? ms(jitterSum / Double(n - 1)) : nil)
+    summary.lossPct = lossPercent(lost: summary.lost, sent: summary.sent, unknown: summary.unknown)
+    summary.rtt = RTTStats(rtts.figures())
     return summary
 }
 
-/// The values at 0-based `ranks` (ascending) of `values` as if sorted, by
-/// quickselect: each search continues right of the previous rank.
-func selectRanks(_ values: inout [Nanoseconds], _ ranks: [Int]) -> [Nanoseconds] {
-    var result: [Nanoseconds] = []
-    var low = 0
-    for k in ranks {
-        var lo = low, hi = values.count - 1
-        while lo < hi {
-            // Median of three as pivot, then Hoare partition.
-            let mid = lo + (hi - lo) / 2
-            let a = values[lo], b = values[mid], c = values[hi]
-            let pivot = max(min(a, b), min(max(a, b), c))
-            var i = lo, j = hi
-            while i <= j {
-                while values[i] < pivot { i += 1 }
-                while values[j] > pivot { j -= 1 }
-                if i <= j { values.swapAt(i, j); i += 1; j -= 1 }
-            }
-            if k <= j { hi = j } else if k >= i { lo = i } else { break }
+extension Summary {
+    /// Counts one judged probe (its RTT is the caller's: the raw summary and
+    /// the summary path's accumulator each gather RTTs their own way).
+    mutating func count(_ probe: ClassifiedProbe) {
+        sent += 1
+        duplicates += Int(probe.duplicates)
+        switch probe.verdict {
+        case .received: received += 1
+        case .late: lost += 1; late += 1
+        case .lost: lost += 1
+        case .unknown: unknown += 1
         }
-        result.append(values[k])
-        low = k
+        if let failure = probe.failure {
+            errors += 1
+            errorKinds[failureName(failure), default: 0] += 1
+        }
     }
-    return result
 }
 
-/// Sorts round-trip times ascending. Large sets (a target's whole week is
-/// 600 k values) take an LSD radix sort of the offsets from the minimum, a few
-/// times faster than the comparison sort; small sets take the standard sort.
-func sortRTTs(_ values: inout [Nanoseconds]) {
-    if values.count < 1024 { values.sort(); return }
-    var low = values[0], high = values[0]
-    for v in values { low = min(low, v); high = max(high, v) }
-    // Round-trip times are never negative, so the offsets fit UInt64; any
-    // other input keeps the comparison sort.
-    guard low >= 0 else { values.sort(); return }
-    let range = UInt64(high - low)
-    var keys = values.map { UInt64($0 - low) }
-    var buffer = [UInt64](repeating: 0, count: keys.count)
-    let bits: UInt64 = 11, mask: UInt64 = (1 << 11) - 1
-    var shift: UInt64 = 0
-    while shift < 64 && (range >> shift) != 0 {
-        var starts = [Int](repeating: 0, count: Int(mask) + 2)
-        for k in keys { starts[Int((k >> shift) & mask) + 1] += 1 }
-        for i in 1..<starts.count { starts[i] += starts[i - 1] }
-        for k in keys {
-            let digit = Int((k >> shift) & mask)
-            buffer[starts[digit]] = k
-            starts[digit] += 1
-        }
-        swap(&keys, &buffer)
-        shift += bits
+extension RTTStats {
+    /// The Judge's figures (nanoseconds) in milliseconds; all nil without any.
+    init(_ figures: RTTFigures?) {
+        guard let f = figures else { self.init(); return }
+        let ms = { (ns: Double) in ns / 1e6 }
+        self.init(min: ms(f.min), avg: ms(f.avg), p50: ms(f.p50), p90: ms(f.p90), p99: ms(f.p99), max: ms(f.max),
+                  stddev: ms(f.stddev), jitter: f.jitter.map(ms))
     }
-    for i in keys.indices { values[i] = Int64(keys[i]) + low }
-}
-
-// MARK: - Coverage
-
-/// The union of the sessions' [start, end) minus their gaps, sorted and disjoint.
-func coveredIntervals(_ sessions: [SessionRecord], gaps: [GapRecord]) -> [(Nanoseconds, Nanoseconds)] {
-    var pieces: [(Nanoseconds, Nanoseconds)] = []
-    for session in sessions {
-        var cursor = session.startedNs
-        let own = gaps.filter { $0.sessionID == session.id }.sorted { $0.startNs < $1.startNs }
-        for gap in own {
-            let start = max(gap.startNs, cursor), end = min(gap.endNs, session.endNs)
-            if start >= end { continue }
-            if start > cursor { pieces.append((cursor, start)) }
-            cursor = end
-        }
-        if session.endNs > cursor { pieces.append((cursor, session.endNs)) }
-    }
-    pieces.sort { $0.0 < $1.0 }
-    var merged: [(Nanoseconds, Nanoseconds)] = []
-    for piece in pieces {
-        if let last = merged.last, piece.0 <= last.1 {
-            merged[merged.count - 1].1 = max(last.1, piece.1)
-        } else {
-            merged.append(piece)
-        }
-    }
-    return merged
-}
-
-func coverage(_ covered: [(Nanoseconds, Nanoseconds)], _ start: Nanoseconds, _ end: Nanoseconds) -> Double {
-    // Binary search for the first interval ending after `start`.
-    var low = 0, high = covered.count
-    while low < high {
-        let mid = (low + high) / 2
-        if covered[mid].1 <= start { low = mid + 1 } else { high = mid }
-    }
-    var total: Int64 = 0
-    var i = low
-    while i < covered.count && covered[i].0 < end {
-        total += min(covered[i].1, end) - max(covered[i].0, start)
-        i += 1
-    }
-    return min(1, max(0, Double(total) / Double(end - start)))
 }
 
 // MARK: - Outages and addresses
 
-private func findOutages(_ probes: [ClassifiedProbe], sessions: [SessionRecord], minimum: Int) -> [Outage] {
-    func interval(_ probe: ClassifiedProbe) -> Nanoseconds {
-        probe.session >= 0 ? sessions[Int(probe.session)].intervalNs : 0
-    }
-    // Same session and less than 1.5 intervals apart: a gap or a restart splits a run.
-    func consecutive(_ a: ClassifiedProbe, _ b: ClassifiedProbe) -> Bool {
-        a.session >= 0 && a.session == b.session && 2 * (b.sentNs - a.sentNs) < 3 * interval(a)
-    }
-    var outages: [Outage] = []
-    var runStart = -1, runLast = -1
-    func close(end: Nanoseconds) {
-        let count = runLast - runStart + 1
-        if count >= minimum { outages.append(Outage(start: probes[runStart].sentNs, end: end, lost: count)) }
-        runStart = -1
-    }
-    for i in probes.indices {
-        let probe = probes[i]
-        if runStart >= 0 {
-            let last = probes[runLast]
-            if consecutive(last, probe) {
-                if probe.status == .lost { runLast = i; continue }
-                close(end: probe.sentNs)
-            } else {
-                close(end: last.sentNs + interval(last))
-            }
+/// The lost runs of raw probes of one target (in send order) as one stretch;
+/// nil without probes.
+func rawStretch(_ probes: ArraySlice<ClassifiedProbe>, sessions: [SessionRecord]) -> RunStretch? {
+    guard let first = probes.first, let last = probes.last else { return nil }
+    var builder = LostRunBuilder()
+    var runs: [LostRun] = []
+    for probe in probes {
+        let interval = probe.session >= 0 ? sessions[Int(probe.session)].intervalNs : 0
+        if let run = builder.add(sentNs: probe.sentNs, session: Int64(probe.session), intervalNs: interval,
+                                 lost: probe.verdict.isLost) {
+            runs.append(run)
         }
-        if probe.status == .lost { runStart = i; runLast = i }
     }
-    if runStart >= 0 { close(end: probes[runLast].sentNs + interval(probes[runLast])) }
-    return outages
+    if let open = builder.openRun { runs.append(open) }
+    func id(_ probe: ClassifiedProbe) -> Int64 { probe.session >= 0 ? sessions[Int(probe.session)].id : -1 }
+    return RunStretch(firstNs: first.sentNs, firstSession: id(first), lastNs: last.sentNs, lastSession: id(last), runs: runs)
+}
+
+/// The outages of stretches in time order: their lost runs stitched, those
+/// of at least `minimum` probes.
+func outagesOf(_ stretches: [RunStretch], sessions: [SessionRecord], minimum: Int) -> [Outage] {
+    stitchLostRuns(stretches, sessions: sessions).compactMap { run in
+        run.count >= minimum ? Outage(start: run.startNs, end: run.endNs!, lost: run.count) : nil
+    }
 }
 
 /// The address in effect at `since`, then each new one before `until`, distinct, in order.
@@ -460,25 +319,4 @@ func addressesInEffect(_ all: [AddressRecord], target: Int64, _ since: Nanosecon
         result.append(row.address)
     }
     return result
-}
-
-extension Summary {
-    /// Counts a probe judged lost or unknown. Shared by the raw summary and
-    /// the summary path's accumulator; each gathers received probes' RTTs
-    /// its own way.
-    mutating func countUnanswered(_ probe: ClassifiedProbe) {
-        switch probe.status {
-        case .lost:
-            lost += 1
-            if probe.late { late += 1 }
-            if let failure = probe.failure {
-                errors += 1
-                errorKinds[failureName(failure), default: 0] += 1
-            }
-        case .unknown:
-            unknown += 1
-        case .received:
-            break
-        }
-    }
 }

@@ -23,23 +23,15 @@ import Synchronization
 ///   before its session's end (its end as the builder saw it, which only
 ///   moves later while a session runs);
 /// - outages of one probe are wanted only if the hour has no single-probe runs.
-func summaryIsExact(_ summary: HourSummary, _ options: ReportOptions, targetSessions: [SessionRecord]) -> Bool {
+func summaryIsExact(_ summary: HourSummary, _ options: ReportOptions) -> Bool {
     let end = summary.hourNs + summaryHourNs
     guard !summary.rawOnly, summary.hourNs >= options.since, end <= options.until else { return false }
     if let epoch = options.epochNs, floorDivide(summary.hourNs, epoch) != floorDivide(end - 1, epoch) { return false }
-    if summary.received > 0 && summary.rttMax > options.timeoutNs { return false }
+    if summary.received > 0 && summary.rtt.max > options.timeoutNs { return false }
     if let slow = summary.minSlowRTT, slow <= options.timeoutNs { return false }
     if options.outageMin < 2 && summary.omittedSingleRuns > 0 { return false }
     if let headroom = summary.minUnansweredHeadroom, options.timeoutNs > headroom { return false }
     return true
-}
-
-/// The sessions a target's probes are classified with (as classifyTarget).
-func sessionsOfTarget(_ target: Int64, _ input: ReportInput) -> [SessionRecord] {
-    let probed = Set(input.sessionTargets.lazy.filter { $0.targetID == target }.map(\.sessionID))
-    var sessions = input.sessions.filter { probed.contains($0.id) }
-    if sessions.isEmpty { sessions = input.sessions }
-    return sessions.sorted { $0.startedNs < $1.startedNs }
 }
 
 struct SummaryKey: Hashable {
@@ -49,17 +41,7 @@ struct SummaryKey: Hashable {
 
 /// The (target, hour) summaries of `input` that this report takes as they are.
 func exactSummaries(_ input: ReportInput, _ options: ReportOptions) -> Set<SummaryKey> {
-    var sessionsByTarget: [Int64: [SessionRecord]] = [:]
-    var keys = Set<SummaryKey>()
-    for summary in input.summaries {
-        if sessionsByTarget[summary.targetID] == nil {
-            sessionsByTarget[summary.targetID] = sessionsOfTarget(summary.targetID, input)
-        }
-        if summaryIsExact(summary, options, targetSessions: sessionsByTarget[summary.targetID]!) {
-            keys.insert(SummaryKey(target: summary.targetID, hourNs: summary.hourNs))
-        }
-    }
-    return keys
+    Set(input.summaries.lazy.filter { summaryIsExact($0, options) }.map { SummaryKey(target: $0.targetID, hourNs: $0.hourNs) })
 }
 
 // MARK: - The report
@@ -111,7 +93,7 @@ private func summaryTargetReport(
 ) throws -> (TargetReport, Bool) {
     var all = all
     if zip(all, all.dropFirst()).contains(where: { $0.sentNs > $1.sentNs }) { all.sort { $0.sentNs < $1.sentNs } }
-    let sessions = sessionsOfTarget(target.id, input)
+    let sessions = sessionsJudging(target.id, sessions: input.sessions, sessionTargets: input.sessionTargets)
     let hours = input.summaries.filter { $0.targetID == target.id }.sorted { $0.hourNs < $1.hourNs }
     let used = hours.filter { exact.contains(SummaryKey(target: target.id, hourNs: $0.hourNs)) }
 
@@ -154,10 +136,8 @@ private func summaryTargetReport(
         raw = kept[...]
     }
     let classified = classify(raw, target: target.id, sessions: sessions, index: index, timeoutNs: options.timeoutNs)
-    // Coverage as makeReports: only sessions that probed this target (no
-    // fallback to every session, which classification has for hand-made input).
-    let probed = Set(input.sessionTargets.lazy.filter { $0.targetID == target.id }.map(\.sessionID))
-    let covered = coveredIntervals(input.sessions.filter { probed.contains($0.id) }, gaps: input.gaps)
+    let covered = coveredIntervals(
+        sessionsProbing(target.id, sessions: input.sessions, sessionTargets: input.sessionTargets), gaps: input.gaps)
 
     var approximate = false
     var hourCursor = 0
@@ -184,7 +164,7 @@ private func summaryTargetReport(
     let summary = period(options.since, options.until)
     hourCursor = 0
     let epochs = periods.map { Epoch(start: $0.0, end: $0.1, summary: period($0.0, $0.1)) }
-    let outages = stitchOutages(classified: classified, hours: used, sessions: sessions, minimum: options.outageMin)
+    let outages = outagesOf(stretches(classified, hours: used, sessions: sessions), sessions: sessions, minimum: options.outageMin)
     let report = TargetReport(
         target: target.name, host: target.host,
         addresses: addressesInEffect(input.addresses, target: target.id, options.since, options.until),
@@ -207,45 +187,19 @@ private func lowerBound(_ probes: [ClassifiedProbe], _ time: Nanoseconds) -> Int
 /// hours, added in time order (jitter joins each piece to the previous one).
 private struct Accumulator {
     var s = Summary()
-    var n = 0
-    var mean = 0.0, m2 = 0.0
-    var low: Nanoseconds = .max, high: Nanoseconds = .min
-    var jitterSum: Int64 = 0
-    var last: Nanoseconds?
-    /// Dense: a period's histogram gets tens of hours' bins added (no hashing).
-    var histogram = [Int](repeating: 0, count: rttBucketCount)
-
-    mutating func addRTTs(count: Int, mean otherMean: Double, m2 otherM2: Double) {
-        // Chan et al.'s pairwise update of mean and M2.
-        let total = n + count
-        let delta = otherMean - mean
-        m2 += otherM2 + delta * delta * Double(n) * Double(count) / Double(total)
-        mean += delta * Double(count) / Double(total)
-        n = total
-    }
+    var rtt = RTTAccumulator()
+    var histogram = RTTHistogram()
 
     mutating func add(_ probes: ArraySlice<ClassifiedProbe>) {
-        var count = 0, localMean = 0.0, localM2 = 0.0
+        var piece = RTTAccumulator()
         for probe in probes {
-            s.sent += 1
-            s.duplicates += Int(probe.duplicates)
-            switch probe.status {
-            case .received:
-                s.received += 1
-                let r = probe.rttNs
-                count += 1
-                let delta = Double(r) - localMean
-                localMean += delta / Double(count)
-                localM2 += delta * (Double(r) - localMean)
-                low = min(low, r); high = max(high, r)
-                if let last { jitterSum += abs(r - last) }
-                last = r
-                histogram[Int(rttBucket(r))] += 1
-            case .lost, .unknown:
-                s.countUnanswered(probe)
+            s.count(probe)
+            if probe.verdict == .received {
+                piece.add(probe.rttNs)
+                histogram.add(probe.rttNs)
             }
         }
-        if count > 0 { addRTTs(count: count, mean: localMean, m2: localM2) }
+        rtt.append(piece)
     }
 
     mutating func add(_ hour: HourSummary) {
@@ -255,126 +209,33 @@ private struct Accumulator {
             s.errors += count
             s.errorKinds[failureName(kind), default: 0] += count
         }
-        guard hour.received > 0 else { return }
-        addRTTs(count: hour.received, mean: Double(hour.rttSum) / Double(hour.received), m2: hour.rttM2)
-        low = min(low, hour.rttMin); high = max(high, hour.rttMax)
-        if let last { jitterSum += abs(hour.firstRTT - last) }
-        jitterSum += hour.jitterSum
-        last = hour.lastRTT
-        for bin in hour.histogram { histogram[Int(bin.bucket)] += bin.count }
+        rtt.append(hour.rtt)
+        histogram.add(hour.histogram)
     }
 
     func summary(coverage: Double) -> Summary {
         var summary = s
         summary.coverage = coverage
-        let judged = summary.sent - summary.unknown
-        if judged > 0 { summary.lossPct = Double(summary.lost) / Double(judged) * 100 }
-        guard n > 0 else { return summary }
-        // Nearest rank, as the raw path: the bucket holding rank ceil(p/100 * n),
-        // its geometric middle kept inside [min, max].
-        func percentile(_ p: Int) -> Double {
-            let rank = max(1, (p * n + 99) / 100)
-            var seen = 0
-            for (bucket, count) in histogram.enumerated() where count > 0 {
-                seen += count
-                if seen >= rank { return min(Double(high), max(Double(low), rttBucketMiddle(Int32(bucket)))) / 1e6 }
-            }
-            return Double(high) / 1e6
-        }
-        summary.rtt = RTTStats(
-            min: Double(low) / 1e6, avg: mean / 1e6, p50: percentile(50), p90: percentile(90), p99: percentile(99),
-            max: Double(high) / 1e6, stddev: (m2 / Double(n)).squareRoot() / 1e6,
-            jitter: n >= 2 ? Double(jitterSum) / Double(n - 1) / 1e6 : nil)
+        summary.lossPct = lossPercent(lost: summary.lost, sent: summary.sent, unknown: summary.unknown)
+        summary.rtt = RTTStats(rtt.figures(histogram))
         return summary
     }
 }
 
 // MARK: - Outages across hours
 
-/// A stretch of the target's probes in time order: a run of raw probes, or a
-/// summarized hour, with its lost runs (Store's LostRun, same rule).
-private struct Segment {
-    var firstNs: Nanoseconds, firstSession: Int64
-    var lastNs: Nanoseconds, lastSession: Int64
-    var runs: [LostRun]
-}
-
-/// findOutages over raw probes and summarized hours: the runs inside each
-/// piece are final; a run reaching a piece's last probe joins the run that
-/// starts the next piece when their probes are consecutive.
-private func stitchOutages(classified: [ClassifiedProbe], hours: [HourSummary], sessions: [SessionRecord], minimum: Int) -> [Outage] {
-    var intervals: [Int64: Nanoseconds] = [:]
-    for session in sessions { intervals[session.id] = session.intervalNs }
-    func interval(_ session: Int64) -> Nanoseconds { session >= 0 ? intervals[session] ?? 0 : 0 }
-    func sessionID(_ probe: ClassifiedProbe) -> Int64 { probe.session >= 0 ? sessions[Int(probe.session)].id : -1 }
-    func consecutive(_ aNs: Nanoseconds, _ aSession: Int64, _ bNs: Nanoseconds, _ bSession: Int64) -> Bool {
-        aSession >= 0 && aSession == bSession && 2 * (bNs - aNs) < 3 * interval(aSession)
-    }
-
-    func rawSegment(_ probes: ArraySlice<ClassifiedProbe>) -> Segment? {
-        guard let first = probes.first, let lastProbe = probes.last else { return nil }
-        var runs: [LostRun] = []
-        var start: ClassifiedProbe?, last: ClassifiedProbe?, count = 0
-        for probe in probes {
-            if let l = last, start != nil {
-                if consecutive(l.sentNs, sessionID(l), probe.sentNs, sessionID(probe)) {
-                    if probe.status == .lost { count += 1; last = probe; continue }
-                    runs.append(LostRun(startNs: start!.sentNs, lastNs: l.sentNs, count: count, endNs: probe.sentNs))
-                } else {
-                    runs.append(LostRun(startNs: start!.sentNs, lastNs: l.sentNs, count: count, endNs: l.sentNs + interval(sessionID(l))))
-                }
-                start = nil
-            }
-            if probe.status == .lost { start = probe; count = 1 }
-            last = probe
-        }
-        if let s = start, let l = last { runs.append(LostRun(startNs: s.sentNs, lastNs: l.sentNs, count: count, endNs: nil)) }
-        return Segment(firstNs: first.sentNs, firstSession: sessionID(first),
-                       lastNs: lastProbe.sentNs, lastSession: sessionID(lastProbe), runs: runs)
-    }
-
-    var segments: [Segment] = []
+/// The target's probes in time order as stretches: runs of raw probes
+/// between the summarized hours, and the hours.
+private func stretches(_ classified: [ClassifiedProbe], hours: [HourSummary], sessions: [SessionRecord]) -> [RunStretch] {
+    var result: [RunStretch] = []
     var i = 0
     for hour in hours {
         var j = i
         while j < classified.count && classified[j].sentNs < hour.hourNs { j += 1 }
-        if let segment = rawSegment(classified[i..<j]) { segments.append(segment) }
-        if hour.sent > 0 {
-            segments.append(Segment(firstNs: hour.firstSentNs, firstSession: hour.firstSession,
-                                    lastNs: hour.lastSentNs, lastSession: hour.lastSession, runs: hour.runs))
-        }
+        if let stretch = rawStretch(classified[i..<j], sessions: sessions) { result.append(stretch) }
+        if hour.sent > 0 { result.append(hour.stretch) }
         i = j
     }
-    if let segment = rawSegment(classified[i...]) { segments.append(segment) }
-
-    var outages: [Outage] = []
-    func emit(_ start: Nanoseconds, _ end: Nanoseconds, _ count: Int) {
-        if count >= minimum { outages.append(Outage(start: start, end: end, lost: count)) }
-    }
-    var open: (start: Nanoseconds, count: Int, lastNs: Nanoseconds, lastSession: Int64)?
-    var previous: (ns: Nanoseconds, session: Int64)?
-    for segment in segments {
-        var runs = segment.runs[...]
-        if let o = open, let p = previous {
-            let joined = consecutive(p.ns, p.session, segment.firstNs, segment.firstSession)
-            if joined, let r = runs.first, r.startNs == segment.firstNs {
-                runs.removeFirst()
-                if let end = r.endNs {
-                    emit(o.start, end, o.count + r.count)
-                    open = nil
-                } else {
-                    open = (o.start, o.count + r.count, r.lastNs, segment.lastSession)
-                }
-            } else {
-                emit(o.start, joined ? segment.firstNs : o.lastNs + interval(o.lastSession), o.count)
-                open = nil
-            }
-        }
-        for r in runs {
-            if let end = r.endNs { emit(r.startNs, end, r.count) } else { open = (r.startNs, r.count, r.lastNs, segment.lastSession) }
-        }
-        previous = (segment.lastNs, segment.lastSession)
-    }
-    if let o = open { emit(o.start, o.lastNs + interval(o.lastSession), o.count) }
-    return outages
+    if let stretch = rawStretch(classified[i...], sessions: sessions) { result.append(stretch) }
+    return result
 }

@@ -65,8 +65,8 @@ public enum Watch {
             var target = WatchTarget(label: report.target, minute: minute.targets[t].summary,
                                      hour: report.summary, epochs: report.epochs)
             // Probes still within their timeout are neither received nor lost yet.
-            if let judged = probes.last(where: { $0.status != .unknown }) {
-                if judged.status == .received {
+            if let judged = probes.last(where: { $0.verdict != .unknown }) {
+                if judged.verdict == .received {
                     target.lastRTT = Double(judged.rttNs) / 1e6
                 } else {
                     target.lastLost = true

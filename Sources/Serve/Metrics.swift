@@ -65,7 +65,13 @@ public struct MetricsState {
         let targets = try db.targets()
         var addresses: [Int64: [AddressRecord]] = [:]
         for target in targets { addresses[target.id] = try db.addresses(target: target.id) }
-        latestSession = try db.sessions(overlapping: Int64.min, Int64.max).last
+        let sessions = try db.sessions(overlapping: Int64.min, Int64.max)
+        latestSession = sessions.last
+        // Each probe is judged with its target's sessions, as a report judges it.
+        let sessionTargets = try db.sessionTargets(sessions: sessions.map(\.id))
+        let judging = Dictionary(uniqueKeysWithValues: targets.map {
+            ($0.id, sessionsJudging($0.id, sessions: sessions, sessionTargets: sessionTargets))
+        })
         var from = cutoffNs ?? Int64.min
         if cutoffNs == nil {
             // The first run: start at the first probe, not at the dawn of time.
@@ -82,25 +88,26 @@ public struct MetricsState {
         let day: Nanoseconds = 86_400 * 1_000_000_000
         while from < newCutoff {
             let to = min(newCutoff, from > newCutoff - day ? newCutoff : from + day)
-            try add(db: db, from: from, to: to, targets: targets, addresses: addresses)
+            try add(db: db, from: from, to: to, targets: targets, addresses: addresses, sessions: judging)
             from = to
         }
         cutoffNs = max(cutoffNs ?? newCutoff, newCutoff)
     }
 
-    private mutating func add(db: Database, from: Nanoseconds, to: Nanoseconds,
-                              targets: [TargetRecord], addresses: [Int64: [AddressRecord]]) throws {
+    private mutating func add(db: Database, from: Nanoseconds, to: Nanoseconds, targets: [TargetRecord],
+                              addresses: [Int64: [AddressRecord]], sessions: [Int64: [SessionRecord]]) throws {
         let hosts = Dictionary(targets.map { ($0.id, $0.host) }, uniquingKeysWith: { a, _ in a })
-        let sessions = try db.sessions(overlapping: from - timeoutNs, to)
         struct Key: Hashable { var sent: Int64; var target: Int64 }
-        var extra: [Key: [Int64]] = [:]
+        var replies: [Key: ReplyRows] = [:]
         for reply in try db.replies(from: from, to: to, targets: nil) {
-            extra[Key(sent: reply.sentNs, target: reply.targetID), default: []].append(reply.rttNs)
+            let key = Key(sent: reply.sentNs, target: reply.targetID)
+            if replies[key] == nil { replies[key] = ReplyRows(reply.rttNs) } else { replies[key]!.add(reply.rttNs) }
         }
         var errors: [Key: [ICMPErrorRecord]] = [:]
         for error in try db.icmpErrors(from: from, to: to, targets: nil) {
             errors[Key(sent: error.sentNs, target: error.targetID), default: []].append(error)
         }
+        var cursors: [Int64: SessionCursor] = [:]
         let timeout = timeoutNs
         var totals = self.totals
         try db.forEachProbe(from: from, to: to, targets: nil) { probe in
@@ -109,30 +116,26 @@ public struct MetricsState {
                 ip: address(of: probe, in: addresses[probe.targetID] ?? []),
                 host: hosts[probe.targetID] ?? "")
             var t = totals[labels] ?? ProbeTotals()
-            var rtts = extra[key] ?? []
-            if let rtt = probe.rttNs { rtts.append(rtt) }
-            rtts.sort()
             let probeErrors = errors[key] ?? []
             for error in probeErrors { t.icmpErrors["\(error.family)/\(error.type)", default: 0] += 1 }
-            if let first = rtts.first {
-                t.duplicates += Int64(rtts.count - 1)
-                t.requests += 1
-                if first <= timeout {
-                    t.responses += 1
-                    let seconds = Double(first) / 1e9
-                    t.responseSecondsSum += seconds
-                    let bucket = responseBucketsSeconds.firstIndex { seconds <= $0 } ?? responseBucketsSeconds.count
-                    t.bucketCounts[bucket] += 1
-                } else {
-                    t.lateReplies += 1
-                }
-            } else if probe.sendError != nil {
-                t.requests += 1
-                t.sendErrors += 1
-            } else if probeErrors.isEmpty, recorderStopped(before: probe.sentNs + timeout, sentNs: probe.sentNs, sessions) {
-                t.unknown += 1
-            } else {
-                t.requests += 1
+            // Which ICMP error is first does not matter here: only that one came.
+            let answers = ProbeAnswers(probe, replyRows: replies[key], icmpError: probeErrors.first)
+            var cursor = cursors[probe.targetID] ?? SessionCursor(sessions[probe.targetID] ?? [])
+            let session = cursor.session(at: probe.sentNs)
+            cursors[probe.targetID] = cursor
+            let verdict = answers.verdict(sentNs: probe.sentNs, sessionEndNs: cursor.endNs(session), timeoutNs: timeout)
+            t.duplicates += Int64(answers.duplicates)
+            if verdict != .unknown { t.requests += 1 }
+            switch verdict {
+            case .received:
+                t.responses += 1
+                let seconds = Double(answers.firstReplyNs!) / 1e9
+                t.responseSecondsSum += seconds
+                let bucket = responseBucketsSeconds.firstIndex { seconds <= $0 } ?? responseBucketsSeconds.count
+                t.bucketCounts[bucket] += 1
+            case .late: t.lateReplies += 1
+            case .lost: if probe.sendError != nil { t.sendErrors += 1 }
+            case .unknown: t.unknown += 1
             }
             totals[labels] = t
         }
@@ -195,12 +198,6 @@ private func address(of probe: ProbeRecord, in rows: [AddressRecord]) -> String 
     var found = rows.first?.address ?? ""
     for row in rows where row.sinceNs <= probe.sentNs { found = row.address }
     return found
-}
-
-/// True when the session the probe belongs to ended before `deadline`.
-private func recorderStopped(before deadline: Nanoseconds, sentNs: Nanoseconds, _ sessions: [SessionRecord]) -> Bool {
-    guard let session = sessions.last(where: { $0.startedNs <= sentNs }) else { return true }
-    return session.endNs < deadline
 }
 
 /// A label value in the text format: backslash, quote and newline escaped.

@@ -65,11 +65,7 @@ extension Database {
         try forEachProbe(from: hour, to: end, targets: nil) { probe in
             let target = probe.targetID
             guard let i = index[target] else {
-                // The sessions Reports would give this target (classifyTarget).
-                let probed = Set(sessionTargets.lazy.filter { $0.targetID == target }.map(\.sessionID))
-                var own = sessions.filter { probed.contains($0.id) }
-                if own.isEmpty { own = sessions }
-                own.sort { $0.startedNs < $1.startedNs }
+                let own = sessionsJudging(target, sessions: sessions, sessionTargets: sessionTargets)
                 var summarizer = HourSummarizer(targetID: target, hourNs: hour, replies: replies[target] ?? [],
                                                 icmpErrors: errors[target] ?? [], sessions: own)
                 summarizer.add(probe)

@@ -4,17 +4,17 @@
 //
 // Invariants (the report's fast path relies on each; ReportsTests'
 // SummaryPropertyTests prove the result equals the raw path):
-//   * The probes are classified exactly as Reports classifies them, with the
-//     fixed timeout `summaryTimeoutNs` (the report default). The stored
+//   * The probes are judged by the Judge (Judge/Verdict.swift), as Reports
+//     judges them, with the fixed timeout `summaryTimeoutNs` (the report default). The stored
 //     classification is also the one at any other timeout T when no first
-//     reply lies between the two: rttMax <= T and (minSlowRTT == nil or
+//     reply lies between the two: rtt.max <= T and (minSlowRTT == nil or
 //     T < minSlowRTT). Reports checks that, else reads raw.
 //   * Counts are exact; RTT sum, min, max and jitter parts are exact integers
 //     (ns); M2 (sum of squared deviations) is a Double, merged with Chan's
 //     formula; percentiles come from a log histogram whose buckets are 1.5 %
 //     wide, so the bucket's geometric middle is within 0.75 % of any value in it.
-//   * Lost runs are found with Reports' outage rule (same session, next send
-//     less than 1.5 intervals later), so outages over several hours are
+//   * Lost runs are found with the outage rule of Judge/Outages.swift (same
+//     session, next send less than 1.5 intervals later), so outages over several hours are
 //     stitched from the runs that touch an hour's first or last probe.
 //     Internal runs of a single probe are only counted (`omittedSingleRuns`):
 //     outages of 1 probe (--outage-min 1) need raw data.
@@ -27,45 +27,6 @@ public let summaryHourNs: Nanoseconds = 3_600_000_000_000
 /// The timeout the stored classification uses: the report's default --timeout,
 /// so a default report can always use a summary.
 public let summaryTimeoutNs: Nanoseconds = 2_000_000_000
-
-/// Why a probe failed: a send error (errno, or -1 unresolved) or an ICMP error.
-public enum FailureKind: Hashable, Sendable {
-    case send(Int32)
-    case icmp(family: Int, type: UInt8, code: UInt8)
-
-    /// One integer, for the compact encoding: send errors as themselves
-    /// (errno > 0, or -1), ICMP errors above 2^32.
-    var code: Int64 {
-        switch self {
-        case .send(let errno): return Int64(errno)
-        case .icmp(let family, let type, let code):
-            return (1 << 32) | Int64(family) << 16 | Int64(type) << 8 | Int64(code)
-        }
-    }
-
-    init(code: Int64) {
-        if code >= 1 << 32 {
-            self = .icmp(family: Int((code >> 16) & 0xFFFF), type: UInt8((code >> 8) & 0xFF), code: UInt8(code & 0xFF))
-        } else {
-            self = .send(Int32(truncatingIfNeeded: code))
-        }
-    }
-}
-
-/// A run of consecutive lost probes inside one hour.
-public struct LostRun: Sendable, Hashable {
-    /// Send time of its first and last lost probe.
-    public var startNs: Nanoseconds
-    public var lastNs: Nanoseconds
-    public var count: Int
-    /// Where its outage ends when the run ends inside the hour (the next
-    /// probe's send time, or last + one interval when the next probe is not
-    /// consecutive); nil when it reaches the hour's last probe (it may go on).
-    public var endNs: Nanoseconds?
-    public init(startNs: Nanoseconds, lastNs: Nanoseconds, count: Int, endNs: Nanoseconds?) {
-        self.startNs = startNs; self.lastNs = lastNs; self.count = count; self.endNs = endNs
-    }
-}
 
 /// One target's probes of one hour.
 public struct HourSummary: Sendable, Hashable {
@@ -81,16 +42,8 @@ public struct HourSummary: Sendable, Hashable {
     public var duplicates = 0
     public var unknown = 0
     public var failures: [FailureKind: Int] = [:]
-    /// Over received probes (ns); meaningful when received > 0.
-    public var rttMin: Nanoseconds = 0
-    public var rttMax: Nanoseconds = 0
-    public var rttSum: Int64 = 0
-    /// Sum of squared deviations from the mean (ns^2).
-    public var rttM2: Double = 0
-    public var firstRTT: Nanoseconds = 0
-    public var lastRTT: Nanoseconds = 0
-    /// Sum of |r_i - r_(i-1)| over consecutive received probes (received - 1 pairs).
-    public var jitterSum: Int64 = 0
+    /// Over received probes; its mean is sum / count (what the encoding keeps).
+    public var rtt = RTTAccumulator()
     /// The smallest first reply later than summaryTimeoutNs, if any.
     public var minSlowRTT: Nanoseconds?
     /// Among probes without reply or error: the least time between a send and
@@ -117,49 +70,12 @@ public struct HourSummary: Sendable, Hashable {
     public var errors: Int { failures.values.reduce(0, +) }
 }
 
-// MARK: - Histogram buckets
-
-public struct HistogramBin: Sendable, Hashable {
-    public var bucket: Int32
-    public var count: Int
-    public init(bucket: Int32, count: Int) { self.bucket = bucket; self.count = count }
-}
-
-/// Buckets run from 0 to below this (RTTs up to 2^63 ns).
-public let rttBucketCount = 3000
-
-/// Bucket width ratio: 1.5 % per bucket, so the geometric middle of a bucket
-/// is within sqrt(1.015) - 1 = 0.75 % of any value in it (the issue asks 1 %).
-let rttBucketLogBase = 0.014888612493750654  // ln(1.015)
-
-/// The bucket of an RTT in ns (values below 1 ns share bucket 0).
-public func rttBucket(_ rttNs: Nanoseconds) -> Int32 {
-    guard rttNs > 1 else { return 0 }
-    return Int32((Double(rttNs).logOf() / rttBucketLogBase).rounded(.down))
-}
-
-/// The geometric middle of a bucket, in ns.
-public func rttBucketMiddle(_ bucket: Int32) -> Double {
-    ((Double(bucket) + 0.5) * rttBucketLogBase).expOf()
-}
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-extension Double {
-    fileprivate func logOf() -> Double { log(self) }
-    fileprivate func expOf() -> Double { exp(self) }
-}
-
 // MARK: - Summarizing
 
 /// Summarizes one target's probes of one hour. `probes` in send order, all in
 /// [hourNs, hourNs + 1 h); `replies` and `icmpErrors` those of these probes
-/// (any order); `sessions` the target's sessions, by start time. Mirrors
-/// Reports' classify and findOutages (see the file header).
+/// (any order); `sessions` the target's sessions, by start time
+/// (sessionsJudging). Judged as Reports judges (see the file header).
 public func summarizeHour(
     targetID: Int64, hourNs: Nanoseconds, probes: [ProbeRecord], replies: [ReplyRecord],
     icmpErrors: [ICMPErrorRecord], sessions: [SessionRecord]
@@ -174,19 +90,15 @@ public func summarizeHour(
 /// summarized while it streams past (the recorder does this every hour: at
 /// 1,000 probes/s an hour is 3.6 million probes, 144 MB as arrays of
 /// records). Only the hour's replies and errors, which are few, are held.
+/// Each probe is judged by the Judge (Verdict.swift) at summaryTimeoutNs.
 public struct HourSummarizer {
     private var s: HourSummary
-    private let sessions: [SessionRecord]
-    private var replyIndex: [Nanoseconds: (first: Nanoseconds, count: Int)] = [:]
+    private var cursor: SessionCursor
+    private var replyIndex: [Nanoseconds: ReplyRows] = [:]
     private var errorIndex: [Nanoseconds: ICMPErrorRecord] = [:]
-    private var mean = 0.0
     private var histogram: [Int32: Int] = [:]
-    private var latest = -1
-    private var previousRTT: Nanoseconds?
-    /// Index of the current lost run's first probe in the hour (-1: none).
-    private var runStart = -1
-    private var runCount = 0
-    private var runFirstNs: Nanoseconds = 0
+    private var runs = LostRunBuilder()
+    /// The last probe added: send time and session index (-1: none).
     private var lastProbe: (sentNs: Nanoseconds, session: Int) = (0, -1)
     /// Probes added so far.
     private var index = 0
@@ -194,122 +106,84 @@ public struct HourSummarizer {
     public init(targetID: Int64, hourNs: Nanoseconds, replies: [ReplyRecord],
                 icmpErrors: [ICMPErrorRecord], sessions: [SessionRecord]) {
         s = HourSummary(targetID: targetID, hourNs: hourNs)
-        self.sessions = sessions
+        cursor = SessionCursor(sessions)
         for reply in replies {
-            if let seen = replyIndex[reply.sentNs] {
-                replyIndex[reply.sentNs] = (min(seen.first, reply.rttNs), seen.count + 1)
-            } else {
-                replyIndex[reply.sentNs] = (reply.rttNs, 1)
-            }
+            if replyIndex[reply.sentNs] == nil { replyIndex[reply.sentNs] = ReplyRows(reply.rttNs) } else { replyIndex[reply.sentNs]!.add(reply.rttNs) }
         }
         for error in icmpErrors {
-            if let seen = errorIndex[error.sentNs], seen.rttNs <= error.rttNs { continue }
+            if let seen = errorIndex[error.sentNs], !error.answersBefore(seen) { continue }
             errorIndex[error.sentNs] = error
         }
     }
 
-    private func interval(_ session: Int) -> Nanoseconds { session >= 0 ? sessions[session].intervalNs : 0 }
-
-    private func consecutive(_ a: (sentNs: Nanoseconds, session: Int), _ b: (sentNs: Nanoseconds, session: Int)) -> Bool {
-        a.session >= 0 && a.session == b.session && 2 * (b.sentNs - a.sentNs) < 3 * interval(a.session)
-    }
-
-    private mutating func closeRun(end: Nanoseconds?) {
-        if runCount >= 2 || runStart == 0 || end == nil {
-            s.runs.append(LostRun(startNs: runFirstNs, lastNs: lastProbe.sentNs, count: runCount, endNs: end))
+    /// Keeps the runs a report may need whole: those of 2 or more probes and
+    /// those that touch the hour's first or last probe; counts the others.
+    private mutating func keep(_ run: LostRun) {
+        if run.count >= 2 || run.startNs == s.firstSentNs || run.endNs == nil {
+            s.runs.append(run)
         } else {
             s.omittedSingleRuns += 1
         }
-        runStart = -1; runCount = 0
     }
 
     /// The next probe of the target, in send order.
     public mutating func add(_ probe: ProbeRecord) {
-        let i = index
-        index += 1
-        while latest + 1 < sessions.count && sessions[latest + 1].startedNs <= probe.sentNs { latest += 1 }
-        var session = latest
-        if session >= 0 && sessions[session].endNs < probe.sentNs {
-            var earlier = session - 1
-            while earlier >= 0 && sessions[earlier].endNs < probe.sentNs { earlier -= 1 }
-            if earlier >= 0 { session = earlier }
-        }
-        if session < 0 || sessions[session].endNs < probe.sentNs { s.rawOnly = true }
-
-        var first = probe.rttNs
-        var replyCount = probe.rttNs == nil ? 0 : 1
-        if let extra = replyIndex[probe.sentNs] {
-            first = min(first ?? extra.first, extra.first)
-            replyCount += extra.count
-        }
-        var failure: FailureKind?
-        if let sendError = probe.sendError {
-            failure = .send(sendError)
-        } else if let icmp = errorIndex[probe.sentNs] {
-            failure = .icmp(family: icmp.family, type: icmp.type, code: icmp.code)
-        }
+        let session = cursor.session(at: probe.sentNs)
+        let sessionEnd = cursor.endNs(session)
+        if sessionEnd.map({ $0 < probe.sentNs }) ?? true { s.rawOnly = true }
+        let answers = ProbeAnswers(probe, replyRows: replyIndex[probe.sentNs], icmpError: errorIndex[probe.sentNs])
+        let verdict = answers.verdict(sentNs: probe.sentNs, sessionEndNs: sessionEnd, timeoutNs: summaryTimeoutNs)
         s.sent += 1
-        s.duplicates += max(0, replyCount - 1)
-        var isLost = false
-        if let first, first <= summaryTimeoutNs {
+        s.duplicates += answers.duplicates
+        switch verdict {
+        case .received:
             s.received += 1
-            if s.received == 1 {
-                s.rttMin = first; s.rttMax = first; s.firstRTT = first
-            } else {
-                s.rttMin = min(s.rttMin, first); s.rttMax = max(s.rttMax, first)
+            s.rtt.add(answers.firstReplyNs!)
+            histogram[rttBucket(answers.firstReplyNs!), default: 0] += 1
+        case .late:
+            s.lost += 1; s.late += 1
+            s.minSlowRTT = min(s.minSlowRTT ?? answers.firstReplyNs!, answers.firstReplyNs!)
+        case .lost:
+            s.lost += 1
+            if answers.failure == nil, let end = sessionEnd {
+                s.minUnansweredHeadroom = min(s.minUnansweredHeadroom ?? end - probe.sentNs, end - probe.sentNs)
             }
-            if let previousRTT { s.jitterSum += abs(first - previousRTT) }
-            previousRTT = first
-            s.lastRTT = first
-            s.rttSum += first
-            // Welford: exact enough in Double for nanosecond RTTs.
-            let delta = Double(first) - mean
-            mean += delta / Double(s.received)
-            s.rttM2 += delta * (Double(first) - mean)
-            histogram[rttBucket(first), default: 0] += 1
-        } else if let first {
-            s.lost += 1; s.late += 1; isLost = true
-            s.minSlowRTT = min(s.minSlowRTT ?? first, first)
-            if let failure { s.failures[failure, default: 0] += 1 }
-        } else if let failure {
-            s.lost += 1; isLost = true
-            s.failures[failure, default: 0] += 1
-        } else if session < 0 || probe.sentNs + summaryTimeoutNs > sessions[session].endNs {
+        case .unknown:
             s.unknown += 1
             s.rawOnly = true
-        } else {
-            s.lost += 1; isLost = true
-            let headroom = sessions[session].endNs - probe.sentNs
-            s.minUnansweredHeadroom = min(s.minUnansweredHeadroom ?? headroom, headroom)
         }
+        if verdict.isLost, let failure = answers.failure { s.failures[failure, default: 0] += 1 }
 
-        let current = (sentNs: probe.sentNs, session: session)
-        if i == 0 {
+        if index == 0 {
             s.firstSentNs = probe.sentNs
-            s.firstSession = session >= 0 ? sessions[session].id : -1
+            s.firstSession = session >= 0 ? cursor.sessions[session].id : -1
         }
-        if runStart >= 0 {
-            if consecutive(lastProbe, current) {
-                if isLost { runCount += 1; lastProbe = current; return }
-                closeRun(end: probe.sentNs)
-            } else {
-                closeRun(end: lastProbe.sentNs + interval(lastProbe.session))
-            }
+        index += 1
+        if let run = runs.add(sentNs: probe.sentNs, session: Int64(session), intervalNs: cursor.intervalNs(session),
+                              lost: verdict.isLost) {
+            keep(run)
         }
-        if isLost { runStart = i; runCount = 1; runFirstNs = probe.sentNs }
-        lastProbe = current
+        lastProbe = (probe.sentNs, session)
     }
 
     /// The summary of the probes added (the `probes.last` of the batch form
     /// is the last one added).
     public mutating func finish() -> HourSummary {
-        if runStart >= 0 { closeRun(end: nil) }
+        if let run = runs.openRun { keep(run) }
         s.histogram = histogram.sorted { $0.key < $1.key }.map { HistogramBin(bucket: $0.key, count: $0.value) }
+        if s.rtt.count > 0 { s.rtt.mean = Double(s.rtt.sum) / Double(s.rtt.count) }
         if index > 0 {
             s.lastSentNs = lastProbe.sentNs
-            s.lastSession = lastProbe.session >= 0 ? sessions[lastProbe.session].id : -1
+            s.lastSession = lastProbe.session >= 0 ? cursor.sessions[lastProbe.session].id : -1
         }
         return s
+    }
+}
+
+extension HourSummary {
+    /// The hour as a stretch of probes whose lost runs join its neighbours'.
+    public var stretch: RunStretch {
+        RunStretch(firstNs: firstSentNs, firstSession: firstSession, lastNs: lastSentNs, lastSession: lastSession, runs: runs)
     }
 }
 
@@ -335,9 +209,9 @@ extension HourSummary {
         u(UInt64(kinds.count))
         for (kind, count) in kinds { i(kind.code); u(UInt64(count)) }
         if received > 0 {
-            i(rttMin); i(rttMax - rttMin); i(rttSum)
-            u(rttM2.bitPattern)
-            i(firstRTT); i(lastRTT); i(jitterSum)
+            i(rtt.min); i(rtt.max - rtt.min); i(rtt.sum)
+            u(rtt.m2.bitPattern)
+            i(rtt.first); i(rtt.last); i(rtt.jitterSum)
             u(UInt64(histogram.count))
             var previous: Int32 = 0
             for (index, bin) in histogram.enumerated() {
@@ -387,9 +261,11 @@ extension HourSummary {
             failures[kind] = try n()
         }
         if received > 0 {
-            rttMin = try i(); rttMax = rttMin + (try i()); rttSum = try i()
-            rttM2 = Double(bitPattern: try u())
-            firstRTT = try i(); lastRTT = try i(); jitterSum = try i()
+            rtt.count = received
+            rtt.min = try i(); rtt.max = rtt.min + (try i()); rtt.sum = try i()
+            rtt.mean = Double(rtt.sum) / Double(received)
+            rtt.m2 = Double(bitPattern: try u())
+            rtt.first = try i(); rtt.last = try i(); rtt.jitterSum = try i()
             var bucket: Int32 = 0
             let bins = try n()
             histogram.reserveCapacity(bins)

@@ -187,17 +187,3 @@ let window = ReportOptions(since: historyStart - 300 * second, until: historySta
                 == "pingem-20261118T1106Z-20261118T1206Z.html")
     }
 }
-
-@Suite struct RTTSortTests {
-    /// The radix path (1024 values and more) sorts exactly like the standard sort.
-    @Test(arguments: [5, 1023, 1024, 5000, 100_000])
-    func radixSortMatchesTheStandardSort(count: Int) {
-        var generator = SystemRandomNumberGenerator()
-        for spread in [Int64(1), 1000, 30_000_000, 4_000_000_000_000] {
-            var values = (0..<count).map { _ in Int64.random(in: 0...spread, using: &generator) + 7_000_000 }
-            let expected = values.sorted()
-            sortRTTs(&values)
-            #expect(values == expected, "\(count) values within \(spread) ns")
-        }
-    }
-}

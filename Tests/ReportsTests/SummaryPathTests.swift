@@ -3,7 +3,10 @@
 // errors, gaps, clean stops and a crash) and random windows, epochs, timeouts
 // and outage lengths, every count and every outage is equal, min and max are
 // equal, avg, stddev and jitter agree to rounding, percentiles within 1 %.
+// On the same histories, /metrics' counters and the counts read off `dump`
+// equal the report's: every view judges a probe the same way.
 import Foundation
+import Serve
 import Testing
 import TestSupport
 @testable import Reports
@@ -223,4 +226,71 @@ func summaryPathEqualsRawPath(seed: UInt64) throws {
     half.since = loaded.summaries.first { s in loaded.summaries.filter { $0.hourNs == s.hourNs }
         .allSatisfy { usable.contains(SummaryKey(target: $0.targetID, hourNs: $0.hourNs)) } }!.hourNs + 30 * minute
     #expect(throws: ReportError.self) { try makeReport(ReportInput.load(from: db, options: half, summaries: true), half) }
+}
+
+/// The whole history's counts, summed over targets, as the raw report gives them.
+private func wholeHistory(_ db: Database, end: Nanoseconds, timeoutNs: Nanoseconds) throws -> Summary {
+    let options = ReportOptions(since: t0 - 3600 * second, until: end + 3600 * second, timeoutNs: timeoutNs)
+    let report = try makeReport(ReportInput.load(from: db, options: options), options)
+    var total = Summary()
+    for target in report.targets {
+        let s = target.summary
+        total.sent += s.sent; total.received += s.received; total.lost += s.lost; total.late += s.late
+        total.duplicates += s.duplicates; total.errors += s.errors; total.unknown += s.unknown
+    }
+    return total
+}
+
+@Test(arguments: [1, 2, 3] as [UInt64])
+func metricsAndDumpCountWhatTheReportCounts(seed: UInt64) throws {
+    let file = TemporaryDatabase()
+    let db = try Database(path: file.path, mode: .readWrite)
+    var end = try writeHistory(db, seed: seed, hours: 12)
+    // A recorder that died 100 ms after its last probes: those are unknown.
+    let targets = try db.targets().filter { $0.name != "retired" }
+    let crashed = try db.beginSession(
+        NewSession(runID: seed, pid: 2, hostname: "h", version: "t", socketKind: "raw", intervalNs: second,
+                   payloadBytes: 56, startedNs: end + minute),
+        targets: targets.map { SessionTargetRecord(sessionID: 0, targetID: $0.id, offsetNs: 0) })
+    var batch = WriteBatch()
+    for k in 0..<3 as Range<Int64> {
+        batch.probes += targets.map { ProbeRecord(sentNs: end + minute + k * second + $0.id, targetID: $0.id) }
+    }
+    batch.heartbeatNs = end + minute + 2 * second + 100 * millisecond
+    try db.write(batch, session: crashed)
+    end += 2 * minute
+
+    // dump's rows: a probe's first reply, then every other reply.
+    var probeCSV = "", replyCSV = ""
+    try dumpCSV(db, table: .probe, since: t0 - 3600 * second, until: end + 3600 * second, targets: []) { probeCSV += $0 }
+    try dumpCSV(db, table: .reply, since: t0 - 3600 * second, until: end + 3600 * second, targets: []) { replyCSV += $0 }
+    let probeRows = probeCSV.split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+    let replyRows = replyCSV.split(separator: "\n").dropFirst().count
+    let firstReplies = probeRows.compactMap { Int64($0[2]) }
+    let sendErrorsWithoutReply = probeRows.filter { $0[2].isEmpty && !$0[3].isEmpty }.count
+
+    for timeout in [2 * second, 500 * millisecond, 10 * second] {
+        let report = try wholeHistory(db, end: end, timeoutNs: timeout)
+        let context = "seed \(seed) timeout \(timeout)"
+        #expect(report.sent > 10_000 && report.unknown > 0 && report.late > 0 && report.errors > 0,
+                "\(context): \(report.sent) sent, \(report.unknown) unknown, \(report.late) late, \(report.errors) errors")
+
+        var metrics = MetricsState(timeoutNs: timeout, settleNs: 5 * second)
+        try metrics.advance(db: db, now: end + 3600 * second + timeout + 5 * second)
+        let totals = metrics.totals.values
+        func sum(_ value: (ProbeTotals) -> Int64) -> Int { Int(totals.map(value).reduce(0, +)) }
+        #expect(sum(\.requests) == report.sent - report.unknown, "\(context)")
+        #expect(sum(\.responses) == report.received, "\(context)")
+        #expect(sum { $0.bucketCounts.reduce(0, +) } == report.received, "\(context)")
+        #expect(sum(\.lateReplies) == report.late, "\(context)")
+        #expect(sum(\.duplicates) == report.duplicates, "\(context)")
+        #expect(sum(\.unknown) == report.unknown, "\(context)")
+        #expect(sum(\.sendErrors) == sendErrorsWithoutReply, "\(context)")
+
+        #expect(probeRows.count == report.sent, "\(context)")
+        #expect(firstReplies.count == report.received + report.late, "\(context)")
+        #expect(firstReplies.filter { $0 <= timeout }.count == report.received, "\(context)")
+        #expect(firstReplies.filter { $0 > timeout }.count == report.late, "\(context)")
+        #expect(replyRows == report.duplicates, "\(context)")
+    }
 }

@@ -130,6 +130,38 @@ func parseExposition(_ text: String) throws -> [String: Double] {
     }
 }
 
+extension MetricsTests {
+    /// A probe is judged with its own target's sessions (session_target), as
+    /// a report judges it: a short session of another target that started
+    /// later does not make it unknown.
+    @Test func aProbeIsJudgedWithTheSessionsOfItsTarget() throws {
+        let dir = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("m.db").path
+        let db = try Database(path: path, mode: .readWrite)
+        let a = try db.target(name: "a", host: "a.example"), b = try db.target(name: "b", host: "b.example")
+        func begin(_ target: TargetRecord, at startedNs: Int64) throws -> Int64 {
+            try db.beginSession(
+                NewSession(runID: UInt64(startedNs), pid: 1, hostname: "test", version: "test", socketKind: "raw",
+                           intervalNs: second, payloadBytes: 56, startedNs: startedNs),
+                targets: [SessionTargetRecord(sessionID: 0, targetID: target.id, offsetNs: 0)])
+        }
+        let ofA = try begin(a, at: start)
+        let ofB = try begin(b, at: start + 50 * second)
+        var batch = WriteBatch()
+        batch.probes = [ProbeRecord(sentNs: start + 60 * second, targetID: a.id)]  // no reply
+        batch.heartbeatNs = start + 100 * second
+        try db.write(batch, session: ofA)
+        try db.endSession(ofA, stoppedNs: start + 100 * second)
+        try db.endSession(ofB, stoppedNs: start + 51 * second)
+        var state = MetricsState()
+        try state.advance(db: db, now: start + 3600 * second)
+        let totals = try #require(state.totals.values.first)
+        #expect(state.totals.count == 1)
+        #expect(totals.requests == 1 && totals.unknown == 0)
+    }
+}
+
 @Suite struct ListenTests {
     @Test func loopbackIsQuietAndTheDefault() throws {
         #expect(try parseListen(nil) == ListenAddress(host: "127.0.0.1", port: 8000, isExposed: false))

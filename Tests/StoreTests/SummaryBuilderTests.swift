@@ -55,7 +55,7 @@ import TestSupport
         let first = ofA[0]
         #expect((first.sent, first.received, first.lost, first.late, first.unknown) == (60, 54, 6, 1, 0))
         #expect(first.minSlowRTT == 3_000_000_000)
-        #expect(first.rttMax == 20_000_059 && first.rttMin == 20_000_001)
+        #expect(first.rtt.max == 20_000_059 && first.rtt.min == 20_000_001)
         #expect(first.histogram.map(\.count).reduce(0, +) == 54)
         let ofB = try db.summaries(from: start, to: start + 10 * hour, target: b.id)[0]
         #expect(ofB.failures == [.send(101): 60])
