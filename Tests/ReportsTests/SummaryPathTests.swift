@@ -243,8 +243,8 @@ private func wholeHistory(_ db: Database, end: Nanoseconds, timeoutNs: Nanosecon
 
 @Test(arguments: [1, 2, 3] as [UInt64])
 func metricsAndDumpCountWhatTheReportCounts(seed: UInt64) throws {
-    let file = TemporaryDatabase()
-    let db = try Database(path: file.path, mode: .readWrite)
+    let file = TemporaryFolder()
+    let db = try Database(path: file.file("pingem.db"), mode: .readWrite)
     var end = try writeHistory(db, seed: seed, hours: 12)
     // A recorder that died 100 ms after its last probes: those are unknown.
     let targets = try db.targets().filter { $0.name != "retired" }

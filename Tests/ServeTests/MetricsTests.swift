@@ -135,7 +135,7 @@ extension MetricsTests {
     /// a report judges it: a short session of another target that started
     /// later does not make it unknown.
     @Test func aProbeIsJudgedWithTheSessionsOfItsTarget() throws {
-        let dir = try temporaryFolder()
+        let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("m.db").path
         let db = try Database(path: path, mode: .readWrite)

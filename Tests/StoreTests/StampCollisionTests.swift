@@ -2,6 +2,7 @@
 // an older probe of its target. The batch must still be written, whole.
 import Testing
 import Store
+import TestSupport
 
 @Suite struct StampCollisionTests {
     static let t0: Int64 = 1_767_225_600_000_000_000
