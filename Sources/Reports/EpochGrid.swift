@@ -80,6 +80,22 @@ public func epochPeriods(
     return periods
 }
 
+/// A report's epochs by their starts, to ask which epoch an instant is in.
+struct EpochStarts {
+    let starts: [Nanoseconds]
+    init(_ periods: [(Nanoseconds, Nanoseconds)]) { starts = periods.map(\.0) }
+
+    /// The index of the last epoch starting at or before `instant` (-1: none).
+    func epoch(of instant: Nanoseconds) -> Int {
+        var low = 0, high = starts.count
+        while low < high {
+            let mid = (low + high) / 2
+            if starts[mid] <= instant { low = mid + 1 } else { high = mid }
+        }
+        return low - 1
+    }
+}
+
 private func positiveModulo(_ a: Int64, _ b: Int64) -> Int64 {
     let r = a % b
     return r < 0 ? r + b : r

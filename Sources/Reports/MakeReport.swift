@@ -120,20 +120,15 @@ func validate(_ options: ReportOptions) throws {
     }
 }
 
-/// [k*E, (k+1)*E) in Unix time, cut to the window: epochs align to UTC.
+/// The report's epochs, cut to the window: the local calendar of
+/// options.timeZone, or UTC multiples without one (EpochGrid.swift).
 func epochPeriods(_ options: ReportOptions) throws -> [(Nanoseconds, Nanoseconds)] {
     guard let epoch = options.epochNs else { return [] }
     let span = options.until - options.since
     if span / epoch > 1_000_000 {
         throw ReportError("The window holds more than a million epochs: choose a longer --epoch or a shorter window.")
     }
-    var start = floorDivide(options.since, epoch) * epoch
-    var periods: [(Nanoseconds, Nanoseconds)] = []
-    while start < options.until {
-        periods.append((max(start, options.since), min(start + epoch, options.until)))
-        start += epoch
-    }
-    return periods
+    return epochPeriods(since: options.since, until: options.until, epochNs: epoch, timeZone: options.timeZone)
 }
 
 func floorDivide(_ a: Int64, _ b: Int64) -> Int64 {

@@ -1,5 +1,6 @@
 // What a report says, as plain values: makeReport builds them, render prints
 // them. Times are Unix nanoseconds; round-trip times are milliseconds.
+import Foundation
 import Store
 
 public struct ReportOptions: Sendable, Equatable {
@@ -15,13 +16,19 @@ public struct ReportOptions: Sendable, Equatable {
     public var outageMin: Int
     /// Target names or hosts to report; empty reports all.
     public var targets: [String]
+    /// Where epochs begin (EpochGrid.swift): the local calendar of this zone
+    /// (days from local midnight, Monday weeks); nil aligns them to UTC
+    /// multiples of their width, as `--utc` asks.
+    public var timeZone: TimeZone?
 
     public init(
         since: Nanoseconds, until: Nanoseconds, epochNs: Nanoseconds? = nil,
-        timeoutNs: Nanoseconds = 2_000_000_000, outageMin: Int = 3, targets: [String] = []
+        timeoutNs: Nanoseconds = 2_000_000_000, outageMin: Int = 3, targets: [String] = [],
+        timeZone: TimeZone? = nil
     ) {
         self.since = since; self.until = until; self.epochNs = epochNs
         self.timeoutNs = timeoutNs; self.outageMin = outageMin; self.targets = targets
+        self.timeZone = timeZone
     }
 }
 

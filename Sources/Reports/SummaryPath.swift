@@ -23,10 +23,16 @@ import Synchronization
 ///   before its session's end (its end as the builder saw it, which only
 ///   moves later while a session runs);
 /// - outages of one probe are wanted only if the hour has no single-probe runs.
-func summaryIsExact(_ summary: HourSummary, _ options: ReportOptions) -> Bool {
+/// `epochs`, the report's own, spares finding the epochs of each hour again.
+func summaryIsExact(_ summary: HourSummary, _ options: ReportOptions, epochs: EpochStarts? = nil) -> Bool {
     let end = summary.hourNs + summaryHourNs
     guard !summary.rawOnly, summary.hourNs >= options.since, end <= options.until else { return false }
-    if let epoch = options.epochNs, floorDivide(summary.hourNs, epoch) != floorDivide(end - 1, epoch) { return false }
+    if let epoch = options.epochNs {
+        // Local days and hours: a half-hour zone's hours straddle two summaries.
+        let inOne = epochs.map { $0.epoch(of: summary.hourNs) == $0.epoch(of: end - 1) }
+            ?? (epochPeriods(since: summary.hourNs, until: end, epochNs: epoch, timeZone: options.timeZone).count == 1)
+        if !inOne { return false }
+    }
     if summary.received > 0 && summary.rtt.max > options.timeoutNs { return false }
     if let slow = summary.minSlowRTT, slow <= options.timeoutNs { return false }
     if options.outageMin < 2 && summary.omittedSingleRuns > 0 { return false }
@@ -41,7 +47,9 @@ struct SummaryKey: Hashable {
 
 /// The (target, hour) summaries of `input` that this report takes as they are.
 func exactSummaries(_ input: ReportInput, _ options: ReportOptions) -> Set<SummaryKey> {
-    Set(input.summaries.lazy.filter { summaryIsExact($0, options) }.map { SummaryKey(target: $0.targetID, hourNs: $0.hourNs) })
+    let epochs = (try? epochPeriods(options)).map(EpochStarts.init)
+    return Set(input.summaries.lazy.filter { summaryIsExact($0, options, epochs: epochs) }
+        .map { SummaryKey(target: $0.targetID, hourNs: $0.hourNs) })
 }
 
 // MARK: - The report

@@ -22,7 +22,7 @@ public struct WatchTarget: Sendable, Equatable {
     public var minute: Summary
     /// The last hour.
     public var hour: Summary
-    /// One-minute epochs of the last hour, oldest first, aligned to UTC minutes.
+    /// One-minute epochs of the last hour, oldest first, aligned to local minutes.
     public var epochs: [Epoch]
     /// Send time of the first lost probe of the outage the latest probes are
     /// in; nil when the target is not in an outage (or is no longer probed).
@@ -42,7 +42,7 @@ public enum Watch {
     public static func hourOptions(now: Nanoseconds, timeoutNs: Nanoseconds = 2_000_000_000,
                                    outageMin: Int = 3, targets: [String] = []) -> ReportOptions {
         ReportOptions(since: now - hourNs, until: now + 1, epochNs: minuteNs,
-                      timeoutNs: timeoutNs, outageMin: outageMin, targets: targets)
+                      timeoutNs: timeoutNs, outageMin: outageMin, targets: targets, timeZone: .current)
     }
 
     /// The snapshot at `now` of `input`, loaded with `hourOptions(now:...)`.

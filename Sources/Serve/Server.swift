@@ -80,8 +80,9 @@ public struct LiveQuery: Sendable, Equatable {
         let timeoutNs = try timeout.map(parseDuration) ?? configuration.timeoutNs
         let outage = outageMin ?? 3
         guard outage >= 1 else { throw ReportError("outage-min must be 1 or more.") }
+        // Epochs follow the server's local calendar, as pingem report's do.
         return ReportOptions(since: window.since, until: window.until, epochNs: nil,
-                             timeoutNs: timeoutNs, outageMin: outage, targets: targets)
+                             timeoutNs: timeoutNs, outageMin: outage, targets: targets, timeZone: .current)
     }
 
     /// The page's options: the report's, plus the chosen epoch width.

@@ -31,10 +31,10 @@ extension Pingem {
             do {
                 if window.last == nil && window.since == nil {
                     // Only --until: everything before it.
-                    let w = try resolveWindow(last: "1s", since: nil, until: window.until, now: nowNs(), timeZone: .current)
+                    let w = try resolveWindow(last: "1s", since: nil, until: window.until, now: nowNs(), timeZone: window.timeZone)
                     return (.min, w.until)
                 }
-                let w = try resolveWindow(last: window.last, since: window.since, until: window.until, now: nowNs(), timeZone: .current)
+                let w = try resolveWindow(last: window.last, since: window.since, until: window.until, now: nowNs(), timeZone: window.timeZone)
                 return (w.since, w.until)
             } catch let e as ReportError {
                 throw ValidationError(e.description)

@@ -17,7 +17,7 @@ extension Pingem {
 
         @OptionGroup var window: WindowOptions
 
-        @Option(help: ArgumentHelp("Split the window into epochs of this width, aligned to UTC multiples (5m epochs start at :00, :05, ...).", valueName: "duration"))
+        @Option(help: ArgumentHelp("Split the window into epochs of this width, from local midnight: 1d is a calendar day, 1w starts on Monday, 5m epochs start at :00, :05, ... (UTC with --utc).", valueName: "duration"))
         var epoch: String?
 
         @OptionGroup var judgement: JudgementOptions
@@ -92,7 +92,7 @@ extension Pingem {
             }
             let env = ProcessInfo.processInfo.environment
             let color = System.isTerminal(1) && (env["NO_COLOR"] ?? "").isEmpty && format == .table
-            print(render(report, as: format, color: color), terminator: "")
+            print(render(report, as: format, color: color, timeZone: window.timeZone), terminator: "")
             let crossed = Threshold.crossings(try thresholds(), in: report)
             if !crossed.isEmpty {
                 System.flushStandardOutput()

@@ -12,6 +12,12 @@ struct WindowOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("Window end (default now), same forms as --since.", valueName: "time"))
     var until: String?
+
+    @Flag(help: "Times without a zone are UTC and epochs align to UTC (default: the local time zone, TZ, and its calendar days).")
+    var utc = false
+
+    /// Where times typed without a zone are, and which calendar epochs follow.
+    var timeZone: TimeZone { utc ? TimeZone(identifier: "UTC")! : .current }
 }
 
 /// `--timeout`, `--outage-min`, `--target`: how probes are judged and which
@@ -31,12 +37,13 @@ struct JudgementOptions: ParsableArguments {
 /// with one sentence when they are wrong.
 func reportOptions(_ window: WindowOptions, _ judgement: JudgementOptions, epoch: String?, now: Int64) throws -> ReportOptions {
     do {
-        let resolved = try resolveWindow(last: window.last, since: window.since, until: window.until, now: now, timeZone: .current)
+        let resolved = try resolveWindow(last: window.last, since: window.since, until: window.until, now: now, timeZone: window.timeZone)
         let epochNs = try epoch.map(parseDuration)
         let timeoutNs = try parseDuration(judgement.timeout)
         guard judgement.outageMin >= 1 else { throw ValidationError("--outage-min must be 1 or more.") }
         return ReportOptions(since: resolved.since, until: resolved.until, epochNs: epochNs,
-                             timeoutNs: timeoutNs, outageMin: judgement.outageMin, targets: judgement.target)
+                             timeoutNs: timeoutNs, outageMin: judgement.outageMin, targets: judgement.target,
+                             timeZone: window.utc ? nil : .current)
     } catch let e as ReportError {
         throw ValidationError(e.description)
     }

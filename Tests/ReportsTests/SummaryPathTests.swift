@@ -155,7 +155,10 @@ func summaryPathEqualsRawPath(seed: UInt64) throws {
             epochNs: g.pick([nil, hour, 2 * hour, 3 * hour, 30 * minute, 5 * minute, 24 * hour, 90 * minute]),
             timeoutNs: g.pick([2 * second, 2 * second, second, 500 * millisecond, 3 * second, 10 * second, 100 * millisecond]),
             outageMin: g.pick([1, 2, 3, 3, 5]),
-            targets: g.unit() < 0.3 ? ["t2"] : [])
+            targets: g.unit() < 0.3 ? ["t2"] : [],
+            // Local days and hours: a whole-hour zone uses summaries as UTC
+            // does; a half-hour zone's hours straddle two, and are read raw.
+            timeZone: g.pick([nil, nil, TimeZone(identifier: "America/New_York"), TimeZone(identifier: "Asia/Kolkata")]))
         let raw = try makeReport(ReportInput.load(from: db, options: options), options)
         let fast = try makeReport(ReportInput.load(from: db, options: options, summaries: true), options)
         #expect(!raw.percentilesApproximate)
