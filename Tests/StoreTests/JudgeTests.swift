@@ -229,9 +229,8 @@ private let s: Nanoseconds = 1_000_000_000
         let values = (0..<5000).map { _ in Nanoseconds(1_000_000 + next() % 80_000_000) }
         var once = RTTAccumulator()
         for v in values { once.add(v) }
-        var exact = RTTSample(capacity: values.count)
-        for v in values { exact.add(v) }
-        let figures = exact.figures()!
+        var exact = values
+        let figures = exactRTTFigures(&exact)!
         #expect(abs(once.mean - figures.avg) <= 1e-9 * figures.avg)
         #expect(abs((once.m2 / Double(once.count)).squareRoot() - figures.stddev) <= 1e-9 * figures.stddev)
         for pieces in [1, 2, 7, 100, 5000] {

@@ -42,7 +42,7 @@ public struct LostRunBuilder: Sendable {
     /// The next probe: its send time, its session (any key, -1 for none),
     /// that session's interval and whether it was lost. Returns the run it
     /// ends, if any.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func add(sentNs: Nanoseconds, session: Int64, intervalNs: Nanoseconds, lost: Bool) -> LostRun? {
         var closed: LostRun?
         if var run = open, let p = previous {

@@ -1,6 +1,6 @@
 // Round-trip times of received probes and the figures a report gives of
 // them, two ways:
-//   * exactly, from every value (RTTSample): the raw report's way;
+//   * exactly, from every value (exactRTTFigures): the raw report's way;
 //   * mergeably, from sums that add up across hours (RTTAccumulator: min,
 //     max, exact integer sum and jitter, Welford's M2 merged with Chan's
 //     formula; RTTHistogram for percentiles): the hourly summaries' way.
@@ -39,34 +39,31 @@ public struct RTTFigures: Sendable, Equatable {
 
 // MARK: - Exact
 
-/// Every RTT of a period, in time order.
-public struct RTTSample: Sendable {
-    @usableFromInline var values: [Nanoseconds] = []
-    @usableFromInline var jitterSum = 0.0
-    @usableFromInline var last: Nanoseconds?
-
-    public init(capacity: Int) { values.reserveCapacity(capacity) }
-
-    @inlinable
-    public mutating func add(_ rttNs: Nanoseconds) {
-        values.append(rttNs)
-        if let last { jitterSum += Double(abs(rttNs - last)) }
-        last = rttNs
+/// The exact figures of a period's RTTs, given in time order (jitter needs
+/// it); nil without values. `values` is reordered: selected, not sorted, as
+/// three quickselects are O(n) and sorting every 5-minute epoch was a tenth
+/// of a day's report (docs/BENCHMARKS.md). A plain array, not a type around
+/// one: appending to a local array per probe is what the report's hot loop
+/// can afford.
+public func exactRTTFigures(_ values: inout [Nanoseconds]) -> RTTFigures? {
+    guard let firstValue = values.first else { return nil }
+    let n = values.count
+    // One pass for the sum, min, max and jitter (while in time order), a
+    // second for the squared deviations from the mean (exact to rounding).
+    var sum = 0.0, jitterSum = 0.0, low = firstValue, high = firstValue, previous = firstValue
+    for v in values {
+        sum += Double(v)
+        jitterSum += Double(abs(v - previous))
+        previous = v
+        low = min(low, v); high = max(high, v)
     }
-
-    /// The figures (nil without values). Selected, not sorted: three
-    /// quickselects are O(n), and sorting every 5-minute epoch was a tenth of
-    /// a day's report (docs/BENCHMARKS.md).
-    public mutating func figures() -> RTTFigures? {
-        guard !values.isEmpty else { return nil }
-        let n = values.count
-        let mean = values.reduce(0.0) { $0 + Double($1) } / Double(n)
-        let variance = values.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(n)
-        let picked = selectRanks(&values, reportedPercentiles.map { nearestRankIndex($0, count: n) })
-        return RTTFigures(
-            min: Double(values.min()!), avg: mean, p50: Double(picked[0]), p90: Double(picked[1]), p99: Double(picked[2]),
-            max: Double(values.max()!), stddev: variance.squareRoot(), jitter: n >= 2 ? jitterSum / Double(n - 1) : nil)
-    }
+    let mean = sum / Double(n)
+    var squares = 0.0
+    for v in values { squares += (Double(v) - mean) * (Double(v) - mean) }
+    let picked = selectRanks(&values, reportedPercentiles.map { nearestRankIndex($0, count: n) })
+    return RTTFigures(
+        min: Double(low), avg: mean, p50: Double(picked[0]), p90: Double(picked[1]), p99: Double(picked[2]),
+        max: Double(high), stddev: (squares / Double(n)).squareRoot(), jitter: n >= 2 ? jitterSum / Double(n - 1) : nil)
 }
 
 /// The values at 0-based `ranks` (ascending) of `values` as if sorted, by

@@ -38,7 +38,7 @@ public struct SessionCursor: Sendable {
     /// before it, or, when that one had ended, an earlier one still running
     /// (sessions of one target rarely overlap). Probes out of send order are
     /// allowed, only slower.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func session(at sentNs: Nanoseconds) -> Int {
         if sentNs < previousNs { latest = -1 }
         previousNs = sentNs

@@ -63,7 +63,7 @@ public struct ProbeAnswers: Sendable {
 
     /// `replyRows`: the probe's reply rows folded (ReplyRows); `icmpError`:
     /// its first ICMP error (ICMPErrorRecord.answersBefore), if any.
-    @inlinable
+    @inlinable @inline(__always)
     public init(_ probe: ProbeRecord, replyRows: ReplyRows?, icmpError: ICMPErrorRecord?) {
         firstReplyNs = probe.rttNs
         replies = probe.rttNs == nil ? 0 : 1
@@ -84,12 +84,14 @@ public struct ProbeAnswers: Sendable {
     @inlinable public var duplicates: Int { max(0, replies - 1) }
 
     /// The verdict at `timeoutNs` of the probe sent at `sentNs`, whose
-    /// session's data ends at `sessionEndNs` (nil: it has no session).
-    @inlinable
-    public func verdict(sentNs: Nanoseconds, sessionEndNs: Nanoseconds?, timeoutNs: Nanoseconds) -> Verdict {
+    /// session's data ends at `sessionEndNs` (nil: it has no session; only
+    /// read for a probe without reply or error, so it is not computed for
+    /// every probe of a report).
+    @inlinable @inline(__always)
+    public func verdict(sentNs: Nanoseconds, sessionEndNs: @autoclosure () -> Nanoseconds?, timeoutNs: Nanoseconds) -> Verdict {
         if let first = firstReplyNs { return first <= timeoutNs ? .received : .late }
         if failure != nil { return .lost }
-        guard let end = sessionEndNs, sentNs + timeoutNs <= end else { return .unknown }
+        guard let end = sessionEndNs(), sentNs + timeoutNs <= end else { return .unknown }
         return .lost
     }
 }
