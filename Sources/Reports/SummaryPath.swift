@@ -23,7 +23,7 @@ import Synchronization
 ///   before its session's end (its end as the builder saw it, which only
 ///   moves later while a session runs);
 /// - outages of one probe are wanted only if the hour has no single-probe runs.
-func summaryIsExact(_ summary: HourSummary, _ options: ReportOptions) -> Bool {
+public func summaryIsExact(_ summary: HourSummary, _ options: ReportOptions) -> Bool {
     let end = summary.hourNs + summaryHourNs
     guard !summary.rawOnly, summary.hourNs >= options.since, end <= options.until else { return false }
     if let epoch = options.epochNs, floorDivide(summary.hourNs, epoch) != floorDivide(end - 1, epoch) { return false }
