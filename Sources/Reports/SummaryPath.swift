@@ -23,8 +23,12 @@ import Synchronization
 ///   before its session's end (its end as the builder saw it, which only
 ///   moves later while a session runs);
 /// - outages of one probe are wanted only if the hour has no single-probe runs.
+public func summaryIsExact(_ summary: HourSummary, _ options: ReportOptions) -> Bool {
+    summaryIsExact(summary, options, epochs: nil)
+}
+
 /// `epochs`, the report's own, spares finding the epochs of each hour again.
-func summaryIsExact(_ summary: HourSummary, _ options: ReportOptions, epochs: EpochStarts? = nil) -> Bool {
+func summaryIsExact(_ summary: HourSummary, _ options: ReportOptions, epochs: EpochStarts?) -> Bool {
     let end = summary.hourNs + summaryHourNs
     guard !summary.rawOnly, summary.hourNs >= options.since, end <= options.until else { return false }
     if let epoch = options.epochNs {

@@ -9,14 +9,16 @@
 // whole half-open ranges [previous cutoff, new cutoff) of sent_ns, so no probe
 // is in two ranges. A reply arriving later than timeout + settle after its
 // probe is not counted anywhere (its probe already counted as lost).
-// At start the totals are rebuilt from the first probe, a day at a time; after
-// that a scrape reads only the probes sent since the previous cutoff.
+// At start the totals of whole past hours come from their hourly summaries
+// (MetricsFromSummaries.swift), the rest from raw probes a day at a time;
+// after that a scrape reads only the probes sent since the previous cutoff.
 import Foundation
 import Reports
 import Store
 
-/// smokeping_prober's buckets: 50 µs doubling to 26.2144 s (20 bounds).
-public let responseBucketsSeconds: [Double] = (0..<20).map { 0.00005 * Double(1 << $0) }
+/// smokeping_prober's buckets: 50 µs doubling to 26.2144 s (20 bounds), as
+/// written; probes are put in them by Store's responseBucket (ns).
+public let responseBucketsSeconds: [Double] = prometheusBoundsNs.map { Double($0) / 1e9 }
 
 /// Labels of one probed address, as smokeping_prober names them.
 public struct MetricLabels: Hashable, Sendable {
@@ -33,7 +35,8 @@ public struct ProbeTotals: Sendable, Equatable {
     /// First replies within the timeout, per bucket (not cumulative) plus +Inf.
     public var bucketCounts = [Int64](repeating: 0, count: 21)
     public var responses: Int64 = 0
-    public var responseSecondsSum: Double = 0
+    /// Sum of the first replies' RTTs, ns: exact, as a summary's rtt.sum.
+    public var responseNsSum: Int64 = 0
     public var duplicates: Int64 = 0
     public var sendErrors: Int64 = 0
     /// Replies later than the timeout (the probe counts as lost).
@@ -51,7 +54,7 @@ public struct MetricsState {
     public let settleNs: Nanoseconds
     /// Probes with sent_ns < cutoff are in `totals`.
     public private(set) var cutoffNs: Nanoseconds?
-    public private(set) var totals: [MetricLabels: ProbeTotals] = [:]
+    public internal(set) var totals: [MetricLabels: ProbeTotals] = [:]
     /// Latest session, for pingem_recorder_up and the start time.
     public private(set) var latestSession: SessionRecord?
 
@@ -83,37 +86,40 @@ public struct MetricsState {
                     throw FirstProbeFound()
                 }
             } catch is FirstProbeFound {}
-            from = first ?? newCutoff
+            let summarizedEnd = try addSummarized(db: db, cutoff: newCutoff, firstRawNs: first, targets: targets,
+                                                  addresses: addresses, sessions: judging)
+            from = max(first ?? newCutoff, summarizedEnd ?? Int64.min)
         }
         let day: Nanoseconds = 86_400 * 1_000_000_000
         while from < newCutoff {
             let to = min(newCutoff, from > newCutoff - day ? newCutoff : from + day)
-            try add(db: db, from: from, to: to, targets: targets, addresses: addresses, sessions: judging)
+            try add(db: db, from: from, to: to, only: nil, targets: targets, addresses: addresses, sessions: judging)
             from = to
         }
         cutoffNs = max(cutoffNs ?? newCutoff, newCutoff)
     }
 
-    private mutating func add(db: Database, from: Nanoseconds, to: Nanoseconds, targets: [TargetRecord],
-                              addresses: [Int64: [AddressRecord]], sessions: [Int64: [SessionRecord]]) throws {
+    /// Adds the raw probes sent in [from, to) of the targets `only` (nil: all).
+    mutating func add(db: Database, from: Nanoseconds, to: Nanoseconds, only: Set<Int64>?, targets: [TargetRecord],
+                      addresses: [Int64: [AddressRecord]], sessions: [Int64: [SessionRecord]]) throws {
         let hosts = Dictionary(targets.map { ($0.id, $0.host) }, uniquingKeysWith: { a, _ in a })
         struct Key: Hashable { var sent: Int64; var target: Int64 }
         var replies: [Key: ReplyRows] = [:]
-        for reply in try db.replies(from: from, to: to, targets: nil) {
+        for reply in try db.replies(from: from, to: to, targets: only) {
             let key = Key(sent: reply.sentNs, target: reply.targetID)
             if replies[key] == nil { replies[key] = ReplyRows(reply.rttNs) } else { replies[key]!.add(reply.rttNs) }
         }
         var errors: [Key: [ICMPErrorRecord]] = [:]
-        for error in try db.icmpErrors(from: from, to: to, targets: nil) {
+        for error in try db.icmpErrors(from: from, to: to, targets: only) {
             errors[Key(sent: error.sentNs, target: error.targetID), default: []].append(error)
         }
         var cursors: [Int64: SessionCursor] = [:]
         let timeout = timeoutNs
         var totals = self.totals
-        try db.forEachProbe(from: from, to: to, targets: nil) { probe in
+        try db.forEachProbe(from: from, to: to, targets: only) { probe in
             let key = Key(sent: probe.sentNs, target: probe.targetID)
             let labels = MetricLabels(
-                ip: address(of: probe, in: addresses[probe.targetID] ?? []),
+                ip: address(at: probe.sentNs, in: addresses[probe.targetID] ?? []),
                 host: hosts[probe.targetID] ?? "")
             var t = totals[labels] ?? ProbeTotals()
             let probeErrors = errors[key] ?? []
@@ -129,10 +135,8 @@ public struct MetricsState {
             switch verdict {
             case .received:
                 t.responses += 1
-                let seconds = Double(answers.firstReplyNs!) / 1e9
-                t.responseSecondsSum += seconds
-                let bucket = responseBucketsSeconds.firstIndex { seconds <= $0 } ?? responseBucketsSeconds.count
-                t.bucketCounts[bucket] += 1
+                t.responseNsSum += answers.firstReplyNs!
+                t.bucketCounts[responseBucket(answers.firstReplyNs!)] += 1
             case .late: t.lateReplies += 1
             case .lost: if probe.sendError != nil { t.sendErrors += 1 }
             case .unknown: t.unknown += 1
@@ -164,7 +168,7 @@ public struct MetricsState {
                 out += "\(h)_bucket\(labels(key, ",le=\"\(number(bound))\"")) \(cumulative)\n"
             }
             out += "\(h)_bucket\(labels(key, ",le=\"+Inf\"")) \(t.responses)\n"
-            out += "\(h)_sum\(labels(key)) \(number(t.responseSecondsSum))\n"
+            out += "\(h)_sum\(labels(key)) \(number(Double(t.responseNsSum) / 1e9))\n"
             out += "\(h)_count\(labels(key)) \(t.responses)\n"
         }
         counter("smokeping_response_duplicates_total", "The number of duplicated response packets.") { $0.duplicates }
@@ -193,12 +197,14 @@ public struct MetricsState {
 
 private struct FirstProbeFound: Error {}
 
-/// The address the probe went to: the latest address row at or before it.
-private func address(of probe: ProbeRecord, in rows: [AddressRecord]) -> String {
+/// The address a probe sent at `sentNs` went to: the latest address row at
+/// or before it.
+func address(at sentNs: Nanoseconds, in rows: [AddressRecord]) -> String {
     var found = rows.first?.address ?? ""
-    for row in rows where row.sinceNs <= probe.sentNs { found = row.address }
+    for row in rows where row.sinceNs <= sentNs { found = row.address }
     return found
 }
+
 
 /// A label value in the text format: backslash, quote and newline escaped.
 func quoted(_ value: String) -> String {

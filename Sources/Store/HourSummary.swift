@@ -28,6 +28,15 @@ public let summaryHourNs: Nanoseconds = 3_600_000_000_000
 /// so a default report can always use a summary.
 public let summaryTimeoutNs: Nanoseconds = 2_000_000_000
 
+/// smokeping_prober's histogram bounds, in ns: 50 µs doubling to 26.2144 s.
+public let prometheusBoundsNs: [Nanoseconds] = (0..<20).map { 50_000 << $0 }
+
+/// The smokeping_prober bucket of an RTT: the index of the first bound at or
+/// above it, else prometheusBoundsNs.count (+Inf).
+public func responseBucket(_ rttNs: Nanoseconds) -> Int {
+    prometheusBoundsNs.firstIndex { rttNs <= $0 } ?? prometheusBoundsNs.count
+}
+
 /// One target's probes of one hour.
 public struct HourSummary: Sendable, Hashable {
     public var targetID: Int64
@@ -62,6 +71,11 @@ public struct HourSummary: Sendable, Hashable {
     public var omittedSingleRuns = 0
     /// RTT log histogram: (bucket, count) by bucket, counts > 0 (see rttBucket).
     public var histogram: [HistogramBin] = []
+    /// First replies per bucket of smokeping_prober's histogram (index
+    /// responseBucket; prometheusBoundsNs.count + 1 counts), which the log
+    /// histogram's 1.5 % bins do not align with: /metrics takes them as they
+    /// are. Nil in a summary of encoding version 2, written before.
+    public var responseBuckets: [Int]?
 
     public init(targetID: Int64, hourNs: Nanoseconds) {
         self.targetID = targetID; self.hourNs = hourNs
@@ -106,6 +120,7 @@ public struct HourSummarizer {
     public init(targetID: Int64, hourNs: Nanoseconds, replies: [ReplyRecord],
                 icmpErrors: [ICMPErrorRecord], sessions: [SessionRecord]) {
         s = HourSummary(targetID: targetID, hourNs: hourNs)
+        s.responseBuckets = [Int](repeating: 0, count: prometheusBoundsNs.count + 1)
         cursor = SessionCursor(sessions)
         for reply in replies {
             if replyIndex[reply.sentNs] == nil { replyIndex[reply.sentNs] = ReplyRows(reply.rttNs) } else { replyIndex[reply.sentNs]!.add(reply.rttNs) }
@@ -140,6 +155,7 @@ public struct HourSummarizer {
             s.received += 1
             s.rtt.add(answers.firstReplyNs!)
             histogram[rttBucket(answers.firstReplyNs!), default: 0] += 1
+            s.responseBuckets![responseBucket(answers.firstReplyNs!)] += 1
         case .late:
             s.lost += 1; s.late += 1
             s.minSlowRTT = min(s.minSlowRTT ?? answers.firstReplyNs!, answers.firstReplyNs!)
@@ -193,7 +209,9 @@ extension HourSummary {
 /// where a value may be negative), offsets from the hour. About 150 to 250
 /// bytes for an hour at 1 probe/s with 20 ms of RTT and 2 ms of jitter.
 extension HourSummary {
-    static let encodingVersion: UInt8 = 2
+    /// 3 adds responseBuckets; version 2 (without them) is still read, so
+    /// the summaries of hours already pruned keep counting.
+    static let encodingVersion: UInt8 = 3
 
     public func encoded() -> [UInt8] {
         var out: [UInt8] = [HourSummary.encodingVersion]
@@ -231,6 +249,13 @@ extension HourSummary {
             i(run.endNs.map { $0 - run.lastNs } ?? -1)
         }
         u(UInt64(omittedSingleRuns))
+        if let responseBuckets {
+            let used = responseBuckets.enumerated().filter { $0.element > 0 }
+            i(Int64(used.count))
+            for (index, count) in used { u(UInt64(index)); u(UInt64(count)) }
+        } else {
+            i(-1)
+        }
         return out
     }
 
@@ -252,7 +277,7 @@ extension HourSummary {
         }
         func n() throws -> Int { Int(truncatingIfNeeded: try u()) }
         func i() throws -> Int64 { let v = try u(); return Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1) }
-        guard bytes.first == HourSummary.encodingVersion else { throw corrupt() }
+        guard let version = bytes.first, version == 2 || version == HourSummary.encodingVersion else { throw corrupt() }
         at = 1
         rawOnly = try u() != 0
         sent = try n(); received = try n(); lost = try n(); late = try n(); duplicates = try n(); unknown = try n()
@@ -291,6 +316,15 @@ extension HourSummary {
             runs.append(LostRun(startNs: start, lastNs: last, count: count, endNs: end < 0 ? nil : last + end))
         }
         omittedSingleRuns = try n()
+        if version >= 3, case let used = try i(), used >= 0 {
+            var counts = [Int](repeating: 0, count: prometheusBoundsNs.count + 1)
+            for _ in 0..<used {
+                let index = try n()
+                guard index < counts.count else { throw corrupt() }
+                counts[index] = try n()
+            }
+            responseBuckets = counts
+        }
         guard at == bytes.count else { throw corrupt() }
     }
 }

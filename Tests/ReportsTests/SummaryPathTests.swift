@@ -6,7 +6,7 @@
 // On the same histories, /metrics' counters and the counts read off `dump`
 // equal the report's: every view judges a probe the same way.
 import Foundation
-import Serve
+@testable import Serve
 import Testing
 import TestSupport
 @testable import Reports
@@ -290,10 +290,64 @@ func metricsAndDumpCountWhatTheReportCounts(seed: UInt64) throws {
         #expect(sum(\.unknown) == report.unknown, "\(context)")
         #expect(sum(\.sendErrors) == sendErrorsWithoutReply, "\(context)")
 
+        // Counter for counter, per label: the totals built from summaries
+        // equal those built from every raw probe (a first scrape before the
+        // history reads no summary; the next reads the rest raw).
+        var raw = MetricsState(timeoutNs: timeout, settleNs: 5 * second)
+        try raw.advance(db: db, now: t0 - 3600 * second)
+        try raw.advance(db: db, now: end + 3600 * second + timeout + 5 * second)
+        #expect(metrics.totals == raw.totals, "\(context)")
+        #expect(metrics.totals.values.map(\.responseNsSum).reduce(0, +) > 0, "\(context)")
+
         #expect(probeRows.count == report.sent, "\(context)")
         #expect(firstReplies.count == report.received + report.late, "\(context)")
         #expect(firstReplies.filter { $0 <= timeout }.count == report.received, "\(context)")
         #expect(firstReplies.filter { $0 > timeout }.count == report.late, "\(context)")
         #expect(replyRows == report.duplicates, "\(context)")
     }
+}
+
+
+/// Summaries of hours whose raw probes were pruned still count, and those
+/// written before they held per-bucket counts (encoding 2) still give exact
+/// histograms: hours whose bins straddle a bound are read raw.
+@Test(arguments: [4, 5] as [UInt64])
+func metricsCountPrunedHoursAndOldSummaries(seed: UInt64) throws {
+    let file = TemporaryFolder()
+    let db = try Database(path: file.file("pingem.db"), mode: .readWrite)
+    let end = try writeHistory(db, seed: seed, hours: 12)
+    let now = end + 3600 * second
+    func totals() throws -> [MetricLabels: ProbeTotals] {
+        var metrics = MetricsState(timeoutNs: 2 * second, settleNs: 5 * second)
+        try metrics.advance(db: db, now: now)
+        return metrics.totals
+    }
+    var raw = MetricsState(timeoutNs: 2 * second, settleNs: 5 * second)
+    try raw.advance(db: db, now: t0 - 3600 * second)
+    try raw.advance(db: db, now: now)
+    let exact = raw.totals
+
+    let targets = try db.targets()
+    let summaries = try targets.flatMap { try db.summaries(from: Int64.min, to: Int64.max, target: $0.id) }
+    #expect(summaries.count > 20 && summaries.allSatisfy { $0.responseBuckets != nil })
+    var old = summaries
+    for i in old.indices { old[i].responseBuckets = nil }
+    try db.writeSummaries(old)
+    let straddling = old.filter { responseBuckets($0, approximate: false) == nil }.count
+    #expect(straddling > 0, "some hour has a bin across a bound")
+    #expect(try totals() == exact, "seed \(seed): summaries without per-bucket counts")
+    try db.writeSummaries(summaries)
+    #expect(try totals() == exact, "seed \(seed): summaries")
+
+    // What prune does: a prefix of the raw rows goes (here to the middle of
+    // an hour), the summaries stay. ICMP errors of pruned hours are what
+    // their summaries kept: the first error of each lost probe.
+    let cutoff = t0 + 5 * 3600 * second + 20 * 60 * second
+    for table in ["probe", "reply", "icmp_error"] { try db.execute("DELETE FROM \(table) WHERE sent_ns < \(cutoff)") }
+    var pruned = try totals()
+    #expect(pruned.values.map(\.icmpErrors.count).reduce(0, +) > 0)
+    var expected = exact
+    for key in Array(pruned.keys) { pruned[key]!.icmpErrors = [:] }
+    for key in Array(expected.keys) { expected[key]!.icmpErrors = [:] }
+    #expect(pruned == expected, "seed \(seed): pruned before \(cutoff)")
 }

@@ -56,6 +56,17 @@ func parseExposition(_ text: String) throws -> [String: Double] {
 }
 
 @Suite struct MetricsTests {
+    /// Probes and summaries bucket by integer ns; the bounds written are
+    /// seconds: both put a bound's own RTT in its bucket and the next ns above.
+    @Test func bucketsByNanosecondsMatchTheBoundsAsWritten() {
+        for (k, bound) in prometheusBoundsNs.enumerated() {
+            #expect(responseBucket(bound) == k)
+            #expect(responseBucket(bound + 1) == k + 1)
+            #expect(Double(bound) / 1e9 <= responseBucketsSeconds[k] && Double(bound + 1) / 1e9 > responseBucketsSeconds[k])
+        }
+        #expect(number(responseBucketsSeconds[0]) == "5e-05" && number(responseBucketsSeconds[19]) == "26.2144")
+    }
+
     let labels = #"host="gw.example",ip="198.18.0.1",source="",tos="0""#
 
     @Test func everyCaseCountsAsSmokepingProberWould() throws {
