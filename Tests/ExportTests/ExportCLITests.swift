@@ -194,13 +194,12 @@ extension ExportBrowserTests {
         let report = try run(pingemBinary, ["report", "--db", db, "--format", "json", "--target", "router", "--epoch", "1h",
                                             "--since", iso(historyStart), "--until", iso(historyStart + 3600 * second)])
         let json = try #require(JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any])
-        #expect(json["percentiles"] as? String == "approximate")
         let epoch = try #require(((json["targets"] as? [[String: Any]])?.first?["epochs"] as? [[String: Any]])?.first)
         let sent = try #require(epoch["sent"] as? Int), lost = try #require(epoch["lost"] as? Int)
         let rtt = try #require(epoch["rtt_ms"] as? [String: Any])
         let tip = hover.components(separatedBy: "<div id=\"tip\"").last?.components(separatedBy: "</div>").first ?? ""
         #expect(tip.contains(">router\n") && !tip.contains("hidden"), "\(tip)")
-        #expect(sent > 2000 && tip.contains("sent \(sent), lost \(lost) ("), "\(tip)")
+        #expect(sent > 1000 && tip.contains("sent \(sent), lost \(lost) ("), "\(tip)")
         #expect(tip.contains("p50 ") && tip.contains("percentiles from hourly summaries (within 1 %)"), "\(tip)")
         #expect(rtt["p50"] is NSNumber)
     }
