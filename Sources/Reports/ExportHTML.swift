@@ -49,13 +49,75 @@ public func exportEpochWidths(span: Nanoseconds, maximumEpochs: Int64 = 12_000) 
     return widths.isEmpty ? [ladder.last!] : widths
 }
 
-/// The page's data block as JSON (not yet escaped for HTML).
+private let hourNs: Nanoseconds = 3600 * secondNs
+private let weekNs: Nanoseconds = 7 * 86400 * secondNs
+
+/// The epoch widths the page embeds, finest first. A window longer than a
+/// week embeds only levels of an hour or more, and a day among them: those
+/// come from hourly summaries, and the file of a year stays a few MB.
+func exportLevelWidths(_ options: ExportOptions) -> [Nanoseconds] {
+    if let chosen = options.chosenEpochNs { return [chosen] }
+    let span = options.report.until - options.report.since
+    let ladder = exportEpochWidths(span: span)
+    guard span > weekNs else { return ladder }
+    var widths = ladder.filter { $0 >= hourNs }
+    if widths.first != hourNs && span / hourNs <= 12_000 { widths.insert(hourNs, at: 0) }
+    if !widths.contains(86400 * secondNs) && span >= 2 * 86400 * secondNs {
+        widths.append(86400 * secondNs)
+        widths.sort()
+    }
+    return widths
+}
+
+/// Whether this export reads hourly summaries: every embedded level is an
+/// hour or more and no single probes are embedded. Shorter windows need raw
+/// probes for their finer levels anyway, so they classify every probe.
+public func exportUsesSummaries(_ options: ExportOptions) -> Bool {
+    let span = options.report.until - options.report.since
+    let probes = span <= options.rawProbeLimitNs && options.chosenEpochNs == nil
+    return !probes && exportLevelWidths(options).allSatisfy { $0 >= hourNs }
+}
+
+/// What `pingem export html` reads: with summaries where exportUsesSummaries
+/// says so (unless `exact`), raw probes only of the hours they cannot answer
+/// at the finest embedded level; else every probe of the window.
+public func exportInput(from db: Database, _ options: ExportOptions, exact: Bool) throws -> ReportInput {
+    guard !exact && exportUsesSummaries(options) else { return try ReportInput.load(from: db, options: options.report) }
+    var load = options.report
+    load.epochNs = exportLevelWidths(options).first
+    return try ReportInput.load(from: db, options: load, summaries: true)
+}
+
+/// The page's data block as JSON (not yet escaped for HTML). With summaries
+/// in `input` (exportInput), each level is the summary-path report at its
+/// width, and the whole-window histogram is drawn from RTT buckets.
 public func exportData(_ input: ReportInput, _ options: ExportOptions, progress: ((String) -> Void)? = nil) throws -> String {
     let r = options.report
     let span = r.until - r.since
-    let widths = options.chosenEpochNs.map { [$0] } ?? exportEpochWidths(span: span)
+    let widths = exportLevelWidths(options)
     progress?("aggregating epochs of " + widths.map { trimmed(Double($0) / 1e9, 0) + " s" }.joined(separator: ", "))
-    let (reports, classified) = try makeReports(input, r, epochWidths: widths)
+    let reports: [Report], histograms: [String], classified: [[ClassifiedProbe]]
+    if input.summaries.isEmpty {
+        (reports, classified) = try makeReports(input, r, epochWidths: widths)
+        histograms = classified.map { probes in
+            histogram { each in for probe in probes where probe.verdict == .received { each(Double(probe.rttNs), 1) } }
+        }
+    } else {
+        var byWidth: [Report] = []
+        var buckets: [[Int]] = []
+        for (w, width) in widths.enumerated() {
+            var o = r
+            o.epochNs = width
+            let (report, counts) = try summaryReport(input, o, histograms: w == widths.count - 1)
+            byWidth.append(report)
+            if !counts.isEmpty { buckets = counts }
+        }
+        reports = byWidth
+        classified = []
+        histograms = zip(buckets, reports.last?.targets ?? []).map { counts, target in
+            histogram { each in bucketValues(counts, target.summary.rtt, each) }
+        }
+    }
     let levels = Array(zip(widths, reports))
     guard let whole = reports.last else { throw ReportError("Nothing to export.") }
 
@@ -63,6 +125,7 @@ public func exportData(_ input: ReportInput, _ options: ExportOptions, progress:
     out += "\"version\":1,\"since_ms\":\(ms(r.since)),\"until_ms\":\(ms(r.until)),"
     out += "\"generated_ms\":\(ms(options.generatedNs)),\"timeout_ms\":\(trimmed(Double(r.timeoutNs) / 1e6, 3)),"
     out += "\"outage_min\":\(r.outageMin),"
+    out += "\"percentiles\":" + (reports.contains(where: \.percentilesApproximate) ? "\"approximate\"," : "\"exact\",")
     out += "\"targets\":["
     for (i, target) in whole.targets.enumerated() {
         if i > 0 { out += "," }
@@ -70,7 +133,7 @@ public func exportData(_ input: ReportInput, _ options: ExportOptions, progress:
         out += "\"addresses\":[" + target.addresses.map(jsonString).joined(separator: ",") + "],"
         out += "\"summary\":" + summaryObject(target.summary) + ","
         out += "\"outages\":[" + target.outages.map { "[\(ms($0.start)),\(ms($0.end)),\($0.lost)]" }.joined(separator: ",") + "],"
-        out += "\"histogram\":" + histogram(classified[i]) + "}"
+        out += "\"histogram\":" + histograms[i] + "}"
     }
     out += "],\"levels\":["
     for (l, (width, report)) in levels.enumerated() {
@@ -86,7 +149,7 @@ public func exportData(_ input: ReportInput, _ options: ExportOptions, progress:
         out += "]}"
     }
     out += "],\"probes\":"
-    if span <= options.rawProbeLimitNs && options.chosenEpochNs == nil {
+    if span <= options.rawProbeLimitNs && options.chosenEpochNs == nil && !classified.isEmpty {
         out += "[" + classified.map { probeColumns($0, since: r.since) }.joined(separator: ",") + "]"
     } else {
         out += "null"
@@ -170,23 +233,32 @@ private func probeColumns(_ probes: [ClassifiedProbe], since: Nanoseconds) -> St
     return "{\"dt_ms\":" + t + "],\"outcome\":" + v + "]}"
 }
 
-/// Counts of received round-trip times in 48 logarithmic bins over [min, max].
-private func histogram(_ probes: [ClassifiedProbe]) -> String {
-    var low = Int64.max, high = Int64.min
-    for probe in probes where probe.verdict == .received {
-        low = min(low, probe.rttNs); high = max(high, probe.rttNs)
-    }
+/// Counts of received round-trip times in 48 logarithmic bins over [min, max];
+/// `values` hands each RTT (ns) and how often it occurs to its argument, and
+/// is called twice (bounds, then counts) so no copy of the probes is made.
+private func histogram(_ values: (_ each: (Double, Int) -> Void) -> Void) -> String {
+    var low = Double.infinity, high = -Double.infinity
+    values { rtt, _ in low = min(low, rtt); high = max(high, rtt) }
     guard low <= high else { return "null" }
     let bins = 48
-    let lo = Double(max(low, 1000)), hi = max(Double(high), lo * 1.01)
+    let lo = max(low, 1000), hi = max(high, lo * 1.01)
     let scale = Double(bins) / (log(hi) - log(lo))
     var counts = [Int](repeating: 0, count: bins)
-    for probe in probes where probe.verdict == .received {
-        let k = Int((log(Double(max(probe.rttNs, 1000))) - log(lo)) * scale)
-        counts[min(bins - 1, max(0, k))] += 1
+    values { rtt, n in
+        let k = Int((log(max(rtt, 1000)) - log(lo)) * scale)
+        counts[min(bins - 1, max(0, k))] += n
     }
     return "{\"lo_us\":\(fixed(lo / 1000, 0)),\"hi_us\":\(fixed(hi / 1000, 0)),\"counts\":["
         + counts.map(String.init).joined(separator: ",") + "]}"
+}
+
+/// Each non-empty RTT bucket's middle (ns), kept inside the window's exact
+/// min and max, with its count: the bins then span what the summary says.
+private func bucketValues(_ counts: [Int], _ rtt: RTTStats, _ each: (Double, Int) -> Void) {
+    guard let minimum = rtt.min, let maximum = rtt.max else { return }
+    for (bucket, n) in counts.enumerated() where n > 0 {
+        each(min(maximum * 1e6, max(minimum * 1e6, rttBucketMiddle(Int32(bucket)))), n)
+    }
 }
 
 /// `json` made safe inside <script type="application/json">: "<", ">", "&"

@@ -124,7 +124,8 @@ function fmtPct(p) { return p === null || p === undefined ? "–" : (p === 0 ? "
 
 document.getElementById("title").textContent = "pingem: " + fmtFull(since) + " – " + fmtFull(until);
 document.getElementById("subtitle").textContent = "Times in local time (" + zoneName(since) + "). Generated " + fmtFull(D.generated_ms, true)
-  + ". Loss timeout " + D.timeout_ms + " ms; an outage is " + D.outage_min + " or more lost probes in a row.";
+  + ". Loss timeout " + D.timeout_ms + " ms; an outage is " + D.outage_min + " or more lost probes in a row."
+  + (D.percentiles === "approximate" ? " Percentiles of whole hours come from hourly summaries (within 1 %); pingem export html --exact reads every probe." : "");
 
 function colors() {
   const s = getComputedStyle(document.documentElement), c = {};
@@ -365,6 +366,7 @@ function describe(p, t) {
   if (cols.late[k] || cols.errors[k] || cols.unknown[k]) s += "late " + cols.late[k] + ", errors " + cols.errors[k] + ", unknown " + cols.unknown[k] + "\n";
   s += "min " + fmtMs(cols.min[k]) + "  p50 " + fmtMs(cols.p50[k]) + "  p90 " + fmtMs(cols.p90[k]) + "\np99 " + fmtMs(cols.p99[k]) + "  max " + fmtMs(cols.max[k]);
   if (cols.coverage[k] < 1) s += "\nrecorded " + (cols.coverage[k] * 100).toFixed(1) + " % of the epoch";
+  if (D.percentiles === "approximate") s += "\npercentiles from hourly summaries (within 1 %)";
   return s;
 }
 

@@ -59,6 +59,15 @@ func exactSummaries(_ input: ReportInput, _ options: ReportOptions) -> Set<Summa
 // MARK: - The report
 
 func makeSummaryReport(_ input: ReportInput, _ options: ReportOptions) throws -> Report {
+    try summaryReport(input, options, histograms: false).report
+}
+
+/// The summary-path report, and with `histograms` each selected target's
+/// received round-trip times over the whole window as counts per RTT bucket
+/// (Store's rttBucket): the raw probes' plus the summarized hours'. Export
+/// draws its whole-window histogram from them without holding every probe.
+func summaryReport(_ input: ReportInput, _ options: ReportOptions, histograms: Bool) throws
+    -> (report: Report, histograms: [[Int]]) {
     try validate(options)
     let periods = try epochPeriods(options)
     let selected = try selectTargets(input.targets, options.targets)
@@ -77,32 +86,35 @@ func makeSummaryReport(_ input: ReportInput, _ options: ReportOptions) throws ->
     let probesByTarget = probesOf
 
     // Targets are independent: each on its own core, as in makeReports.
-    let results = Mutex([Result<(TargetReport, Bool), Error>?](repeating: nil, count: selected.count))
+    let results = Mutex([Result<(TargetReport, Bool, [Int]), Error>?](repeating: nil, count: selected.count))
     DispatchQueue.concurrentPerform(iterations: selected.count) { t in
         let result = Result {
             try summaryTargetReport(selected[t], probes: probesByTarget[t], input: input, index: index,
-                                    exact: exact, options: options, periods: periods)
+                                    exact: exact, options: options, periods: periods, histogram: histograms)
         }
         results.withLock { $0[t] = result }
     }
     var targetReports: [TargetReport] = []
+    var histogramsByTarget: [[Int]] = []
     var approximate = false
     for result in results.withLock({ $0 }) {
-        let (report, usedSummaries) = try result!.get()
+        let (report, usedSummaries, histogram) = try result!.get()
         targetReports.append(report)
+        histogramsByTarget.append(histogram)
         approximate = approximate || usedSummaries
     }
     var report = Report(since: options.since, until: options.until, epochNs: options.epochNs,
                         timeoutNs: options.timeoutNs, targets: targetReports)
     report.percentilesApproximate = approximate
-    return report
+    return (report, histograms ? histogramsByTarget : [])
 }
 
-/// One target's report; true when some period took a summary.
+/// One target's report; true when some period took a summary; with
+/// `histogram`, the window's RTT bucket counts (else empty).
 private func summaryTargetReport(
     _ target: TargetRecord, probes all: [ProbeRecord], input: ReportInput, index: ProbeIndex,
-    exact: Set<SummaryKey>, options: ReportOptions, periods: [(Nanoseconds, Nanoseconds)]
-) throws -> (TargetReport, Bool) {
+    exact: Set<SummaryKey>, options: ReportOptions, periods: [(Nanoseconds, Nanoseconds)], histogram: Bool
+) throws -> (TargetReport, Bool, [Int]) {
     var all = all
     if zip(all, all.dropFirst()).contains(where: { $0.sentNs > $1.sentNs }) { all.sort { $0.sentNs < $1.sentNs } }
     let sessions = sessionsJudging(target.id, sessions: input.sessions, sessionTargets: input.sessionTargets)
@@ -181,7 +193,17 @@ private func summaryTargetReport(
         target: target.name, host: target.host,
         addresses: addressesInEffect(input.addresses, target: target.id, options.since, options.until),
         summary: summary, epochs: epochs, outages: outages)
-    return (report, approximate)
+    return (report, approximate, histogram ? bucketCounts(classified, hours: used) : [])
+}
+
+/// Received RTTs per Store rttBucket: the raw probes' and the hours'.
+private func bucketCounts(_ classified: [ClassifiedProbe], hours: [HourSummary]) -> [Int] {
+    var counts = [Int](repeating: 0, count: rttBucketCount)
+    for probe in classified where probe.verdict == .received { counts[Int(rttBucket(probe.rttNs))] += 1 }
+    for hour in hours {
+        for bin in hour.histogram { counts[Int(bin.bucket)] += bin.count }
+    }
+    return counts
 }
 
 private func lowerBound(_ probes: [ClassifiedProbe], _ time: Nanoseconds) -> Int {

@@ -19,7 +19,9 @@ extension Pingem.Export {
             abstract: "Write one self-contained HTML page: a graph and a summary per target.",
             discussion: """
                 The page needs no network and opens offline. Its figures are those of \
-                pingem report for the same window and --timeout. The file is written to a \
+                pingem report for the same window and --timeout (windows longer than a week \
+                embed epochs of an hour or more, read from hourly summaries as report does; \
+                --exact reads every probe). The file is written to a \
                 temporary name and renamed, so an existing file is replaced only on success.
                 """
         )
@@ -31,6 +33,9 @@ extension Pingem.Export {
         @Option(name: [.short, .long], help: ArgumentHelp(
             "Output file, - for stdout (default pingem-<start>-<end>.html in the current folder).", valueName: "path"))
         var output: String?
+
+        @Flag(help: "Classify every probe: exact percentiles, no hourly summaries (slower, and more memory, over long windows).")
+        var exact = false
 
         @OptionGroup var database: DatabaseOption
 
@@ -52,8 +57,9 @@ extension Pingem.Export {
             do {
                 progress?("reading the database")
                 let db = try Database(path: database.path, mode: .readOnly)
-                let input = try ReportInput.load(from: db, options: options)
-                page = try exportHTML(input, ExportOptions(report: options, generatedNs: now), progress: progress)
+                let export = ExportOptions(report: options, generatedNs: now)
+                let input = try exportInput(from: db, export, exact: exact)
+                page = try exportHTML(input, export, progress: progress)
             } catch let e as ReportError {
                 if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
                 throw usageFail(e)

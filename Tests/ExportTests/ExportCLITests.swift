@@ -162,3 +162,45 @@ extension ExportBrowserTests {
         #expect(!loaded.stdout.contains("<img"))
     }
 }
+
+extension ExportBrowserTests {
+    /// A page of eight days read from hourly summaries: it draws, says its
+    /// percentiles are the summaries', and zoom and hover show the report's
+    /// numbers for the hour.
+    @Test func chromiumDrawsASummarizedPageWithTheReportsNumbers() throws {
+        let chromium = try requireChromium()
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let db = dir.appendingPathComponent("s.db").path
+        let options = try summarizedHistory(at: db)
+        let window = ["--since", iso(options.since), "--until", iso(options.until)]
+        let page = dir.appendingPathComponent("page.html").path
+        let export = try run(pingemBinary, ["export", "html", "--db", db, "-o", page] + window)
+        #expect(export.status == 0, "\(export.stderr)")
+        #expect(try embeddedData(try String(contentsOfFile: page, encoding: .utf8))["percentiles"] as? String == "approximate")
+        let browser = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                       "--user-data-dir=" + dir.appendingPathComponent("profile").path,
+                       "--window-size=1280,1000", "--virtual-time-budget=5000"]
+        let loaded = try run(chromium, browser + ["--enable-logging=stderr", "--v=0", "--dump-dom", "file://" + page])
+        #expect(loaded.stderr.split(separator: "\n").filter { $0.contains(":CONSOLE") }.isEmpty)
+        #expect(loaded.stdout.contains("data-drawn=\"1\"") && loaded.stdout.contains("<pre id=\"errors\"></pre>"))
+        #expect(loaded.stdout.contains("Percentiles of whole hours come from hourly summaries (within 1 %)"))
+        // Zoomed to six hours around the history: hourly epochs; hover on its first hour.
+        let from = (historyStart - 3600 * second) / 1_000_000, to = (historyStart + 5 * 3600 * second) / 1_000_000
+        let at = (historyStart + 605 * second) / 1_000_000
+        let hover = try run(chromium, browser + ["--dump-dom", "file://" + page + "#from=\(from)&to=\(to)&hover=\(at)"]).stdout
+        #expect(hover.contains("data-level=\"3600s\""))
+        #expect(hover.contains("<pre id=\"errors\"></pre>"))
+        let report = try run(pingemBinary, ["report", "--db", db, "--format", "json", "--target", "router", "--epoch", "1h",
+                                            "--since", iso(historyStart), "--until", iso(historyStart + 3600 * second)])
+        let json = try #require(JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any])
+        let epoch = try #require(((json["targets"] as? [[String: Any]])?.first?["epochs"] as? [[String: Any]])?.first)
+        let sent = try #require(epoch["sent"] as? Int), lost = try #require(epoch["lost"] as? Int)
+        let rtt = try #require(epoch["rtt_ms"] as? [String: Any])
+        let tip = hover.components(separatedBy: "<div id=\"tip\"").last?.components(separatedBy: "</div>").first ?? ""
+        #expect(tip.contains(">router\n") && !tip.contains("hidden"), "\(tip)")
+        #expect(sent > 1000 && tip.contains("sent \(sent), lost \(lost) ("), "\(tip)")
+        #expect(tip.contains("p50 ") && tip.contains("percentiles from hourly summaries (within 1 %)"), "\(tip)")
+        #expect(rtt["p50"] is NSNumber)
+    }
+}
