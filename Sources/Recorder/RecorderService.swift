@@ -136,7 +136,8 @@ public enum RecorderService {
         let db = opened.db
         var writer = Writer(store: db, source: engine, clock: clock, sessionID: engine.sessionID,
                             flushNs: options.flushNs, maxHeldProbes: options.maxHeldProbes,
-                            databasePath: options.databasePath, log: { RecorderLog.line($0) })
+                            databasePath: options.databasePath, matchWindowNs: engine.config.matchWindowNs,
+                            log: { RecorderLog.line($0) })
         var maintenance = Maintenance(retainNs: options.retainNs)
         let received = writer.run(until: &stop) { maintenance.step(db, wallNs: clock.wallNs()) }
 

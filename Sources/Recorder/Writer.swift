@@ -22,6 +22,15 @@ extension ProbeEngine: BatchSource {}
 /// refuse writes on cue.
 protocol BatchStore: AnyObject {
     func write(_ batch: WriteBatch, session: Int64) throws
+    /// The write that also places replies of probes moved in earlier
+    /// batches (StampMoves); stores that never move a probe need not.
+    func write(_ batch: WriteBatch, session: Int64, moves: inout StampMoves, nowNs: Int64) throws
+}
+
+extension BatchStore {
+    func write(_ batch: WriteBatch, session: Int64, moves: inout StampMoves, nowNs: Int64) throws {
+        try write(batch, session: session)
+    }
 }
 
 extension Database: BatchStore {}
@@ -73,15 +82,21 @@ struct Writer {
     let log: (String) -> Void
 
     private(set) var pending = WriteBatch()
+    /// Probes the store moved off a taken key, for the replies still to
+    /// come (a backward clock step; Database.write), kept for the engine's
+    /// match window (the recorder passes it; by default every move is kept).
+    private(set) var stampMoves: StampMoves
     private var failingSince: Int64? = nil
     /// The gap that covers probes dropped while the database stays
     /// unwritable; it grows with every drop until a commit succeeds.
     private var dropped: GapRecord? = nil
 
     init(store: any BatchStore, source: any BatchSource, clock: any RecorderClock, sessionID: Int64,
-         flushNs: Int64, maxHeldProbes: Int, databasePath: String, log: @escaping (String) -> Void) {
+         flushNs: Int64, maxHeldProbes: Int, databasePath: String,
+         matchWindowNs: Int64 = .max, log: @escaping (String) -> Void) {
         self.store = store; self.source = source; self.clock = clock; self.sessionID = sessionID
         self.flushNs = flushNs; self.maxHeldProbes = maxHeldProbes; self.databasePath = databasePath
+        self.stampMoves = StampMoves(windowNs: matchWindowNs)
         self.log = log
     }
 
@@ -116,7 +131,7 @@ struct Writer {
     mutating func commit() -> Bool {
         pending.heartbeatNs = clock.wallNs()
         do {
-            try store.write(pending, session: sessionID)
+            try store.write(pending, session: sessionID, moves: &stampMoves, nowNs: clock.monotonicNs())
             if failingSince != nil { log("database writable again; all held probes are written") }
             failingSince = nil
             dropped = nil

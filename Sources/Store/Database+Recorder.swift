@@ -57,12 +57,27 @@ extension Database {
     /// Commits one batch in one transaction: probes in the given order,
     /// replies, ICMP errors, new addresses (a known (target, since) is kept),
     /// gaps (a gap with the same start replaces the old one: it grew), the
-    /// foreign packet count and the heartbeat.
+    /// foreign packet count and the heartbeat. A batch's replies and errors
+    /// of its own moved probes (insertProbes) go to the moved probes; a
+    /// writer that must also place those of earlier batches keeps the moves
+    /// with `write(_:session:moves:nowNs:)`.
     public func write(_ batch: WriteBatch, session: Int64) throws {
+        var moves = StampMoves(windowNs: 0)
+        try write(batch, session: session, moves: &moves, nowNs: 0)
+    }
+
+    /// `write(_:session:)`, with the probes moved in this and earlier batches
+    /// (`moves`, updated only when the batch commits, its entries older than
+    /// `nowNs - moves.windowNs` forgotten): a reply or ICMP error carries the
+    /// stamp of its probe's payload, the original one, so without the move it
+    /// would become one more reply of the older probe that holds that key.
+    /// `nowNs` is any clock that does not step (the recorder's monotonic one).
+    public func write(_ batch: WriteBatch, session: Int64, moves: inout StampMoves, nowNs: Int64) throws {
+        var updated = moves
         try inTransaction {
-            try insertProbes(batch.probes)
+            for move in try insertProbes(batch.probes) { updated.record(move, atNs: nowNs) }
             try insertAll(batch.replies, "INSERT INTO reply(sent_ns, target_id, rtt_ns) VALUES (?1, ?2, ?3)") { statement, reply in
-                statement.bind(reply.sentNs, at: 1)
+                statement.bind(updated.storedNs(reply.sentNs, target: reply.targetID), at: 1)
                 statement.bind(reply.targetID, at: 2)
                 statement.bind(reply.rttNs, at: 3)
             }
@@ -70,7 +85,7 @@ extension Database {
                 INSERT INTO icmp_error(sent_ns, target_id, rtt_ns, family, type, code, source)
                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                 """) { statement, error in
-                statement.bind(error.sentNs, at: 1)
+                statement.bind(updated.storedNs(error.sentNs, target: error.targetID), at: 1)
                 statement.bind(error.targetID, at: 2)
                 statement.bind(error.rttNs, at: 3)
                 statement.bind(Int64(error.family), at: 4)
@@ -96,6 +111,8 @@ extension Database {
             }
             try requireChangedRow(session: session)
         }
+        updated.expire(nowNs: nowNs)
+        moves = updated
     }
 
     /// The probes, each under a key of its own: a wall clock stepped back can
@@ -104,9 +121,10 @@ extension Database {
     /// primary key would refuse the whole batch, again at every retry. Such
     /// a probe is stored 1 ns later (and later again until the key is free),
     /// its first reply in its row with it; one nanosecond changes no figure
-    /// a report shows.
-    private func insertProbes(_ probes: [ProbeRecord]) throws {
-        guard !probes.isEmpty else { return }
+    /// a report shows. Returns the probes so moved.
+    private func insertProbes(_ probes: [ProbeRecord]) throws -> [StampMove] {
+        guard !probes.isEmpty else { return [] }
+        var moves: [StampMove] = []
         try withStatement("""
             INSERT INTO probe(sent_ns, target_id, rtt_ns, send_error) VALUES (?1, ?2, ?3, ?4)
             ON CONFLICT(sent_ns, target_id) DO NOTHING
@@ -122,8 +140,12 @@ extension Database {
                     try statement.run()
                     sent &+= 1
                 } while sqlite3_changes(sqliteConnection) == 0
+                if sent &- 1 != probe.sentNs {
+                    moves.append(StampMove(targetID: probe.targetID, sentNs: probe.sentNs, storedNs: sent &- 1))
+                }
             }
         }
+        return moves
     }
 
     /// Runs one prepared statement per row, `bind` setting its parameters;
@@ -156,5 +178,54 @@ extension Database {
         if sqlite3_changes(sqliteConnection) != 1 {
             throw StoreError(resultCode: .notFound, message: "no session with id \(session)", sql: nil)
         }
+    }
+}
+
+/// A probe stored later than its stamp because its (sent_ns, target) was
+/// taken (Database.insertProbes).
+public struct StampMove: Sendable, Hashable {
+    public var targetID: Int64
+    /// The stamp the probe carries in its payload, and its replies with it.
+    public var sentNs: Nanoseconds
+    /// Where the probe is stored.
+    public var storedNs: Nanoseconds
+
+    public init(targetID: Int64, sentNs: Nanoseconds, storedNs: Nanoseconds) {
+        self.targetID = targetID; self.sentNs = sentNs; self.storedNs = storedNs
+    }
+}
+
+/// The moves of the last match window, so that replies and ICMP errors that
+/// come in later batches find their moved probe. Small: a move needs a
+/// backward clock step onto the exact nanosecond of an older probe.
+public struct StampMoves: Sendable {
+    struct Key: Hashable { var targetID: Int64; var sentNs: Nanoseconds }
+
+    /// How long a move is kept: the recorder's match window (a reply later
+    /// than that is not matched to its probe at all).
+    public let windowNs: Int64
+    private var moves: [Key: (storedNs: Nanoseconds, atNs: Int64)] = [:]
+
+    public init(windowNs: Int64) { self.windowNs = windowNs }
+
+    public var count: Int { moves.count }
+
+    /// A probe moved again later (a second step onto the same stamp) wins:
+    /// later replies are the newer probe's.
+    mutating func record(_ move: StampMove, atNs: Int64) {
+        moves[Key(targetID: move.targetID, sentNs: move.sentNs)] = (move.storedNs, atNs)
+    }
+
+    /// Where the probe that carries `sentNs` is stored.
+    func storedNs(_ sentNs: Nanoseconds, target: Int64) -> Nanoseconds {
+        if moves.isEmpty { return sentNs }
+        return moves[Key(targetID: target, sentNs: sentNs)]?.storedNs ?? sentNs
+    }
+
+    /// Forgets the moves recorded more than `windowNs` before `nowNs`.
+    mutating func expire(nowNs: Int64) {
+        let cutoff = nowNs.subtractingReportingOverflow(windowNs)
+        guard !moves.isEmpty, !cutoff.overflow else { return }
+        moves = moves.filter { $0.value.atNs >= cutoff.partialValue }
     }
 }
