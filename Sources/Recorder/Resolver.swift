@@ -57,7 +57,9 @@ public func resolve(host: String, families: Set<IPFamily>) -> Resolution {
     var result: UnsafeMutablePointer<addrinfo>? = nil
     let rc = getaddrinfo(host, nil, &hints, &result)
     guard rc == 0, let first = result else {
-        return .failed(String(cString: gai_strerror(rc)), nameGone: rc == EAI_NONAME || rc == eaiNoData)
+        // EAI_SYSTEM's text is just "System error": the reason is in errno.
+        let why = rc == EAI_SYSTEM ? String(cString: strerror(errno)) : String(cString: gai_strerror(rc))
+        return .failed(why, nameGone: rc == EAI_NONAME || rc == eaiNoData)
     }
     defer { freeaddrinfo(first) }
     var cursor: UnsafeMutablePointer<addrinfo>? = first
@@ -76,6 +78,18 @@ public func resolve(host: String, families: Set<IPFamily>) -> Resolution {
         cursor = ai.pointee.ai_next
     }
     return .failed("no address of a usable family", nameGone: true)
+}
+
+extension TargetSpec {
+    /// The log line for a name that did not resolve, worded the same at
+    /// start and while recording. At start a name that does not exist is
+    /// most likely a typo, which must be seen at once, not after a day of
+    /// "lost" probes; a resolver that cannot answer yet (EAI_AGAIN, no
+    /// network at boot) is not the name's fault.
+    public func doesNotResolve(_ why: String, nameGone: Bool, atStart: Bool, then consequence: String) -> String {
+        let hint = !atStart ? "" : nameGone ? ": no such name, check it for a typo" : ": the resolver cannot answer yet"
+        return "\(name): \(host) does not resolve (\(why))\(hint); \(consequence)"
+    }
 }
 
 /// A target as given on the command line: `host` or `label=host`, split at
