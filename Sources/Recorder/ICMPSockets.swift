@@ -207,6 +207,7 @@ public final class ICMPSockets: ICMPTransport {
         case .v6:
             var address = sockaddr_in6()
             address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_scope_id = destination.scopeID
             length = store(&address, bytes: \.sin6_addr)
         }
         do {

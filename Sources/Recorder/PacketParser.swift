@@ -163,7 +163,8 @@ public enum PacketParser {
         let sockaddr = ByteReader(bytes)
         switch sockaddr.native(0, as: UInt16.self) {
         case afInet: return sockaddr.slice(4, 8).flatMap(IPAddress.init(bytes:))      // sin_addr
-        case afInet6: return sockaddr.slice(8, 24).flatMap(IPAddress.init(bytes:))    // sin6_addr
+        case afInet6:  // sin6_addr, then sin6_scope_id: a link-local source's interface
+            return sockaddr.slice(8, 24).flatMap { IPAddress(bytes: $0, scopeID: sockaddr.native(24, as: UInt32.self) ?? 0) }
         default: return nil
         }
     }

@@ -504,7 +504,10 @@ public final class ProbeEngine: Sendable {
         // to the header-only match below.
         for ti in s.targets.indices {
             let t = s.targets[ti]  // read-only; the ring is shared, not copied
-            guard let a = t.addresses.firstIndex(of: destination), t.nextSequence > 0 else { continue }
+            // A quoted IPv6 header carries no zone: a link-local quote is
+            // about the address with any zone (the payload's tag decides).
+            guard let a = t.addresses.firstIndex(where: { $0 == destination || (destination.scopeID == 0 && $0.bytes == destination.bytes) }),
+                  t.nextSequence > 0 else { continue }
             let last = t.nextSequence - 1
             let back = UInt64(UInt16(truncatingIfNeeded: last) &- sequence)
             guard back <= last else { continue }

@@ -157,7 +157,9 @@ public enum RecorderService {
     static func describe(_ e: EngineEvent) -> String {
         switch e {
         case let .sendErrorsBegan(target, errno):
-            return "\(target): sends failing (\(String(cString: strerror(errno)))); probes count as lost"
+            return errno == sendErrorUnresolved
+                ? "\(target): not probed while its name does not resolve; probes count as lost"
+                : "\(target): sends failing (\(String(cString: strerror(errno)))); probes count as lost"
         case let .sendErrorsEnded(target, n):
             return "\(target): sends work again after \(n) failed probe\(n == 1 ? "" : "s")"
         case let .addressChanged(target, from, to):
@@ -165,7 +167,7 @@ public enum RecorderService {
         case let .stalled(skipped, seconds):
             return "schedule stalled for \(String(format: "%.1f", seconds)) s (process stopped or machine suspended); skipped \(skipped) slot\(skipped == 1 ? "" : "s"), recorded as no data"
         case let .probe(target, seq, error):
-            return "\(target): probe \(seq) " + (error.map { $0 == sendErrorUnresolved ? "not sent (unresolved)" : "send failed (\(String(cString: strerror($0))))" } ?? "sent")
+            return "\(target): probe \(seq) " + (error.map { $0 == sendErrorUnresolved ? "not sent (its name does not resolve)" : "send failed (\(String(cString: strerror($0))))" } ?? "sent")
         case let .reply(target, seq, rtt, dup):
             return "\(target): \(dup ? "duplicate reply" : "reply") to probe \(seq), rtt \(String(format: "%.3f", Double(rtt) / 1e6)) ms"
         case let .icmpError(target, seq, family, type, code, reporter):

@@ -67,9 +67,10 @@ struct Recording {
             case .resolved(let a):
                 initial.append(a)
                 if spec.host != a.text { RecorderLog.line("\(spec.name): \(spec.host) resolved to \(a.text)") }
-            case .failed(let why, _):
+            case .failed(let why, let nameGone):
                 initial.append(nil)
-                RecorderLog.line("\(spec.name): cannot resolve \(spec.host) (\(why)); its probes count as lost until it resolves")
+                RecorderLog.line(spec.doesNotResolve(why, nameGone: nameGone, atStart: true,
+                                                     then: "its probes count as lost until it resolves"))
             }
         }
         var targets: [RecorderTarget] = []

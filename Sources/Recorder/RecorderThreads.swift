@@ -156,10 +156,10 @@ struct ResolverLoop: Sendable {
             // target, which keeps its last address.
             let cleared = nameGone && engine.clearAddress(forTarget: i)
             if !schedule.failing[i] {
-                log("\(spec.name): cannot resolve \(spec.host) (\(why)); "
-                    + (cleared || engine.currentAddress(ofTarget: i) == nil
+                log(spec.doesNotResolve(why, nameGone: nameGone, atStart: false, then:
+                    (cleared || engine.currentAddress(ofTarget: i) == nil
                         ? "its probes count as lost until it resolves; retrying every \(retry / 1_000_000_000)s"
-                        : "still probing \(engine.currentAddress(ofTarget: i)!.text); retrying every \(retry / 1_000_000_000)s"))
+                        : "still probing \(engine.currentAddress(ofTarget: i)!.text); retrying every \(retry / 1_000_000_000)s")))
             }
             schedule.failing[i] = true
             schedule.next[i] = now + retry

@@ -3,8 +3,17 @@
 import Glibc
 
 extension IPAddress {
-    /// Parses a numeric IPv4 or IPv6 address ("192.0.2.1", "2001:db8::1").
+    /// Parses a numeric IPv4 or IPv6 address ("192.0.2.1", "2001:db8::1"),
+    /// an IPv6 one with its zone too ("fe80::1%eth0", or "%2" by index);
+    /// nil also for a zone that names no interface here.
     public init?(parsing text: String) {
+        if let percent = text.firstIndex(of: "%") {
+            guard let index = System.interfaceIndex(String(text[text.index(after: percent)...])),
+                  let address = IPAddress(parsing: String(text[..<percent])), address.family == .v6
+            else { return nil }
+            self.init(bytes: address.bytes, scopeID: index)
+            return
+        }
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 {
             self.init(bytes: withUnsafeBytes(of: &v4) { Array($0) })
@@ -26,7 +35,18 @@ extension IPAddress {
             inet_ntop(family, raw.baseAddress, &buffer, socklen_t(buffer.count)) != nil
         }
         guard ok else { return "?" }
-        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let numeric = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        // The zone by name, as ping and `ip` print it: an index means
+        // nothing to a reader, and the name is what the user typed.
+        return scopeID == 0 ? numeric : "\(numeric)%\(System.interfaceName(scopeID) ?? String(scopeID))"
+    }
+
+    /// The zone of "address%zone" when it names no interface on this
+    /// machine (nil when there is none, or it names one).
+    public static func unknownZone(in text: String) -> String? {
+        guard let percent = text.firstIndex(of: "%") else { return nil }
+        let zone = String(text[text.index(after: percent)...])
+        return System.interfaceIndex(zone) == nil ? zone : nil
     }
 }
 
@@ -57,7 +77,9 @@ public func resolve(host: String, families: Set<IPFamily>) -> Resolution {
     var result: UnsafeMutablePointer<addrinfo>? = nil
     let rc = getaddrinfo(host, nil, &hints, &result)
     guard rc == 0, let first = result else {
-        return .failed(String(cString: gai_strerror(rc)), nameGone: rc == EAI_NONAME || rc == eaiNoData)
+        // EAI_SYSTEM's text is just "System error": the reason is in errno.
+        let why = rc == EAI_SYSTEM ? String(cString: strerror(errno)) : String(cString: gai_strerror(rc))
+        return .failed(why, nameGone: rc == EAI_NONAME || rc == eaiNoData)
     }
     defer { freeaddrinfo(first) }
     var cursor: UnsafeMutablePointer<addrinfo>? = first
@@ -68,14 +90,27 @@ public func resolve(host: String, families: Set<IPFamily>) -> Resolution {
             }
             if let a = IPAddress(bytes: bytes) { return .resolved(a) }
         } else if ai.pointee.ai_family == AF_INET6, families.contains(.v6), let sa = ai.pointee.ai_addr {
-            let bytes = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { p in
-                withUnsafeBytes(of: p.pointee.sin6_addr) { Array($0) }
+            // A link-local answer (hosts file, mDNS) carries its interface.
+            let (bytes, scope) = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { p in
+                (withUnsafeBytes(of: p.pointee.sin6_addr) { Array($0) }, p.pointee.sin6_scope_id)
             }
-            if let a = IPAddress(bytes: bytes) { return .resolved(a) }
+            if let a = IPAddress(bytes: bytes, scopeID: scope) { return .resolved(a) }
         }
         cursor = ai.pointee.ai_next
     }
     return .failed("no address of a usable family", nameGone: true)
+}
+
+extension TargetSpec {
+    /// The log line for a name that did not resolve, worded the same at
+    /// start and while recording. At start a name that does not exist is
+    /// most likely a typo, which must be seen at once, not after a day of
+    /// "lost" probes; a resolver that cannot answer yet (EAI_AGAIN, no
+    /// network at boot) is not the name's fault.
+    public func doesNotResolve(_ why: String, nameGone: Bool, atStart: Bool, then consequence: String) -> String {
+        let hint = !atStart ? "" : nameGone ? ": no such name, check it for a typo" : ": the resolver cannot answer yet"
+        return "\(name): \(host) does not resolve (\(why))\(hint); \(consequence)"
+    }
 }
 
 /// A target as given on the command line: `host` or `label=host`, split at
@@ -101,6 +136,9 @@ public struct TargetSpec: Sendable, Equatable {
         }
         guard !host.contains(where: { $0 == " " || $0 == "/" }) else {
             throw RecorderError("'\(host)' is not a host name or address: give a name like example.com or an address like 192.0.2.1.")
+        }
+        if let zone = IPAddress.unknownZone(in: host) {
+            throw RecorderError("'\(host)': this machine has no network interface named '\(zone)'; give one that `ip link` lists, as in fe80::1%eth0.")
         }
     }
 }

@@ -144,3 +144,22 @@ enum System {
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 }
+
+extension System {
+    /// The index of the interface a zone names: its name ("eth0") or its
+    /// index ("2"), as RFC 4007 section 11 allows; nil when there is none.
+    static func interfaceIndex(_ zone: String) -> UInt32? {
+        guard !zone.isEmpty else { return nil }
+        let byName = if_nametoindex(zone)
+        if byName != 0 { return byName }
+        guard let index = UInt32(zone), index != 0, interfaceName(index) != nil else { return nil }
+        return index
+    }
+
+    /// The name of interface `index`, nil once it is gone.
+    static func interfaceName(_ index: UInt32) -> String? {
+        var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
+        guard if_indextoname(index, &name) != nil else { return nil }
+        return name.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+}

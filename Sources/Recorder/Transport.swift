@@ -5,9 +5,19 @@
 /// An IPv4 (4 bytes) or IPv6 (16 bytes) address, network byte order.
 public struct IPAddress: Hashable, Sendable {
     public var bytes: [UInt8]
-    public init?(bytes: [UInt8]) {
+    /// The interface index a link-local IPv6 address is reached through (its
+    /// zone, RFC 4007; `sin6_scope_id`), 0 for every other address. Part of
+    /// the identity: fe80::1 on eth0 and fe80::1 on wlan0 are two hosts, and
+    /// without it the kernel cannot send to either (ENETUNREACH or EINVAL).
+    public var scopeID: UInt32
+    /// `scopeID` is kept only for a link-local address: the kernel fills
+    /// sin6_scope_id in for those alone, so a zone on any other address
+    /// would only make equal addresses unequal.
+    public init?(bytes: [UInt8]) { self.init(bytes: bytes, scopeID: 0) }
+    public init?(bytes: [UInt8], scopeID: UInt32) {
         guard bytes.count == 4 || bytes.count == 16 else { return nil }
         self.bytes = bytes
+        self.scopeID = bytes.count == 16 && bytes[0] == 0xfe && bytes[1] & 0xc0 == 0x80 ? scopeID : 0
     }
     public var family: IPFamily { bytes.count == 4 ? .v4 : .v6 }
 }

@@ -169,6 +169,16 @@ final class TestNamespace {
         return child
     }
 
+    /// Gives the namespace its own copy of a file in /etc (hosts,
+    /// nsswitch.conf, resolv.conf): `ip netns exec` bind-mounts every file
+    /// of /etc/netns/NAME over /etc in the commands it runs (ip-netns(8)),
+    /// so a test picks what names resolve to without touching the host's.
+    func writeEtc(_ file: String, _ contents: String) throws {
+        let folder = URL(fileURLWithPath: "/etc/netns").appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try Data(contents.utf8).write(to: folder.appendingPathComponent(file))
+    }
+
     /// Lets unprivileged users open ICMP datagram ("ping") sockets in this
     /// namespace only (the sysctl is per namespace; LINUX-ICMP.md).
     func allowPingSockets() throws {
@@ -207,6 +217,7 @@ final class TestNamespace {
         }
         _ = runCommand(["ip", "netns", "del", name])
         try? FileManager.default.removeItem(at: directory)
+        try? FileManager.default.removeItem(atPath: "/etc/netns/\(name)")
     }
 }
 

@@ -41,8 +41,8 @@ extension Reliability {
 
             // The recorder said each change once.
             #expect(recorder.logLines(containing: "\(name) resolved to 127.0.0.1").count == 1, "\(recorder.log)")
-            #expect(recorder.logLines(containing: "cannot resolve \(name)").count == 1, "\(recorder.log)")
-            #expect(recorder.logLines(containing: "cannot resolve \(name)").first?.contains("count as lost") == true)
+            #expect(recorder.logLines(containing: "\(name) does not resolve").count == 1, "\(recorder.log)")
+            #expect(recorder.logLines(containing: "\(name) does not resolve").first?.contains("count as lost") == true)
             #expect(recorder.logLines(containing: "\(name) resolves again, to 127.0.0.2").count == 1, "\(recorder.log)")
 
             // The stored rows: answered at the first address, then one run
