@@ -64,10 +64,12 @@ extension Reliability {
                 // for hundreds of probes; what this shared 2-core VM does to
                 // any thread (a 1-2 ms hiccup, seen once in a few hundred
                 // sends, with the loopback RTT of the same probe just as
-                // slow) is allowed for 1 in 100 sends, and never half an interval.
+                // slow; on 2026-12-01 up to 8 in 390 on an idle machine, with
+                // the code of before the recorder's split too) is allowed for
+                // 1 in 20 sends, and never half an interval.
                 let late = probes.filter { $0.lateNs >= 1 * ms }
                 let worst = probes.map(\.lateNs).max() ?? 0
-                #expect(late.count * 100 <= probes.count && worst < interval / 2,
+                #expect(late.count * 20 <= probes.count && worst < interval / 2,
                         "target \(target): \(late.count) of \(probes.count) sends 1 ms or more late, worst \(worst) ns")
             }
             let r = try report(db, since: session.startedNs, until: session.stoppedNs!)
