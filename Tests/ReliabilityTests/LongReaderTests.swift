@@ -87,12 +87,8 @@ extension Reliability {
                 #expect(probes.map(\.slot) == Array(0..<Int64(probes.count)), "target \(target): a hole")
                 let due = slotsDue(by: session.stoppedNs!, session: session, offset: ours[target]!)
                 #expect(Int64(probes.count) >= due - 1 && Int64(probes.count) <= due + 1)
-                // Same tolerance as WriteLock: within 1 ms of the slot except
-                // at most 1 in 100 sends, and never half an interval late.
-                let late = probes.filter { $0.lateNs >= 1 * ms }
-                let worst = probes.map(\.lateNs).max() ?? 0
-                #expect(late.count * 100 <= probes.count && worst < interval / 2,
-                        "target \(target): \(late.count) of \(probes.count) sends 1 ms or more late, worst \(worst) ns")
+                let slip = scheduleSlip(probes, interval: interval)
+                #expect(slip == nil, "target \(target): \(slip ?? "")")
                 // Every probe sent (its answer may be a reply row of a
                 // later batch: the report counts those).
                 #expect(probes.allSatisfy { $0.sendError == nil }, "target \(target)")
