@@ -1,4 +1,4 @@
--- pingem database schema (user_version 3).
+-- pingem database schema (user_version 4).
 --
 -- This file is the documented schema and the one source of truth for the
 -- tables: a test proves that a database made by `pingem record` has exactly
@@ -114,11 +114,12 @@ CREATE INDEX icmp_error_by_probe ON icmp_error(sent_ns, target_id);
 -- (about 6 bytes per probe instead of 20 to 30): every sent_ns, rtt_ns and
 -- send_error exact to the nanosecond. The recorder moves a target-hour here
 -- once the hour ended more than 30 minutes ago (no late reply can still
--- change its first reply), in one transaction: its probe rows are deleted,
--- and each probe's first reply (the smallest of probe.rtt_ns and its reply
--- rows) goes into the block, its reply row deleted, so `reply` keeps only
--- the replies that are not a probe's first. A probe is in `probe` or in a
--- block, never both. `pingem dump` gives plain rows of both back.
+-- change its first reply): each probe's first reply (the smallest of
+-- probe.rtt_ns and its reply rows) goes into the block, its reply row
+-- deleted, so `reply` keeps only the replies that are not a probe's first,
+-- and then its probe rows are deleted (see `compacting`). A probe is in
+-- `probe` or in a block, never both, but for those copies while they are
+-- deleted. `pingem dump` gives plain rows of both back.
 -- Keyed time first, like the other big tables: reports read every target
 -- of a window, and retention deletes from the oldest end.
 CREATE TABLE block (
@@ -147,6 +148,17 @@ CREATE TABLE summary (
     data      BLOB NOT NULL,         -- the summary, compact encoding of HourSummary (varints, version byte first)
     PRIMARY KEY (target_id, hour_ns)
 ) WITHOUT ROWID;
+
+-- Hours being compacted: their blocks are written, and their probe rows are
+-- being deleted chunk by chunk, one short transaction each, so the
+-- recorder's writer never waits long for its lock. Until the hour's row
+-- here is gone, a probe row of the hour whose (sent_ns, target_id) is also
+-- in its target's block is a copy of the block's probe: readers take the
+-- block's and skip the row (a new probe is never stored under a key a
+-- block holds).
+CREATE TABLE compacting (
+    start_ns INTEGER PRIMARY KEY     -- the hour, as block.start_ns
+);
 
 -- Plain rows for people with the sqlite3 shell: one row per probe with its
 -- first reply and times in UTC. It covers probe rows only, not compacted

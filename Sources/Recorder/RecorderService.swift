@@ -3,9 +3,11 @@
 //   Sender       - sleeps to each slot on the monotonic clock and sends;
 //   Receiver     - polls the sockets and matches what comes back;
 //   ResolverLoop - re-resolves names every few minutes and after failures;
+//   UpkeepLoop   - summaries, compaction and retention, on a connection
+//                  of its own, in short transactions that let the writer
+//                  go first;
 //   Writer       - the main thread: commits one batch per --flush period
-//                  (and the heartbeat), then the upkeep (Maintenance), and
-//                  waits for the signal.
+//                  (and the heartbeat), and waits for the signal.
 // At the signal the threads stop before the last batch is cut, so that
 // every probe sent and every reply received is in it.
 
@@ -130,6 +132,16 @@ public enum RecorderService {
         threads.spawn("sender") { RecorderThreads.preferRealtime(); sender.run(threads) }
         threads.spawn("receiver") { RecorderThreads.preferRealtime(); receiver.run(threads) }
         threads.spawn("resolver", joined: false) { resolver.run(threads) }
+        let turn = WriteTurn()
+        let upkeep = UpkeepLoop(databasePath: options.databasePath, retainNs: options.retainNs, periodNs: options.flushNs,
+                                turn: turn, clock: clock, log: { RecorderLog.line($0) })
+        // Waited for after the last batch: the stop must not wait for a read
+        // of the upkeep's (an hour being summarized) to write it.
+        let upkeepDone = DispatchSemaphore(value: 0)
+        threads.spawn("upkeep", joined: false) {
+            upkeep.run(threads)
+            upkeepDone.signal()
+        }
 
         // The main thread is the writer: it commits one batch per --flush
         // period and wakes early only for SIGINT/SIGTERM (sigtimedwait).
@@ -137,9 +149,8 @@ public enum RecorderService {
         var writer = Writer(store: db, source: engine, clock: clock, sessionID: engine.sessionID,
                             flushNs: options.flushNs, maxHeldProbes: options.maxHeldProbes,
                             databasePath: options.databasePath, matchWindowNs: engine.config.matchWindowNs,
-                            log: { RecorderLog.line($0) })
-        var maintenance = Maintenance(retainNs: options.retainNs)
-        let received = writer.run(until: &stop) { maintenance.step(db, wallNs: clock.wallNs()) }
+                            turn: turn, log: { RecorderLog.line($0) })
+        let received = writer.run(until: &stop)
 
         // Stopped in this order so that every probe sent and every reply
         // received is in the last batch.
@@ -148,6 +159,7 @@ public enum RecorderService {
         threads.stop()  // sender and receiver are done: nothing more can arrive
         try writer.finish()
         try db.endSession(engine.sessionID, stoppedNs: stopWall)
+        upkeepDone.wait()
         opened.transport.close()
         let (probes, replies) = engine.counts
         RecorderLog.line("stopped: \(probes) probes sent, \(replies) replies matched in this session")

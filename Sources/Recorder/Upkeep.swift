@@ -1,17 +1,72 @@
 // The hourly upkeep of the history: summaries, compaction into blocks,
 // retention. Reports read raw probes wherever a summary is missing, so
 // each part may lag without changing what a report says.
+//
+// It runs on a thread and a connection of its own (UpkeepLoop), so the
+// writer's batches keep committing while it reads an hour: every write it
+// makes is a short transaction (Database+Compaction), and before each one
+// it lets the writer go first (WriteTurn).
 
 import Store
 
 extension RecorderService {
-    /// The writer's housekeeping, one bounded step after each committed
-    /// batch, each part short (the longest, compacting an hour, takes about
-    /// 2 s at 1,000 probes/s, once an hour), so the next flush is late by
-    /// that at most:
+    /// The upkeep's thread: one Maintenance step per --flush period, on its
+    /// own connection to the database, until the recorder stops. A stop is
+    /// seen before its next transaction, so it never delays the last batch
+    /// by more than one of them; a stop in the middle of its work leaves
+    /// what the next run finishes (every step is crash-safe).
+    struct UpkeepLoop: Sendable {
+        let databasePath: String
+        let retainNs: Int64?
+        let periodNs: Int64
+        let turn: WriteTurn
+        let clock: any RecorderClock
+        let log: @Sendable (String) -> Void
+
+        struct Stopped: Error {}
+
+        func run(_ threads: RecorderThreads) {
+            var db: Database? = nil
+            var maintenance = Maintenance(retainNs: retainNs, log: log)
+            var next = clock.monotonicNs()
+            while !threads.isStopping {
+                let now = clock.monotonicNs()
+                if now < next {
+                    clock.sleep(untilMonotonicNs: min(next, now + 100_000_000))
+                    continue
+                }
+                next = now + periodNs
+                // While the writer holds probes it could not write, those
+                // come first: the upkeep's writes would only compete.
+                if turn.writerIsHolding { continue }
+                do {
+                    if db == nil { db = try open(threads) }
+                    maintenance.step(db!, wallNs: clock.wallNs())
+                } catch {
+                    maintenance.failed(error)
+                }
+            }
+        }
+
+        /// The upkeep's connection: the recorder's settings (a small page
+        /// cache for the main file, the WAL cut back after checkpoints), and
+        /// the writer first before each of its transactions.
+        private func open(_ threads: RecorderThreads) throws -> Database {
+            let db = try Database(path: databasePath, mode: .readWrite)
+            try db.limitPageCache(kibibytes: 512)
+            try db.limitWALSize(bytes: 16 << 20)
+            db.beforeWriteTransaction = { [turn] in
+                turn.yield()
+                if threads.isStopping { throw Stopped() }
+            }
+            return db
+        }
+    }
+
+    /// One bounded step of the upkeep, run once per --flush period:
     ///   1. hour summaries: one complete hour (all its targets) that ended
     ///      more than 30 minutes ago (replies are matched for 10 minutes, so
-    ///      such an hour's rows are final); one hour per flush catches up a
+    ///      such an hour's rows are final); one hour per step catches up a
     ///      year-old database (8,760 hours) in under three hours of recording;
     ///   2. compaction: one hour (all its targets) into blocks, for hours
     ///      that ended more than 30 minutes ago;
@@ -21,20 +76,24 @@ extension RecorderService {
     ///      summarizes the hours it deletes first), then incremental vacuum
     ///      steps until the free pages are given back.
     /// Reports read raw probes wherever a summary is missing.
-    /// A failure is said once on stderr and retried at the next flush.
+    /// A failure is said once on stderr and retried at the next step.
     struct Maintenance {
         static let compactAfterNs: Int64 = 30 * 60 * 1_000_000_000
         static let summarizePerStep = 1  // one hour, all its targets
         static let pruneEveryNs: Int64 = 3_600_000_000_000
 
         let retainNs: Int64?
+        let log: (String) -> Void
         var nextPruneNs: Int64 = .min
         /// This hour's retention run, until it is done.
         var pruning: Database.Pruning? = nil
         var failing = false
         var saidNoIncrementalVacuum = false
 
-        init(retainNs: Int64?) { self.retainNs = retainNs }
+        init(retainNs: Int64?, log: @escaping (String) -> Void = { RecorderLog.line($0) }) {
+            self.retainNs = retainNs
+            self.log = log
+        }
 
         mutating func step(_ db: Database, wallNs: Int64) {
             do {
@@ -43,12 +102,18 @@ extension RecorderService {
                 try db.summarizeHours(endingBy: wallNs - Self.compactAfterNs, maxHours: Self.summarizePerStep)
                 try db.compact(hoursEndingBefore: wallNs - Self.compactAfterNs, limit: 1)
                 if let retainNs { try retain(db, retainNs: retainNs, wallNs: wallNs) }
-                if failing { RecorderLog.line("maintenance works again (summaries, compaction, retention)") }
+                if failing { log("maintenance works again (summaries, compaction, retention)") }
                 failing = false
             } catch {
-                if !failing { RecorderLog.line("maintenance failed (\(error)); the probes are safe, retrying every flush") }
-                failing = true
+                failed(error)
             }
+        }
+
+        /// Said once until a step works again; a stop is no failure.
+        mutating func failed(_ error: any Error) {
+            if error is UpkeepLoop.Stopped { return }
+            if !failing { log("maintenance failed (\(error)); the probes are safe, retrying every flush") }
+            failing = true
         }
 
         private mutating func retain(_ db: Database, retainNs: Int64, wallNs: Int64) throws {
@@ -63,7 +128,7 @@ extension RecorderService {
             // growing; giving them back needs one full VACUUM, which
             // the recorder never runs (it would hold the lock).
             if run.lacksIncrementalVacuum && !saidNoIncrementalVacuum {
-                RecorderLog.line("this database was made before incremental vacuum: pruned space is reused but not given back; run pingem prune once to convert it")
+                log("this database was made before incremental vacuum: pruned space is reused but not given back; run pingem prune once to convert it")
                 saidNoIncrementalVacuum = true
             }
         }

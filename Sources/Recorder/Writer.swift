@@ -80,6 +80,8 @@ struct Writer {
     /// For the log lines only.
     let databasePath: String
     let log: (String) -> Void
+    /// Shared with the upkeep's connection, which lets every commit go first.
+    let turn: WriteTurn
 
     private(set) var pending = WriteBatch()
     /// Probes the store moved off a taken key, for the replies still to
@@ -93,18 +95,17 @@ struct Writer {
 
     init(store: any BatchStore, source: any BatchSource, clock: any RecorderClock, sessionID: Int64,
          flushNs: Int64, maxHeldProbes: Int, databasePath: String,
-         matchWindowNs: Int64 = .max, log: @escaping (String) -> Void) {
+         matchWindowNs: Int64 = .max, turn: WriteTurn = WriteTurn(), log: @escaping (String) -> Void) {
         self.store = store; self.source = source; self.clock = clock; self.sessionID = sessionID
         self.flushNs = flushNs; self.maxHeldProbes = maxHeldProbes; self.databasePath = databasePath
         self.stampMoves = StampMoves(windowNs: matchWindowNs)
+        self.turn = turn
         self.log = log
     }
 
-    /// Commits one batch per --flush period until a stop is requested, and
-    /// after each committed batch runs `afterCommit` (housekeeping only then:
-    /// while the database cannot be written, probes held in memory come
-    /// first). Returns the stop request's name.
-    mutating func run(until stop: inout some StopRequest, afterCommit: () -> Void = {}) -> String {
+    /// Commits one batch per --flush period until a stop is requested.
+    /// Returns the stop request's name.
+    mutating func run(until stop: inout some StopRequest) -> String {
         var flushDeadline = clock.monotonicNs() + flushNs
         while true {
             let now = clock.monotonicNs()
@@ -115,7 +116,7 @@ struct Writer {
             flushDeadline += flushNs
             if flushDeadline <= now { flushDeadline = now + flushNs }
             drain()
-            if commit() { afterCommit() }
+            commit()
         }
     }
 
@@ -131,9 +132,10 @@ struct Writer {
     mutating func commit() -> Bool {
         pending.heartbeatNs = clock.wallNs()
         do {
-            try store.write(pending, session: sessionID, moves: &stampMoves, nowNs: clock.monotonicNs())
+            try turn.first { try store.write(pending, session: sessionID, moves: &stampMoves, nowNs: clock.monotonicNs()) }
             if failingSince != nil { log("database writable again; all held probes are written") }
             failingSince = nil
+            turn.writerIsHolding = false
             dropped = nil
             pending = WriteBatch()
             return true
@@ -142,6 +144,7 @@ struct Writer {
                 log("cannot write to \(databasePath) (\(error)); holding up to "
                     + "\(maxHeldProbes) probes in memory and retrying")
                 failingSince = clock.wallNs()
+                turn.writerIsHolding = true
             }
             if pending.probes.count > maxHeldProbes {
                 if dropped == nil {

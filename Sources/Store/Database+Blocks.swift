@@ -1,20 +1,15 @@
-// Compaction, the merged read path, and retention.
-//
-// A complete target-hour whose end is older than a cutoff moves from probe
-// rows into one `block` row (BlockCodec), every target of the hour in one
-// transaction (see `compact`). The probe's first reply moves with it: the
-// smallest rtt_ns of probe.rtt_ns and its reply rows goes into the block and
-// only that reply row is deleted (or, when the probe row held a larger one,
-// the two swap), so `reply` keeps exactly the replies that are not a probe's
-// first. That is
-// the meaning schema.sql documents, so every reader that takes "first =
-// smallest" (reports, export, serve, dump) sees the same history before and
-// after compaction.
+// Blocks (one target's probes of one UTC hour, BlockCodec), the merged read
+// path, and retention. Compaction, which writes the blocks, is in
+// Database+Compaction.swift.
 //
 // Invariants:
-//   * Every probe is in exactly one place: a probe row or a block. A
-//     compaction reads the target-hour, writes its block and deletes its rows
-//     in one transaction; readers read blocks and rows in one snapshot.
+//   * Every probe is in exactly one place: a probe row or a block, with one
+//     exception: while an hour is being compacted (its `compacting` row),
+//     some of its rows are copies of probes already in their block, deleted
+//     chunk by chunk. A row whose (sent_ns, target_id) is also in its
+//     target's block of the hour is such a copy, and readers take the
+//     block's probe and skip the row. Writers never store a new probe under
+//     a key a block holds (insertProbes), so the rule has no other case.
 //   * A block holds probes of one target sent in [start_ns, start_ns + 1 h),
 //     start_ns a multiple of an hour in UTC; count, replied, first_sent_ns
 //     and last_sent_ns agree with its data (checked on every decode).
@@ -37,184 +32,8 @@ extension Database {
         return remainder >= 0 ? sentNs - remainder : sentNs - remainder - blockSpanNs
     }
 
-    // MARK: Compaction
-
-    /// Moves complete hours that ended at or before `cutoff` from probe rows
-    /// into blocks, oldest first, a whole hour (every target) at a time,
-    /// until at least `limit` target-hours are done. Returns how many
-    /// target-hours it compacted; none means nothing that old is left.
-    ///
-    /// A whole hour, because the hour's rows interleave every target (the key
-    /// is time first): taking out one target's rows visits and rewrites every
-    /// page of the hour. Compacting target by target did that once per
-    /// target: at 100 targets at 100 ms, 33 s of CPU and about 9 GB of
-    /// write-ahead log per hour of recording. Now the hour is copied once,
-    /// sorted by target, into a temporary table (no write lock held), and one
-    /// transaction reads it back target by target (one target-hour in memory
-    /// at a time), writes the blocks and deletes the hour's rows in one
-    /// range. If rows of the hour changed between the copy and the
-    /// transaction (a held batch written late), the copy is made again.
-    @discardableResult
-    public func compact(hoursEndingBefore cutoff: Nanoseconds, limit: Int) throws -> Int {
-        var compacted = 0
-        var attempts = 0
-        while compacted < limit {
-            let oldest = try withStatement(
-                "SELECT sent_ns FROM probe WHERE sent_ns >= ?1 AND sent_ns < ?2 ORDER BY sent_ns LIMIT 1"
-            ) { statement -> Int64? in
-                statement.bind(Database.compactableSent.lowerBound, at: 1)
-                statement.bind(Database.compactableSent.upperBound, at: 2)
-                return try statement.step() ? statement.int64(at: 0) : nil
-            }
-            guard let oldest else { break }
-            let hour = Database.blockStart(of: oldest)
-            guard hour <= cutoff - Database.blockSpanNs else { break }
-            if let done = try compactHour(hour) {
-                compacted += done
-                attempts = 0
-            } else {
-                // Changed under us twice in a row: leave it to the next call.
-                attempts += 1
-                if attempts == 2 { break }
-            }
-        }
-        return compacted
-    }
-
-    /// One hour of rows into blocks; nil when the rows changed between the
-    /// copy and the transaction (nothing was written).
-    private func compactHour(_ start: Nanoseconds) throws -> Int? {
-        let end = start + Database.blockSpanNs
-        // The copy lives in SQLite's temporary file (in /var/tmp, unlinked):
-        // about 25 bytes a probe, 84 MB for an hour at 1,000 probes/s. With
-        // auto_vacuum the file gives that space back when the table is
-        // dropped (the setting takes effect while the temporary database is
-        // still empty, which it is between hours).
-        try run("PRAGMA temp.auto_vacuum=FULL")
-        try run("DROP TABLE IF EXISTS temp.compaction")
-        try run("""
-            CREATE TEMP TABLE compaction(
-                target_id INTEGER NOT NULL, sent_ns INTEGER NOT NULL, rtt_ns INTEGER, send_error INTEGER,
-                PRIMARY KEY (target_id, sent_ns)) WITHOUT ROWID
-            """)
-        defer { try? run("DROP TABLE IF EXISTS temp.compaction") }
-        try run("""
-            INSERT INTO temp.compaction
-            SELECT target_id, sent_ns, rtt_ns, send_error FROM main.probe WHERE sent_ns >= ?1 AND sent_ns < ?2
-            """) { statement in
-            statement.bind(start, at: 1)
-            statement.bind(end, at: 2)
-        }
-        // What was copied: count and a sum of the keys, compared with the
-        // rows again inside the transaction.
-        // (At most 2^26 rows an hour, each term below 2^31: no overflow.)
-        func measure(_ table: String) throws -> [Int64] {
-            try withStatement("""
-                SELECT count(*), coalesce(sum(sent_ns % 1000000007 + target_id % 1000000007), 0)
-                FROM \(table) WHERE sent_ns >= ?1 AND sent_ns < ?2
-                """) { statement in
-                statement.bind(start, at: 1)
-                statement.bind(end, at: 2)
-                _ = try statement.step()
-                return [statement.int64(at: 0), statement.int64(at: 1)]
-            }
-        }
-        let copied = try measure("temp.compaction")
-        try afterCompactionCopy?()
-        return try inTransaction { () -> Int? in
-            guard try measure("main.probe") == copied else { return nil }
-            var blocks = 0
-            var probes: [ProbeRecord] = []
-            var current: Int64? = nil
-            func finishTarget() throws {
-                guard let target = current, !probes.isEmpty else { return }
-                try compactTarget(target, probes: &probes, start: start, end: end)
-                blocks += 1
-                probes.removeAll(keepingCapacity: true)
-            }
-            try withStatement(
-                "SELECT target_id, sent_ns, rtt_ns, send_error FROM temp.compaction ORDER BY target_id, sent_ns"
-            ) { statement in
-                while try statement.step() {
-                    let target = statement.int64(at: 0)
-                    if target != current {
-                        try finishTarget()
-                        current = target
-                    }
-                    probes.append(ProbeRecord(
-                        sentNs: statement.int64(at: 1), targetID: target, rttNs: statement.optionalInt64(at: 2),
-                        sendError: statement.optionalInt64(at: 3).map { Int32(truncatingIfNeeded: $0) }))
-                }
-            }
-            try finishTarget()
-            try run("DELETE FROM probe WHERE sent_ns >= ?1 AND sent_ns < ?2") { statement in
-                statement.bind(start, at: 1)
-                statement.bind(end, at: 2)
-            }
-            return blocks
-        }
-    }
-
-    /// One target's rows of the hour into its block, merged with the block
-    /// already there (rows that arrived after an earlier compaction).
-    /// `probes` (the rows, in send order) is worked on in place: a copy of
-    /// it was 11 MB at 100 probes/s per target.
-    private func compactTarget(_ target: Int64, probes: inout [ProbeRecord], start: Nanoseconds, end: Nanoseconds) throws {
-        if let stored = try blockProbes(target: target, start: start), !stored.isEmpty {
-            let plain = probes
-            // Stable merge by sent_ns: block probes first on equal times.
-            var merged: [ProbeRecord] = []
-            merged.reserveCapacity(stored.count + plain.count)
-            var i = 0, j = 0
-            while i < stored.count || j < plain.count {
-                if j == plain.count || (i < stored.count && stored[i].sentNs <= plain[j].sentNs) {
-                    merged.append(stored[i]); i += 1
-                } else {
-                    merged.append(plain[j]); j += 1
-                }
-            }
-            probes = merged
-        }
-        try foldFirstReplies(into: &probes, target: target, start: start, end: end)
-        try storeBlock(probes, target: target, start: start)
-    }
-
-    /// Puts each probe's first reply (the smallest rtt) into `probes` and
-    /// takes it out of `reply`; a larger rtt the probe held goes to `reply`
-    /// in its place (it is a duplicate), so the multiset of replies is kept.
-    private func foldFirstReplies(into probes: inout [ProbeRecord], target: Int64, start: Nanoseconds, end: Nanoseconds) throws {
-        let replies = try fetchAll("""
-            SELECT rowid, sent_ns, rtt_ns FROM reply
-            WHERE sent_ns >= ?1 AND sent_ns < ?2 AND target_id = ?3 ORDER BY sent_ns, rtt_ns
-            """, bind: { statement in
-                statement.bind(start, at: 1)
-                statement.bind(end, at: 2)
-                statement.bind(target, at: 3)
-            }) { row in (rowid: row.int64(at: 0), sent: row.int64(at: 1), rtt: row.int64(at: 2)) }
-        guard !replies.isEmpty else { return }
-        var index = 0  // probes are sorted by sent_ns: walk both lists once
-        var previousSent: Int64? = nil
-        for reply in replies {
-            // Only the smallest reply of each probe can be its first.
-            if reply.sent == previousSent { continue }
-            previousSent = reply.sent
-            while index < probes.count && probes[index].sentNs < reply.sent { index += 1 }
-            guard index < probes.count, probes[index].sentNs == reply.sent else { continue }  // no such probe: kept as it is
-            if let held = probes[index].rttNs {
-                guard reply.rtt < held else { continue }
-                try run("UPDATE reply SET rtt_ns = ?1 WHERE rowid = ?2") { statement in
-                    statement.bind(held, at: 1)
-                    statement.bind(reply.rowid, at: 2)
-                }
-            } else {
-                try run("DELETE FROM reply WHERE rowid = ?1") { $0.bind(reply.rowid, at: 1) }
-            }
-            probes[index].rttNs = reply.rtt
-        }
-    }
-
     /// Writes (or replaces, or with no probes deletes) one block row.
-    private func storeBlock(_ probes: [ProbeRecord], target: Int64, start: Nanoseconds) throws {
+    func storeBlock(_ probes: [ProbeRecord], target: Int64, start: Nanoseconds) throws {
         guard let first = probes.first, let last = probes.last else {
             try run("DELETE FROM block WHERE start_ns = ?1 AND target_id = ?2") { statement in
                 statement.bind(start, at: 1)
@@ -242,7 +61,7 @@ extension Database {
     }
 
     /// The probes of one block, or nil when there is none.
-    private func blockProbes(target: Int64, start: Nanoseconds) throws -> [ProbeRecord]? {
+    func blockProbes(target: Int64, start: Nanoseconds) throws -> [ProbeRecord]? {
         try withStatement("""
             SELECT start_ns, target_id, count, replied, first_sent_ns, last_sent_ns, data FROM block
             WHERE start_ns = ?1 AND target_id = ?2
@@ -376,6 +195,9 @@ extension Database {
                             try body(row)
                             head = try nextRow()
                         }
+                        // A row under the block probe's own key is its copy,
+                        // left by a compaction still deleting the hour's rows.
+                        if let row = head, row.sentNs == bestSent && row.targetID == bestTarget { head = try nextRow() }
                         try body(decoded[best][lower[best]])
                         lower[best] += 1
                     }
@@ -463,6 +285,10 @@ extension Database {
                 return statement.int64(at: 0)
             }
             try run("DELETE FROM block WHERE start_ns <= ?1 - \(Database.blockSpanNs)") { $0.bind(bound, at: 1) }
+            // Hours gone whole have no copies left to delete.
+            if try userVersion() >= 4 {
+                try run("DELETE FROM compacting WHERE start_ns <= ?1 - \(Database.blockSpanNs)") { $0.bind(bound, at: 1) }
+            }
             // The cutoff's own hour: keep the block's probes sent at or after it.
             if bound == cutoff {
                 let hour = Database.blockStart(of: cutoff)

@@ -176,7 +176,8 @@ extension Database {
             _ = try statement.step()
             return (statement.int64(at: 0), statement.int64(at: 1), statement.optionalInt64(at: 2))
         }
-        let probes = rows + blockProbes
+        let copies = try copiedRows()
+        let probes = rows + blockProbes - copies.probes
         let lastProbe = [lastSent, blockLast].compactMap { $0 }.max()
         let replyRows = try withStatement("SELECT count(*) FROM reply") { statement in
             _ = try statement.step()
@@ -192,7 +193,7 @@ extension Database {
         }
         return StoreStatus(
             latestSession: latest, latestSessionTargets: targetNames,
-            probeCount: probes, replyCount: firstReplies + blockReplies + replyRows, lastProbeSentNs: lastProbe,
+            probeCount: probes, replyCount: firstReplies + blockReplies - copies.withRTT + replyRows, lastProbeSentNs: lastProbe,
             fileBytes: Database.fileSize(path) + Database.fileSize(path + "-wal"),
             pageCount: pageCount, pageSize: pageSize)
     }

@@ -125,6 +125,11 @@ extension Database {
     private func insertProbes(_ probes: [ProbeRecord]) throws -> [StampMove] {
         guard !probes.isEmpty else { return [] }
         var moves: [StampMove] = []
+        // Keys a block holds are taken too (a row under one would read as a
+        // copy of the block's probe: Database+Blocks.swift). Only a batch
+        // held for over 90 minutes, or a step back that far, reaches an hour
+        // with blocks; the hour being recorded never has one.
+        let inBlocks = try blockKeys(of: probes)
         try withStatement("""
             INSERT INTO probe(sent_ns, target_id, rtt_ns, send_error) VALUES (?1, ?2, ?3, ?4)
             ON CONFLICT(sent_ns, target_id) DO NOTHING
@@ -132,6 +137,7 @@ extension Database {
             for probe in probes {
                 var sent = probe.sentNs
                 repeat {
+                    while inBlocks.contains(Key(targetID: probe.targetID, sentNs: sent)) { sent &+= 1 }
                     statement.reset()
                     statement.bind(sent, at: 1)
                     statement.bind(probe.targetID, at: 2)
@@ -146,6 +152,28 @@ extension Database {
             }
         }
         return moves
+    }
+
+    private typealias Key = StampMoves.Key
+
+    /// The keys of the blocks of the hours and targets `probes` fall in.
+    private func blockKeys(of probes: [ProbeRecord]) throws -> Set<Key> {
+        guard try userVersion() >= 2 else { return [] }
+        var keys: Set<Key> = []
+        var hours: [Nanoseconds: Set<Int64>] = [:]
+        for probe in probes where Database.compactableSent.contains(probe.sentNs) {
+            hours[Database.blockStart(of: probe.sentNs), default: []].insert(probe.targetID)
+        }
+        for (hour, targets) in hours {
+            let blocked = try fetchAll("SELECT target_id FROM block WHERE start_ns = ?1",
+                                       bind: { $0.bind(hour, at: 1) }) { $0.int64(at: 0) }
+            for target in blocked where targets.contains(target) {
+                for probe in try blockProbes(target: target, start: hour) ?? [] {
+                    keys.insert(Key(targetID: target, sentNs: probe.sentNs))
+                }
+            }
+        }
+        return keys
     }
 
     /// Runs one prepared statement per row, `bind` setting its parameters;

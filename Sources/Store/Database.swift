@@ -21,9 +21,16 @@ public final class Database {
     let sqliteConnection: OpaquePointer
     /// Prepared once, by SQL text; all finalized before the connection closes.
     private var statements: [String: Statement] = [:]
-    /// Tests only: runs between compaction's copy of an hour and its
-    /// transaction, to write rows into the hour right there.
-    var afterCompactionCopy: (() throws -> Void)? = nil
+    /// Tests only: runs between compaction's steps (Database+Compaction), to
+    /// write rows into the hour or read it right there.
+    var compactionPhase: ((CompactionPhase) throws -> Void)? = nil
+    /// About how many probe rows one transaction of compaction deletes: a
+    /// tenth of a second or so on a small machine (smaller in tests).
+    var rowsPerCompactionChunk = 200_000
+    /// Runs before every write transaction this connection begins; what it
+    /// throws ends the work in hand before that transaction. The recorder's
+    /// upkeep waits there for its writer (WriteTurn) and stops there.
+    public var beforeWriteTransaction: (() throws -> Void)? = nil
 
     /// How long a statement waits for another process's lock before it fails
     /// with SQLITE_BUSY (a checkpoint, or a second writer).
@@ -299,6 +306,7 @@ public final class Database {
     /// at once, so a busy database fails here, not halfway). On error, rolls
     /// back if SQLite has not already done so, and rethrows the first error.
     func inTransaction<T>(_ body: () throws -> T) throws -> T {
+        try beforeWriteTransaction?()
         try run("BEGIN IMMEDIATE")
         do {
             let result = try body()

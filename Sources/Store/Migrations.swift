@@ -16,6 +16,7 @@ let migrations: [Migration] = [
     Migration(version: 1, sql: schemaVersion1),
     Migration(version: 2, sql: schemaVersion2),
     Migration(version: 3, sql: schemaVersion3),
+    Migration(version: 4, sql: schemaVersion4),
 ]
 
 /// The highest schema version this build knows.
@@ -196,4 +197,20 @@ CREATE TABLE summary (
     data      BLOB NOT NULL,         -- the summary, compact encoding of HourSummary (varints, version byte first)
     PRIMARY KEY (target_id, hour_ns)
 ) WITHOUT ROWID;
+"""#
+
+/// Version 4: compaction in short transactions (Database+Compaction). Also
+/// what keeps an older pingem, which would read an hour being compacted
+/// twice and the newer summary encodings as damaged, from opening the file.
+private let schemaVersion4 = #"""
+-- Hours being compacted: their blocks are written, and their probe rows are
+-- being deleted chunk by chunk, one short transaction each, so the
+-- recorder's writer never waits long for its lock. Until the hour's row
+-- here is gone, a probe row of the hour whose (sent_ns, target_id) is also
+-- in its target's block is a copy of the block's probe: readers take the
+-- block's and skip the row (a new probe is never stored under a key a
+-- block holds).
+CREATE TABLE compacting (
+    start_ns INTEGER PRIMARY KEY     -- the hour, as block.start_ns
+);
 """#

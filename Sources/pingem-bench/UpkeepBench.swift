@@ -3,9 +3,10 @@
 // recorder at 10,000 probes/s) is generated, then the upkeep the recorder
 // runs once an hour (summarize the hour, compact it into blocks) runs on one
 // connection while a writer on another connection commits one second of
-// probes every second, as the recorder's writer does. Printed: the upkeep's
-// time, the writer's longest commit and the commits that failed (SQLITE_BUSY
-// after the busy timeout: probes the recorder would hold in memory).
+// probes every second, as the recorder's writer does, and the two share the
+// recorder's WriteTurn (the writer first). Printed: the upkeep's time, the
+// writer's longest commit and the commits that failed (SQLITE_BUSY after the
+// busy timeout: probes the recorder would hold in memory).
 //
 // Only the database file given is written; no packet is sent.
 
@@ -80,9 +81,10 @@ private final class BenchWriterRun: Sendable {
 /// connection; the writer commits until the upkeep is done.
 func runUpkeepBench(path: String, hourEndNs: Int64, targets: Int, rate: Int) throws -> UpkeepBenchResult {
     let run = BenchWriterRun()
+    let turn = WriteTurn()
     Thread {
         let outcome = Result { try benchWriter(path: path, targets: targets, rate: rate,
-                                               startNs: hourEndNs + 1_800_000_000_000, until: run) }
+                                               startNs: hourEndNs + 1_800_000_000_000, turn: turn, until: run) }
         run.result.withLock { $0 = outcome }
         run.finished.signal()
     }.start()
@@ -90,6 +92,8 @@ func runUpkeepBench(path: String, hourEndNs: Int64, targets: Int, rate: Int) thr
     var result = UpkeepBenchResult()
     let upkeep = Result { () throws -> Void in
         let database = try Database(path: path, mode: .readWrite)
+        try database.limitPageCache(kibibytes: 512)
+        database.beforeWriteTransaction = { turn.yield() }
         let began = clock.now
         try database.summarizeHours(endingBy: hourEndNs, maxHours: 1)
         result.summarySeconds = seconds(clock.now - began)
@@ -113,7 +117,7 @@ func runUpkeepBench(path: String, hourEndNs: Int64, targets: Int, rate: Int) thr
 /// One batch of `rate` probes per second (deadlines start + n s), each
 /// commit timed; a failed commit is counted and its probes dropped (the
 /// recorder would hold them and write them with the next batch).
-private func benchWriter(path: String, targets: Int, rate: Int, startNs: Int64,
+private func benchWriter(path: String, targets: Int, rate: Int, startNs: Int64, turn: WriteTurn,
                          until run: BenchWriterRun) throws -> UpkeepBenchResult {
     let database = try Database(path: path, mode: .readWrite)
     let ids = try database.targets().map(\.id).prefix(targets)
@@ -135,7 +139,7 @@ private func benchWriter(path: String, targets: Int, rate: Int, startNs: Int64,
         }
         batch.heartbeatNs = startNs + (second + 1) * 1_000_000_000
         let committing = clock.now
-        do { try database.write(batch, session: session) } catch {
+        do { try turn.first { try database.write(batch, session: session) } } catch {
             result.failedCommits += 1
             if result.firstFailure == nil { result.firstFailure = "\(error)" }
         }

@@ -1,6 +1,9 @@
-// The writer's maintenance step: bounded compaction of hours that ended more
-// than 30 minutes ago, and hourly retention in steps.
+// The upkeep: its maintenance step (bounded compaction of hours that ended
+// more than 30 minutes ago, hourly retention in steps) and its thread, which
+// steps once a period on a connection of its own, waits while the writer
+// holds probes it could not write, and stops when the recorder does.
 import Foundation
+import Synchronization
 import Testing
 @testable import Recorder
 import Store
@@ -10,21 +13,21 @@ import Store
     static let t0: Int64 = 1_767_225_600_000_000_000  // a whole UTC hour
 
     /// `hours` hours of 3 targets at 10 s from t0, in plain rows.
-    func history(hours: Int) throws -> (Database, String) {
+    func history(hours: Int, from t0: Int64 = Self.t0) throws -> (Database, String) {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pingem-maint-\(UUID().uuidString).db").path
         let db = try Database(path: path, mode: .readWrite)
         let ids = try (1...3).map { try db.target(name: "t\($0)", host: "192.0.2.\($0)").id }
         let session = try db.beginSession(
             NewSession(runID: 1, pid: 1, hostname: "h", version: "t", socketKind: "raw", intervalNs: 10_000_000_000,
-                       payloadBytes: 56, startedNs: Self.t0), targets: [])
+                       payloadBytes: 56, startedNs: t0), targets: [])
         var batch = WriteBatch()
         for k in 0..<(hours * 360) {
             for id in ids {
-                batch.probes.append(ProbeRecord(sentNs: Self.t0 + Int64(k) * 10_000_000_000 + id * 1_000 + Int64(k % 7) * 31,
+                batch.probes.append(ProbeRecord(sentNs: t0 + Int64(k) * 10_000_000_000 + id * 1_000 + Int64(k % 7) * 31,
                                                 targetID: id, rttNs: k % 50 == 0 ? nil : 20_000_000 + Int64(k % 13) * 1_001))
             }
         }
-        batch.heartbeatNs = Self.t0 + Int64(hours) * Self.hour
+        batch.heartbeatNs = t0 + Int64(hours) * Self.hour
         try db.write(batch, session: session)
         return (db, path)
     }
@@ -79,5 +82,62 @@ import Store
     func blockCount(_ path: String) throws -> Int {
         // Through a second connection, as any reader would see it.
         Int(try Database(path: path, mode: .readOnly).blockCount())
+    }
+
+    @Test func theUpkeepThreadStepsOncePerPeriodYieldsToAHoldingWriterAndStops() throws {
+        let clock = BlockingClock()
+        let firstHour = clock.wallNs() / Self.hour * Self.hour - 4 * Self.hour
+        let (db, path) = try history(hours: 3, from: firstHour)  // all three hours due
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let threads = RecorderThreads()
+        let turn = WriteTurn()
+        let log = Mutex<[String]>([])
+        let loop = RecorderService.UpkeepLoop(databasePath: path, retainNs: nil, periodNs: 1_000_000_000, turn: turn,
+                                              clock: clock, log: { line in log.withLock { $0.append(line) } })
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            loop.run(threads)
+            done.signal()
+        }.start()
+        func blocksAfterAPeriod() throws -> Int {
+            #expect(clock.waitForSleepers(1) != nil)
+            clock.advance(1_000_000_000)
+            #expect(clock.waitForSleepers(1) != nil)
+            return try blockCount(path)
+        }
+        // The first step runs at once: one hour (3 targets) per step.
+        #expect(clock.waitForSleepers(1) != nil)
+        #expect(try blockCount(path) == 3)
+        #expect(try blocksAfterAPeriod() == 6)
+        turn.writerIsHolding = true
+        #expect(try blocksAfterAPeriod() == 6)
+        #expect(try blocksAfterAPeriod() == 6)
+        turn.writerIsHolding = false
+        #expect(try blocksAfterAPeriod() == 9)
+        #expect(try count(db) == 3 * 3 * 360)
+
+        threads.stop()
+        clock.advance(1_000_000_000)
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        #expect(log.withLock { $0 }.isEmpty)
+    }
+
+    @Test func aStopEndsTheUpkeepBeforeItsNextTransaction() throws {
+        // The recorder stops while the upkeep works: it throws at its next
+        // transaction, says nothing, and what it left reads the same.
+        let clock = BlockingClock()
+        let firstHour = clock.wallNs() / Self.hour * Self.hour - 4 * Self.hour
+        let (db, path) = try history(hours: 3, from: firstHour)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let threads = RecorderThreads()
+        threads.stop()  // stopping before the first step
+        let log = Mutex<[String]>([])
+        var maintenance = RecorderService.Maintenance(retainNs: nil, log: { line in log.withLock { $0.append(line) } })
+        let upkeepDB = try Database(path: path, mode: .readWrite)
+        upkeepDB.beforeWriteTransaction = { if threads.isStopping { throw RecorderService.UpkeepLoop.Stopped() } }
+        maintenance.step(upkeepDB, wallNs: clock.wallNs())
+        #expect(log.withLock { $0 }.isEmpty)
+        #expect(try blockCount(path) == 0)
+        #expect(try count(db) == 3 * 3 * 360)
     }
 }

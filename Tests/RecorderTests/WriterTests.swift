@@ -49,7 +49,7 @@ final class WriterRun: Sendable {
     let source = QueueSource()
     let store = RecordingStore()
     let log = Mutex<[String]>([])
-    let commitsSeen = Mutex(0)
+    let turn = WriteTurn()
     let outcome = Mutex<String?>(nil)
     let finished = DispatchSemaphore(value: 0)
     static let flush: Int64 = 1_000_000_000
@@ -59,10 +59,10 @@ final class WriterRun: Sendable {
         stopRequest = stop
         Thread { [self] in
             var writer = Writer(store: store, source: source, clock: clock, sessionID: 1, flushNs: Self.flush,
-                                maxHeldProbes: maxHeld, databasePath: "test.db",
+                                maxHeldProbes: maxHeld, databasePath: "test.db", turn: turn,
                                 log: { line in self.log.withLock { $0.append(line) } })
             var request = stop
-            let reason = writer.run(until: &request) { self.commitsSeen.withLock { $0 += 1 } }
+            let reason = writer.run(until: &request)
             do {
                 try writer.finish()
                 outcome.withLock { $0 = reason }
@@ -106,11 +106,11 @@ final class WriterRun: Sendable {
         let batches = run.store.written.withLock { $0 }
         #expect(batches.map { $0.probes.map(\.sentNs) } == [[10, 20], [30]])
         #expect(batches.last?.heartbeatNs == wall)
-        #expect(run.commitsSeen.withLock { $0 } == 2)
+        #expect(!run.turn.writerIsHolding)
         #expect(run.stop() == "SIGTERM")
     }
 
-    @Test func holdsBatchesInOrderWhileTheDatabaseRefusesThemAndRunsNoUpkeep() {
+    @Test func holdsBatchesInOrderWhileTheDatabaseRefusesThemAndHoldsTheUpkeepBack() {
         let run = WriterRun()
         run.store.failures.withLock { $0 = 2 }
         run.source.add(probes: [1, 2])
@@ -118,11 +118,11 @@ final class WriterRun: Sendable {
         run.source.add(probes: [3])
         run.flush()
         #expect(run.store.written.withLock { $0.isEmpty })
-        #expect(run.commitsSeen.withLock { $0 } == 0)
+        #expect(run.turn.writerIsHolding)  // the upkeep waits
         run.source.add(probes: [4])
         run.flush()
         #expect(run.store.written.withLock { $0.map { $0.probes.map(\.sentNs) } } == [[1, 2, 3, 4]])
-        #expect(run.commitsSeen.withLock { $0 } == 1)
+        #expect(!run.turn.writerIsHolding)
         let lines = run.log.withLock { $0 }
         #expect(lines.count == 2)
         #expect(lines.first?.hasPrefix("cannot write to test.db (") == true)

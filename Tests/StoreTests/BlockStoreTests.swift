@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TestSupport
 @testable import Store
@@ -139,11 +140,12 @@ import TestSupport
         #expect(try Self.canonical(database) == before)
     }
 
-    @Test func rowsWrittenBetweenTheCopyAndTheTransactionAreNeverLost() throws {
-        // A held batch written into the hour while compaction copies it: the
-        // copy no longer matches the rows, so it is made again; rows that
-        // keep changing leave the hour as rows for a later call.
+    @Test func rowsWrittenWhileAnHourIsCompactedAreNeverLost() throws {
+        // A held batch written into the hour after compaction copied it (and
+        // once more after its blocks are written): those rows are no copies,
+        // so they stay rows, and the next compaction merges them.
         let database = try Database(path: folder.file("race.db"), mode: .readWrite)
+        database.rowsPerCompactionChunk = 1_000
         let session = try Self.fill(database)
         /// The n-th late row: target 2, half an hour into `hour`.
         func writeLateRow(_ n: Int, hour: Int64, into db: Database, session: Int64) throws {
@@ -153,31 +155,105 @@ import TestSupport
             batch.heartbeatNs = Self.t0 + 3 * Self.hour
             try db.write(batch, session: session)
         }
-        var written = 0
-        func writeOneRow(hour: Int64 = 0) throws {
-            written += 1
-            try writeLateRow(written, hour: hour, into: database, session: session)
-        }
-        database.afterCompactionCopy = { if written == 0 { try writeOneRow() } }
-        let expectedOnce = try { () throws -> Canonical in
+        let expected = try { () throws -> Canonical in
             let copy = try Database(path: folder.file("race-expected.db"), mode: .readWrite)
-            try writeLateRow(1, hour: 0, into: copy, session: try Self.fill(copy))
+            let session = try Self.fill(copy)
+            try writeLateRow(1, hour: 0, into: copy, session: session)
+            try writeLateRow(2, hour: 0, into: copy, session: session)
             return try Self.canonical(copy)
         }()
+        var seen: [CompactionPhase] = []
+        database.compactionPhase = { phase in
+            seen.append(phase)
+            try writeLateRow(seen.count, hour: 0, into: database, session: session)
+        }
         #expect(try database.compact(hoursEndingBefore: Self.t0 + Self.hour, limit: 1) == 3)
-        #expect(written == 1)
-        #expect(try Self.canonical(database) == expectedOnce)
-        #expect(RawSQLite(folder.file("race.db")).value("SELECT count(*) FROM probe WHERE sent_ns < \(Self.t0 + Self.hour)") == "0")
+        #expect(seen == [.copied, .blocksWritten])
+        database.compactionPhase = nil
+        let raw = RawSQLite(folder.file("race.db"))
+        #expect(raw.value("SELECT count(*) FROM probe WHERE sent_ns < \(Self.t0 + Self.hour)") == "2")
+        #expect(raw.value("SELECT count(*) FROM compacting") == "0")
+        #expect(try Self.canonical(database) == expected)
+        #expect(try database.statusSummary().probeCount == Int64(expected.probes.count))
+        // The next compaction of the hour takes them into target 2's block.
+        #expect(try database.compact(hoursEndingBefore: Self.t0 + Self.hour, limit: 1) == 1)
+        #expect(raw.value("SELECT count(*) FROM probe WHERE sent_ns < \(Self.t0 + Self.hour)") == "0")
+        #expect(try Self.canonical(database) == expected)
+    }
 
-        // Rows that change under every copy: two tries, then the hour waits.
-        database.afterCompactionCopy = { try writeOneRow(hour: 1) }
-        #expect(try database.compact(hoursEndingBefore: Self.t0 + 2 * Self.hour, limit: 1) == 0)
-        #expect(written == 3)
-        #expect(RawSQLite(folder.file("race.db")).value("SELECT count(*) FROM block") == "3")
-        database.afterCompactionCopy = nil
+    @Test func readersSeeEveryProbeOnceWhileTheRowsAreDeleted() throws {
+        // Between the blocks and the last deleted chunk, the hour's rows are
+        // copies of its blocks' probes: every reader skips them.
+        let database = try Database(path: folder.file("mid.db"), mode: .readWrite)
+        database.rowsPerCompactionChunk = 1_000
+        try Self.fill(database)
         let before = try Self.canonical(database)
-        #expect(try database.compact(hoursEndingBefore: Self.t0 + 2 * Self.hour, limit: 1) == 3)
+        let statusBefore = try database.statusSummary()
+        let raw = RawSQLite(folder.file("mid.db"))
+        var checked = false
+        database.compactionPhase = { phase in
+            guard phase == .blocksWritten else { return }
+            // Every row of the hour is still there, and so are its blocks.
+            #expect(raw.value("SELECT count(*) FROM probe WHERE sent_ns < \(Self.t0 + Self.hour)") == "\(3 * 3600)")
+            #expect(raw.value("SELECT count(*) FROM block") == "3")
+            #expect(raw.value("SELECT start_ns FROM compacting") == "\(Self.t0)")
+            let reader = try Database(path: folder.file("mid.db"), mode: .readOnly)
+            #expect(try Self.canonical(reader) == before)
+            let status = try reader.statusSummary()
+            #expect(status.probeCount == statusBefore.probeCount && status.replyCount == statusBefore.replyCount)
+            checked = true
+        }
+        #expect(try database.compact(hoursEndingBefore: Self.t0 + Self.hour, limit: 1) == 3)
+        #expect(checked)
         #expect(try Self.canonical(database) == before)
+    }
+
+    @Test func aCompactionStoppedBetweenItsStepsIsFinishedByTheNext() throws {
+        struct Stop: Error {}
+        for stopAt in [CompactionPhase.copied, .blocksWritten] {
+            let name = "stop-\(stopAt).db"
+            let database = try Database(path: folder.file(name), mode: .readWrite)
+            database.rowsPerCompactionChunk = 1_000
+            try Self.fill(database)
+            let before = try Self.canonical(database)
+            // A stop as the recorder's upkeep makes it: before a transaction.
+            var transactions = 0
+            database.compactionPhase = { phase in
+                if phase == stopAt { database.beforeWriteTransaction = { throw Stop() } }
+            }
+            database.beforeWriteTransaction = { transactions += 1 }
+            #expect(throws: Stop.self) { try database.compact(hoursEndingBefore: Self.t0 + Self.hour, limit: 1) }
+            database.beforeWriteTransaction = nil
+            database.compactionPhase = nil
+            #expect(transactions == (stopAt == .copied ? 0 : 3))
+            #expect(try Self.canonical(database) == before, "stopped after \(stopAt)")
+            #expect(try database.statusSummary().probeCount == Int64(before.probes.count))
+            #expect(try database.compact(hoursEndingBefore: Self.t0 + Self.hour, limit: 1) == 3)
+            let raw = RawSQLite(folder.file(name))
+            #expect(raw.value("SELECT count(*) FROM probe WHERE sent_ns < \(Self.t0 + Self.hour)") == "0")
+            #expect(raw.value("SELECT count(*) FROM compacting") == "0")
+            #expect(try Self.canonical(database) == before, "finished after a stop after \(stopAt)")
+        }
+    }
+
+    @Test func aNewProbeIsNeverStoredUnderAKeyABlockHolds() throws {
+        // A batch held past the compaction of its hour, or a wall clock
+        // stepped back that far, onto the exact stamp of a compacted probe:
+        // stored 1 ns later, as a collision with a row is.
+        let database = try Database(path: folder.file("key.db"), mode: .readWrite)
+        let session = try Self.fill(database, seconds: 3600)
+        try database.compact(hoursEndingBefore: Self.t0 + Self.hour, limit: 100)
+        let taken = try Self.canonical(database).probes[100]
+        var batch = WriteBatch()
+        batch.probes = [ProbeRecord(sentNs: taken.sentNs, targetID: taken.targetID, rttNs: 3_000_000)]
+        batch.replies = [ReplyRecord(sentNs: taken.sentNs, targetID: taken.targetID, rttNs: 4_000_000)]
+        batch.heartbeatNs = Self.t0 + Self.hour
+        try database.write(batch, session: session)
+        let after = try Self.canonical(database).probes
+        #expect(after.count == 3 * 3600 + 1)
+        let moved = after.filter { $0.targetID == taken.targetID && $0.sentNs == taken.sentNs + 1 }
+        #expect(moved.map(\.rttNs) == [3_000_000])
+        #expect(after.contains(taken))
     }
 
     @Test func rowsArrivingForACompactedHourAreReadAndMergedLater() throws {
@@ -277,5 +353,33 @@ import TestSupport
         var free = Int64(freeBefore)
         for _ in 0..<1000 where free > 0 { free = try database.incrementalVacuumStep(pages: 16) }
         #expect(raw.value("PRAGMA freelist_count") == "0")
+    }
+}
+
+@Suite struct WriteTurnTests {
+    @Test func aYieldingWriterWaitsWhileTheFirstOneWrites() {
+        let turn = WriteTurn()
+        let inside = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let yielded = DispatchSemaphore(value: 0)
+        let order = Mutex<[String]>([])
+        Thread {
+            turn.first {
+                inside.signal()
+                release.wait()
+                order.withLock { $0.append("first") }
+            }
+        }.start()
+        inside.wait()
+        Thread {
+            turn.yield()
+            order.withLock { $0.append("yielded") }
+            yielded.signal()
+        }.start()
+        // Never through while the first write runs, however long it takes.
+        #expect(yielded.wait(timeout: .now() + 0.3) == .timedOut)
+        release.signal()
+        yielded.wait()
+        #expect(order.withLock { $0 } == ["first", "yielded"])
+        turn.yield()  // nobody first: at once
     }
 }
