@@ -28,6 +28,8 @@ struct OpenedRecorder {
             db = try Database(path: options.databasePath, mode: .readWrite, permissions: permissions)
             try db.limitPageCache(kibibytes: 512)
             try db.limitWALSize(bytes: 16 << 20)
+            // The upkeep checkpoints (UpkeepLoop); 40 MB only if it cannot.
+            try db.leaveCheckpointsToOthers(safetyPages: 10_000)
         } catch {
             // Refused: leave no lock file next to a database we never used.
             lock.removeCreatedFile()

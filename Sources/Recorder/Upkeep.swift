@@ -42,6 +42,9 @@ extension RecorderService {
                 do {
                     if db == nil { db = try open(threads) }
                     maintenance.step(db!, wallNs: clock.wallNs())
+                    // The writer leaves checkpoints to us: its commits
+                    // would otherwise copy our writes into the file.
+                    db!.checkpoint()
                 } catch {
                     maintenance.failed(error)
                 }

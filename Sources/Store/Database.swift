@@ -203,6 +203,16 @@ public final class Database {
         try execute("PRAGMA main.cache_size=-\(kibibytes)")
     }
 
+    /// Leaves checkpoints (copying the write-ahead log into the database) to
+    /// another connection, here up to a WAL of `safetyPages` pages: a commit
+    /// that crosses SQLite's default 1,000 pages copies everything the other
+    /// connections wrote too. The recorder's writer would then copy the
+    /// upkeep's blocks and deletes (100 MB an hour at 1,000 probes/s) in its
+    /// own commits; its upkeep checkpoints after each step instead.
+    public func leaveCheckpointsToOthers(safetyPages: Int) throws {
+        try execute("PRAGMA wal_autocheckpoint=\(max(1, safetyPages))")
+    }
+
     /// After a checkpoint, cuts the write-ahead log back to `bytes`: one big
     /// transaction (compacting an hour at 1,000 probes/s writes about
     /// 100 MB of WAL) would otherwise leave the file that large for good.

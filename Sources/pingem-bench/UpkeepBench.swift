@@ -66,6 +66,7 @@ struct UpkeepBenchResult: Sendable {
             ("writer: commits of \(rate) probes", "\(commits.count) (\(failedCommits) failed"
                 + (firstFailure.map { ": \($0)" } ?? "") + ")"),
             ("writer: longest commit (waited)", String(format: "%.3f s", longest)),
+            ("writer: commits over 0.5 s / over 1 s (a --flush)", "\(commits.count { $0 > 0.5 }) / \(commits.count { $0 > 1 })"),
         ]
     }
 }
@@ -120,6 +121,7 @@ func runUpkeepBench(path: String, hourEndNs: Int64, targets: Int, rate: Int) thr
 private func benchWriter(path: String, targets: Int, rate: Int, startNs: Int64, turn: WriteTurn,
                          until run: BenchWriterRun) throws -> UpkeepBenchResult {
     let database = try Database(path: path, mode: .readWrite)
+    try database.leaveCheckpointsToOthers(safetyPages: 10_000)  // as the recorder's writer
     let ids = try database.targets().map(\.id).prefix(targets)
     let session = try database.beginSession(
         NewSession(runID: 7, pid: 4243, hostname: "bench", version: "bench", socketKind: "raw",
