@@ -16,6 +16,7 @@ let migrations: [Migration] = [
     Migration(version: 1, sql: schemaVersion1),
     Migration(version: 2, sql: schemaVersion2),
     Migration(version: 3, sql: schemaVersion3),
+    Migration(version: 4, sql: schemaVersionProbeOptions),
 ]
 
 /// The highest schema version this build knows.
@@ -196,4 +197,15 @@ CREATE TABLE summary (
     data      BLOB NOT NULL,         -- the summary, compact encoding of HourSummary (varints, version byte first)
     PRIMARY KEY (target_id, hour_ns)
 ) WITHOUT ROWID;
+"""#
+
+// How each target was probed in a session (issue 12): --source, --interface,
+// --tos, globally or per target. NULL: not set, as in every older session.
+// ALTER TABLE appends the columns to session_target's CREATE text in
+// sqlite_master, and schema.sql runs the same statements, so the schema
+// test still compares the two byte for byte.
+private let schemaVersionProbeOptions = #"""
+ALTER TABLE session_target ADD COLUMN source TEXT;        -- local address the probes were sent from (bind), numeric; NULL: chosen by the kernel
+ALTER TABLE session_target ADD COLUMN interface TEXT;     -- interface they were bound to (SO_BINDTODEVICE); NULL: by the routes
+ALTER TABLE session_target ADD COLUMN tos INTEGER;        -- TOS byte (IPv4) / traffic class (IPv6) they carried, 0-255; NULL: not set (0)
 """#
