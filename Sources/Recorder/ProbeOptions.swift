@@ -50,6 +50,13 @@ public struct ProbeOptions: Sendable, Hashable {
         }
     }
 
+    /// Refuses global flags that cannot go together or name what this
+    /// machine lacks (record, and watch before it starts one).
+    public func checkGlobal() throws {
+        try check(host: nil, where: "-\(family?.rawValue ?? 0) with --source")
+        try checkLocal(where: nil)
+    }
+
     /// Checks against this machine what only it can say: that the
     /// interface exists and the source is one of its own addresses. Done
     /// before any socket is opened, so a typo never sends a probe. `place`
@@ -80,7 +87,9 @@ public struct ProbePath: Sendable, Hashable {
 extension ProbeOptions {
     /// Parses the comma-separated options after a target's host: `4`, `6`,
     /// `source=ADDR`, `interface=NAME`, `tos=VALUE`.
-    init(parsingTargetOptions items: [Substring], argument: String) throws {
+    /// `labelled`: the head was label=host, so an unknown "x=y" item cannot
+    /// be the rest of a label that held a comma.
+    init(parsingTargetOptions items: [Substring], argument: String, labelled: Bool) throws {
         self.init()
         for item in items {
             let (key, value): (Substring, Substring?) = item.firstIndex(of: "=").map {
@@ -94,7 +103,7 @@ extension ProbeOptions {
             }
             switch key {
             case "4", "6":
-                guard value == nil else { throw Self.unknown(item, argument) }
+                guard value == nil else { throw Self.unknown(item, argument, labelled: labelled) }
                 let chosen: IPFamily = key == "4" ? .v4 : .v6
                 if let family, family != chosen {
                     throw RecorderError("'\(argument)': 4 and 6 were both given; choose one family per target (make two targets to probe both).")
@@ -111,14 +120,14 @@ extension ProbeOptions {
             case "tos":
                 tos = try Self.parseTOS(try required(), where: "'\(argument)'")
             default:
-                throw Self.unknown(item, argument)
+                throw Self.unknown(item, argument, labelled: labelled)
             }
         }
     }
 
-    private static func unknown(_ item: Substring, _ argument: String) -> RecorderError {
+    private static func unknown(_ item: Substring, _ argument: String, labelled: Bool) -> RecorderError {
         // "a,b=host" reads as host "a" with the option "b=host": say why.
-        let label = item.contains("=") ? " (a label cannot contain a comma, which starts the options)" : ""
+        let label = !labelled && item.contains("=") ? " (a label cannot contain a comma, which starts the options)" : ""
         return RecorderError("'\(argument)': '\(item)' is not a target option\(label); use 4, 6, source=ADDR, interface=NAME or tos=VALUE.")
     }
 

@@ -120,8 +120,7 @@ public enum RecorderService {
         if o.umask & ~0o777 != 0 {
             throw RecorderError("--umask must be an octal mode between 000 and 777, e.g. 077.")
         }
-        try o.probeDefaults.check(host: nil, where: "-\(o.probeDefaults.family?.rawValue ?? 0) with --source")
-        try o.probeDefaults.checkLocal(where: nil)
+        try o.probeDefaults.checkGlobal()
         _ = try o.probedTargets()
         let names = o.targets.map(\.name)
         if Set(names).count != names.count {

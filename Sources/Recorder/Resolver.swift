@@ -161,7 +161,7 @@ public struct TargetSpec: Sendable, Equatable {
         if parts.dropFirst().contains(where: \.isEmpty) {
             throw RecorderError("'\(argument)' has an empty option after a comma; remove the extra comma.")
         }
-        self.options = try ProbeOptions(parsingTargetOptions: Array(parts.dropFirst()), argument: argument)
+        self.options = try ProbeOptions(parsingTargetOptions: Array(parts.dropFirst()), argument: argument, labelled: label != nil)
         guard !host.contains(where: { $0 == " " || $0 == "/" }) else {
             throw RecorderError("'\(host)' is not a host name or address: give a name like example.com or an address like 192.0.2.1.")
         }

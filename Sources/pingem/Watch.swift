@@ -37,6 +37,7 @@ extension Pingem {
             do { _ = try parseDuration(judgement.timeout) } catch { throw ValidationError("--timeout: \(error)") }
             guard judgement.outageMin >= 1 else { throw ValidationError("--outage-min must be 1 or more.") }
             let defaults = try probeOptions.options
+            do { try defaults.checkGlobal() } catch { throw ValidationError("\(error)") }
             for target in targets {
                 do { _ = try TargetSpec(parsing: target).withDefaults(defaults) } catch { throw ValidationError("\(error)") }
             }
