@@ -1,6 +1,11 @@
-// The real ICMPTransport: one ICMP socket per address family, all of one
-// kind. Unprivileged datagram ("ping") sockets are preferred; raw sockets
-// are the fallback when net.ipv4.ping_group_range excludes us.
+// The real ICMPTransport: one ICMP socket per path (source, interface, TOS)
+// and address family, all of one kind. Unprivileged datagram ("ping")
+// sockets are preferred; raw sockets are the fallback when
+// net.ipv4.ping_group_range excludes us.
+//
+// Every socket has an echo identifier of its own, and a socket keeps only
+// what carries its identifier: an unbound raw socket sees the replies to
+// every other socket's probes too, and those must never count for it.
 //
 // Invariant: the descriptors are fixed at init and closed once, by
 // `close()`, which callers make only after their send and receive threads
@@ -43,6 +48,8 @@ public final class ICMPSockets: ICMPTransport {
     struct Socket: Sendable {
         let fd: Int32
         let family: IPFamily
+        /// Index into the paths `open` was given.
+        let path: Int
         let identifier: UInt16
     }
 
@@ -62,17 +69,18 @@ public final class ICMPSockets: ICMPTransport {
 
     deinit { close() }
 
-    /// Opens one socket per family in `families`: datagram sockets if the
-    /// kernel allows them for every family, else raw sockets. A family the
-    /// kernel lacks entirely (EAFNOSUPPORT) is left out of `families`.
-    /// `largestPayload`: the biggest echo payload that will be sent, which
-    /// sizes the receive buffers (nil: any size).
-    public static func open(families: Set<IPFamily>, largestPayload: Int? = nil) throws -> ICMPSockets {
+    /// Opens one socket per family in `families` for each of `paths` (a
+    /// path with a source only for the source's family): datagram sockets
+    /// if the kernel allows them for every family, else raw sockets. A
+    /// family the kernel lacks entirely (EAFNOSUPPORT) is left out of
+    /// `families`. `largestPayload`: the biggest echo payload that will be
+    /// sent, which sizes the receive buffers (nil: any size).
+    public static func open(families: Set<IPFamily>, paths: [ProbePath] = [.plain], largestPayload: Int? = nil) throws -> ICMPSockets {
         do {
-            return try open(families: families, kind: .datagram, largestPayload: largestPayload)
+            return try open(families: families, paths: paths, kind: .datagram, largestPayload: largestPayload)
         } catch let error as SystemError where isPermissionError(error) {
             do {
-                return try open(families: families, kind: .raw, largestPayload: largestPayload)
+                return try open(families: families, paths: paths, kind: .raw, largestPayload: largestPayload)
             } catch let error as SystemError where isPermissionError(error) {
                 throw ICMPPermissionError()
             }
@@ -80,14 +88,18 @@ public final class ICMPSockets: ICMPTransport {
     }
 
     /// Opens sockets of one kind only (tests use this to pin the path).
-    public static func open(families: Set<IPFamily>, kind: SocketKind, largestPayload: Int? = nil) throws -> ICMPSockets {
+    public static func open(families: Set<IPFamily>, paths: [ProbePath] = [.plain], kind: SocketKind,
+                            largestPayload: Int? = nil) throws -> ICMPSockets {
         var opened: [Socket] = []
         do {
-            for family in families.sorted(by: { $0.rawValue < $1.rawValue }) {
-                do {
-                    opened.append(try openSocket(family: family, kind: kind))
-                } catch where error.errno == EAFNOSUPPORT {
-                    continue
+            for (index, path) in paths.enumerated() {
+                for family in families.sorted(by: { $0.rawValue < $1.rawValue }) where path.source.map({ $0.family == family }) ?? true {
+                    do {
+                        let taken = Set(opened.map(\.identifier))
+                        opened.append(try openSocket(family: family, kind: kind, path: path, index: index, taken: taken))
+                    } catch where error.errno == EAFNOSUPPORT {
+                        continue
+                    }
                 }
             }
         } catch {
@@ -104,7 +116,10 @@ public final class ICMPSockets: ICMPTransport {
         error.errno == EACCES || error.errno == EPERM
     }
 
-    private static func openSocket(family: IPFamily, kind: SocketKind) throws(SystemError) -> Socket {
+    /// `taken`: the identifiers of the sockets opened before, which a raw
+    /// socket's own must differ from.
+    private static func openSocket(family: IPFamily, kind: SocketKind, path: ProbePath, index: Int,
+                                   taken: Set<UInt16>) throws(SystemError) -> Socket {
         let domain = family == .v4 ? AF_INET : AF_INET6
         let proto = family == .v4 ? Int32(IPPROTO_ICMP) : Int32(IPPROTO_ICMPV6)
         let type = (kind == .datagram ? Int32(SOCK_DGRAM.rawValue) : Int32(SOCK_RAW.rawValue)) | Int32(SOCK_CLOEXEC.rawValue)
@@ -114,6 +129,7 @@ public final class ICMPSockets: ICMPTransport {
             _ = try System.fcntl(fd, command: F_SETFL, argument: flags | O_NONBLOCK)
             try System.setsockopt(fd, level: SOL_SOCKET, name: SO_RCVBUF, value: receiveBufferBytes)
             try System.setsockopt(fd, level: SOL_SOCKET, name: SO_TIMESTAMPNS, value: Int32(1))
+            try apply(path, to: fd, family: family)
             let identifier: UInt16
             switch kind {
             case .datagram:
@@ -124,34 +140,60 @@ public final class ICMPSockets: ICMPTransport {
                 } else {
                     try System.setsockopt(fd, level: SOL_IPV6, name: IPV6_RECVERR, value: Int32(1))
                 }
-                identifier = try bindAnyIdentifier(fd, family: family)
+                identifier = try bindAnyIdentifier(fd, family: family, source: path.source)
             case .raw:
                 try installFilter(fd, family: family)
+                // The source address of our probes, and the only
+                // destination this socket then receives for.
+                if let source = path.source {
+                    try source.withSockaddr { (address, length) throws(SystemError) in try System.bind(fd, address: address, length: length) }
+                }
                 // Raw sockets see every echo reply on the host: a random
                 // non-zero identifier keeps us apart from other pingers.
-                identifier = UInt16.random(in: 1...UInt16.max)
+                var random = UInt16.random(in: 1...UInt16.max)
+                while taken.contains(random) { random = UInt16.random(in: 1...UInt16.max) }
+                identifier = random
             }
-            return Socket(fd: fd, family: family, identifier: identifier)
+            return Socket(fd: fd, family: family, path: index, identifier: identifier)
         } catch {
             try? System.close(fd)
             throw error
         }
     }
 
-    /// Binds a ping socket to "port" 0: the kernel picks a free echo
-    /// identifier, which getsockname reports as the port (net/ipv4/ping.c).
-    private static func bindAnyIdentifier(_ fd: Int32, family: IPFamily) throws(SystemError) -> UInt16 {
+    /// Binds a ping socket to "port" 0 (of `source`, or of any address):
+    /// the kernel picks a free echo identifier, unique among the ping
+    /// sockets of the namespace, which getsockname reports as the port
+    /// (net/ipv4/ping.c ping_get_port).
+    private static func bindAnyIdentifier(_ fd: Int32, family: IPFamily, source: IPAddress?) throws(SystemError) -> UInt16 {
+        let any = IPAddress(bytes: [UInt8](repeating: 0, count: family == .v4 ? 4 : 16))!
+        try (source ?? any).withSockaddr { (address, length) throws(SystemError) in try System.bind(fd, address: address, length: length) }
         var storage = sockaddr_storage()
-        storage.ss_family = sa_family_t(family == .v4 ? AF_INET : AF_INET6)
-        let length = socklen_t(family == .v4 ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size)
         return try withUnsafeMutablePointer(to: &storage) { (pointer) throws(SystemError) -> UInt16 in
             try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { (address) throws(SystemError) -> UInt16 in
-                try System.bind(fd, address: address, length: length)
                 var boundLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
                 try System.getsockname(fd, address: address, length: &boundLength)
                 // sin_port and sin6_port sit at the same offset, network order.
                 let port = UnsafeRawPointer(address).loadUnaligned(fromByteOffset: 2, as: UInt16.self)
                 return UInt16(bigEndian: port)
+            }
+        }
+    }
+
+    /// The interface (SO_BINDTODEVICE: sent by it whatever the routes say,
+    /// and only what arrives on it received) and the TOS byte (IP_TOS, or
+    /// the traffic class, IPV6_TCLASS) of a path.
+    private static func apply(_ path: ProbePath, to fd: Int32, family: IPFamily) throws(SystemError) {
+        if let interface = path.interface {
+            var name = [UInt8](repeating: 0, count: Int(IF_NAMESIZE))
+            name.replaceSubrange(0..<min(interface.utf8.count, name.count - 1), with: interface.utf8.prefix(name.count - 1))
+            try System.setsockopt(fd, level: SOL_SOCKET, name: SO_BINDTODEVICE, bytes: name)
+        }
+        if let tos = path.tos {
+            if family == .v4 {
+                try System.setsockopt(fd, level: Int32(IPPROTO_IP), name: IP_TOS, value: Int32(tos))
+            } else {
+                try System.setsockopt(fd, level: Int32(IPPROTO_IPV6), name: IPV6_TCLASS, value: Int32(tos))
             }
         }
     }
@@ -180,53 +222,29 @@ public final class ICMPSockets: ICMPTransport {
 
     // MARK: ICMPTransport
 
-    public func identifier(for family: IPFamily) -> UInt16 {
-        sockets.first { $0.family == family }?.identifier ?? 0
+    public func identifier(for family: IPFamily, path: Int) -> UInt16 {
+        sockets.first { $0.family == family && $0.path == path }?.identifier ?? 0
     }
 
-    public func sendEcho(to destination: IPAddress, sequence: UInt16, payload: [UInt8]) -> Int32? {
+    public func sendEcho(to destination: IPAddress, path: Int, sequence: UInt16, payload: [UInt8]) -> Int32? {
         guard !closed.load(ordering: .acquiring) else { return EBADF }
-        guard let socket = sockets.first(where: { $0.family == destination.family }) else { return EAFNOSUPPORT }
+        guard let socket = sockets.first(where: { $0.family == destination.family && $0.path == path }) else { return EAFNOSUPPORT }
         let message = ICMPEcho.request(family: socket.family, identifier: socket.identifier, sequence: sequence,
                                        payload: payload, computeChecksum: kind == .raw)
-        var storage = sockaddr_storage()
-        // The address bytes go in place, then the whole sockaddr into the storage.
-        func store<Address>(_ address: inout Address, bytes: WritableKeyPath<Address, some Any>) -> socklen_t {
-            withUnsafeMutableBytes(of: &address[keyPath: bytes]) { $0.copyBytes(from: destination.bytes) }
-            withUnsafeMutableBytes(of: &storage) { storage in
-                withUnsafeBytes(of: address) { storage.copyMemory(from: $0) }
-            }
-            return socklen_t(MemoryLayout<Address>.size)
-        }
-        let length: socklen_t
-        switch destination.family {
-        case .v4:
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            length = store(&address, bytes: \.sin_addr)
-        case .v6:
-            var address = sockaddr_in6()
-            address.sin6_family = sa_family_t(AF_INET6)
-            address.sin6_scope_id = destination.scopeID
-            length = store(&address, bytes: \.sin6_addr)
-        }
         do {
-            let result = try withUnsafePointer(to: &storage) { pointer in
-                try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
-                    try message.withUnsafeBytes { bytes in
-                        try System.sendto(socket.fd, bytes: bytes, flags: 0, address: address, length: length)
-                    }
-                }
+            let result = try destination.withSockaddr { (address, length) throws(SystemError) in
+                // Array's withUnsafeBytes has no typed throws: carry the error out.
+                try message.withUnsafeBytes { bytes in
+                    Result { () throws(SystemError) in try System.sendto(socket.fd, bytes: bytes, flags: 0, address: address, length: length) }
+                }.get()
             }
             switch result {
             case .processed: return nil
             // A full send buffer: this probe is not sent; the engine records why.
             case .wouldBlock: return EAGAIN
             }
-        } catch let error as SystemError {
-            return error.errno
         } catch {
-            return EIO  // unreachable: only System.sendto throws in there
+            return error.errno
         }
     }
 

@@ -34,8 +34,11 @@ public struct RecorderTarget: Sendable, Hashable {
     /// Label if given, else the host as given.
     public var name: String
     public var host: String
-    public init(id: Int64, name: String, host: String) {
-        self.id = id; self.name = name; self.host = host
+    /// The transport path (source, interface, TOS) its probes go by; its
+    /// replies and errors count only when they carry that path's identifier.
+    public var path: Int
+    public init(id: Int64, name: String, host: String, path: Int = 0) {
+        self.id = id; self.name = name; self.host = host; self.path = path
     }
 }
 
@@ -368,7 +371,8 @@ public final class ProbeEngine: Sendable {
                 runID: config.runID, targetIndex: UInt32(i), sequence: k, sentMonoNs: slot.sentMono,
                 sentWallNs: slot.sentWall, key: config.key, destination: destination
             ).encode(size: config.payloadSize)
-            error = transport.sendEcho(to: destination, sequence: UInt16(truncatingIfNeeded: k), payload: payload)
+            error = transport.sendEcho(to: destination, path: s.targets[i].target.path,
+                                       sequence: UInt16(truncatingIfNeeded: k), payload: payload)
         } else {
             error = sendErrorUnresolved
         }
@@ -425,10 +429,12 @@ public final class ProbeEngine: Sendable {
             return false
 
         case let .echoReply(from, identifier, sequence, payload, kernelNs):
-            guard identifier == transport.identifier(for: from.family),
-                  let p = ProbePayload.decode(payload, expectedSize: config.payloadSize),
+            guard let p = ProbePayload.decode(payload, expectedSize: config.payloadSize),
                   p.runID == config.runID,
                   Int(p.targetIndex) < s.targets.count,
+                  // Sent on this target's path: a copy of another path's
+                  // reply (every raw socket sees it) is not this target's.
+                  identifier == transport.identifier(for: from.family, path: s.targets[Int(p.targetIndex)].target.path),
                   UInt16(truncatingIfNeeded: p.sequence) == sequence,
                   inWindow(s.targets[Int(p.targetIndex)], p.sequence),
                   p.isAuthentic(key: config.key, address: from)
@@ -457,8 +463,8 @@ public final class ProbeEngine: Sendable {
             return true
 
         case let .icmpError(family, type, code, reporter, destination, identifier, sequence, quoted, kernelNs):
-            guard identifier == transport.identifier(for: family) else { return false }
-            guard let (ti, k, sentMono, sentWall) = findErrorProbe(s, destination: destination, sequence: sequence, quoted: quoted)
+            guard let (ti, k, sentMono, sentWall) = findErrorProbe(s, destination: destination, sequence: sequence, quoted: quoted,
+                                                                   identifier: identifier, family: family)
             else { return false }
             let rtt = max(0, receivedMono(kernelNs, monoNow: monoNow, wallNow: wallNow, sentMono: sentMono) - sentMono)
             s.batch.icmpErrors.append(ICMPErrorRecord(
@@ -489,11 +495,13 @@ public final class ProbeEngine: Sendable {
     /// with only the 8-byte echo header (all RFC 792 requires) it is the
     /// target by destination address plus the one recent probe with that
     /// 16-bit sequence: the ring holds at most 65536 probes per target, so
-    /// that probe is unique.
-    private func findErrorProbe(_ s: State, destination: IPAddress, sequence: UInt16,
-                                quoted: [UInt8]) -> (Int, UInt64, Int64, Int64)? {
+    /// that probe is unique. Only targets whose path carries `identifier`
+    /// are candidates: two targets may share an address on two paths.
+    private func findErrorProbe(_ s: State, destination: IPAddress, sequence: UInt16, quoted: [UInt8],
+                                identifier: UInt16, family: IPFamily) -> (Int, UInt64, Int64, Int64)? {
+        func onPath(_ ti: Int) -> Bool { identifier == transport.identifier(for: family, path: s.targets[ti].target.path) }
         if let p = ProbePayload.decodeQuoted(quoted) {
-            guard p.runID == config.runID, Int(p.targetIndex) < s.targets.count,
+            guard p.runID == config.runID, Int(p.targetIndex) < s.targets.count, onPath(Int(p.targetIndex)),
                   UInt16(truncatingIfNeeded: p.sequence) == sequence,
                   inWindow(s.targets[Int(p.targetIndex)], p.sequence),
                   p.isAuthentic(key: config.key, address: destination) else { return nil }
@@ -502,7 +510,7 @@ public final class ProbeEngine: Sendable {
         // A quote that is not decodable (cut short, or followed by RFC 4884
         // extension bytes we cannot strip without the IP header) falls back
         // to the header-only match below.
-        for ti in s.targets.indices {
+        for ti in s.targets.indices where onPath(ti) {
             let t = s.targets[ti]  // read-only; the ring is shared, not copied
             // A quoted IPv6 header carries no zone: a link-local quote is
             // about the address with any zone (the payload's tag decides).

@@ -17,7 +17,11 @@ import Store
 import Synchronization
 
 public struct RecordOptions: Sendable {
+    /// As given; `probedTargets` puts the global options under them.
     public var targets: [TargetSpec]
+    /// -4, -6, --source, --interface, --tos: for every target that does
+    /// not give its own.
+    public var probeDefaults: ProbeOptions
     public var intervalNs: Int64
     public var payloadSize: Int
     public var flushNs: Int64
@@ -45,12 +49,31 @@ public struct RecordOptions: Sendable {
     public init(targets: [TargetSpec], intervalNs: Int64, payloadSize: Int, flushNs: Int64,
                 databasePath: String, verbose: Bool, version: String, user: String? = nil,
                 umask: mode_t = 0o077, maxHeldProbes: Int = RecordOptions.defaultMaxHeldProbes,
-                resolveEveryNs: Int64 = RecordOptions.defaultResolveEveryNs, retainNs: Int64? = nil) {
+                resolveEveryNs: Int64 = RecordOptions.defaultResolveEveryNs, retainNs: Int64? = nil,
+                probeDefaults: ProbeOptions = ProbeOptions()) {
         self.retainNs = retainNs
+        self.probeDefaults = probeDefaults
         self.targets = targets; self.intervalNs = intervalNs; self.payloadSize = payloadSize
         self.flushNs = flushNs; self.databasePath = databasePath; self.verbose = verbose
         self.version = version; self.user = user; self.umask = umask; self.maxHeldProbes = maxHeldProbes
         self.resolveEveryNs = resolveEveryNs
+    }
+
+    /// The targets as probed: each one's options over the global ones.
+    public func probedTargets() throws -> [TargetSpec] {
+        try targets.map { try $0.withDefaults(probeDefaults) }
+    }
+
+    /// The distinct paths the targets go by, in order of first use, and
+    /// each target's index into them.
+    func paths(of targets: [TargetSpec]) -> (paths: [ProbePath], ofTarget: [Int]) {
+        var paths: [ProbePath] = []
+        let indices = targets.map { spec in
+            if let known = paths.firstIndex(of: spec.options.path) { return known }
+            paths.append(spec.options.path)
+            return paths.count - 1
+        }
+        return (paths, indices)
     }
 }
 
@@ -99,6 +122,8 @@ public enum RecorderService {
         if o.umask & ~0o777 != 0 {
             throw RecorderError("--umask must be an octal mode between 000 and 777, e.g. 077.")
         }
+        try o.probeDefaults.checkGlobal()
+        _ = try o.probedTargets()
         let names = o.targets.map(\.name)
         if Set(names).count != names.count {
             throw RecorderError("a target is named twice: give each target once, or distinct labels (label=host).")
@@ -126,7 +151,7 @@ public enum RecorderService {
         let threads = RecorderThreads()
         let sender = Sender(engine: engine, clock: clock)
         let receiver = Receiver(engine: engine, transport: opened.transport, clock: clock)
-        let resolver = ResolverLoop(targets: options.targets, initial: recording.initial, everyNs: options.resolveEveryNs,
+        let resolver = ResolverLoop(targets: recording.specs, initial: recording.initial, everyNs: options.resolveEveryNs,
                                     families: opened.transport.families, engine: engine, clock: clock,
                                     log: { RecorderLog.line($0) })
         threads.spawn("sender") { RecorderThreads.preferRealtime(); sender.run(threads) }

@@ -21,7 +21,8 @@ struct OpenedRecorder {
         // Look the user up while /etc is surely readable.
         let account = try options.user.map(Account.init(name:))
 
-        let transport = try ICMPSockets.open(families: [.v4, .v6], largestPayload: options.payloadSize)
+        let paths = options.paths(of: try options.probedTargets()).paths
+        let transport = try ICMPSockets.open(families: [.v4, .v6], paths: paths, largestPayload: options.payloadSize)
         let lock = try RecorderLock.acquire(databasePath: options.databasePath, permissions: permissions)
         let db: Database
         do {
@@ -54,6 +55,8 @@ struct OpenedRecorder {
 
 /// The session in the database and the engine that probes for it.
 struct Recording {
+    /// The targets as probed (the global options under their own).
+    let specs: [TargetSpec]
     let targets: [RecorderTarget]
     /// What the start resolved (nil: failed), in target order.
     let initial: [IPAddress?]
@@ -63,22 +66,28 @@ struct Recording {
         let transport = opened.transport, db = opened.db
         // Resolve every name before the first probe, so a start never shows
         // as a burst of "unresolved" loss.
+        let specs = try options.probedTargets()
         var initial: [IPAddress?] = []
-        for spec in options.targets {
-            switch resolve(host: spec.host, families: transport.families) {
+        for spec in specs {
+            switch resolve(host: spec.host, families: spec.families(of: transport.families)) {
             case .resolved(let a):
                 initial.append(a)
-                if spec.host != a.text { RecorderLog.line("\(spec.name): \(spec.host) resolved to \(a.text)") }
+                // The family too: without -4/-6 the resolver chose it.
+                if spec.host != a.text { RecorderLog.line("\(spec.name): \(spec.host) resolved to \(a.text) (IPv\(a.family.rawValue))") }
             case .failed(let why, let nameGone):
                 initial.append(nil)
                 RecorderLog.line(spec.doesNotResolve(why, nameGone: nameGone, atStart: true,
                                                      then: "its probes count as lost until it resolves"))
+            case .lacks(let family):
+                initial.append(nil)
+                RecorderLog.line(spec.lacks(family, then: "its probes count as lost until it has one"))
             }
         }
+        let pathOf = options.paths(of: specs).ofTarget
         var targets: [RecorderTarget] = []
-        for spec in options.targets {
+        for (i, spec) in specs.enumerated() {
             let t = try db.target(name: spec.name, host: spec.host)
-            targets.append(RecorderTarget(id: t.id, name: t.name, host: spec.host))
+            targets.append(RecorderTarget(id: t.id, name: t.name, host: spec.host, path: pathOf[i]))
         }
 
         // The schedule starts at the next whole multiple of the interval on the
@@ -97,8 +106,10 @@ struct Recording {
                        socketKind: transport.kind.rawValue, intervalNs: options.intervalNs,
                        payloadBytes: options.payloadSize, startedNs: wallNow + untilAligned),
             targets: targets.enumerated().map { i, t in
-                SessionTargetRecord(sessionID: 0, targetID: t.id,
-                                    offsetNs: RecorderService.offset(index: i, count: targets.count, intervalNs: options.intervalNs))
+                let o = specs[i].options
+                return SessionTargetRecord(sessionID: 0, targetID: t.id,
+                                           offsetNs: RecorderService.offset(index: i, count: targets.count, intervalNs: options.intervalNs),
+                                           source: o.source?.text, interface: o.interface, tos: o.tos.map(Int.init))
             })
 
         let engine = ProbeEngine(
@@ -106,6 +117,6 @@ struct Recording {
             sessionID: sessionID, targets: targets, transport: transport, clock: clock,
             startMono: monoNow + untilAligned, verbose: options.verbose)
         for (i, a) in initial.enumerated() { if let a { engine.setAddress(a, forTarget: i) } }
-        return Recording(targets: targets, initial: initial, engine: engine)
+        return Recording(specs: specs, targets: targets, initial: initial, engine: engine)
     }
 }

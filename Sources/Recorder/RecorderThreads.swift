@@ -143,7 +143,7 @@ struct ResolverLoop: Sendable {
     }
 
     private func lookUp(_ i: Int, _ spec: TargetSpec, now: Int64, retry: Int64, _ schedule: inout Schedule) {
-        switch resolve(host: spec.host, families: families) {
+        switch resolve(host: spec.host, families: spec.families(of: families)) {
         case .resolved(let a):
             engine.setAddress(a, forTarget: i)
             if schedule.failing[i] { log("\(spec.name): \(spec.host) resolves again, to \(a.text)") }
@@ -160,6 +160,15 @@ struct ResolverLoop: Sendable {
                     (cleared || engine.currentAddress(ofTarget: i) == nil
                         ? "its probes count as lost until it resolves; retrying every \(retry / 1_000_000_000)s"
                         : "still probing \(engine.currentAddress(ofTarget: i)!.text); retrying every \(retry / 1_000_000_000)s")))
+            }
+            schedule.failing[i] = true
+            schedule.next[i] = now + retry
+        case .lacks(let family):
+            // Probed as a name that is gone: not at an address of the
+            // other family, which would measure another path.
+            engine.clearAddress(forTarget: i)
+            if !schedule.failing[i] {
+                log(spec.lacks(family, then: "its probes count as lost until it has one; retrying every \(retry / 1_000_000_000)s"))
             }
             schedule.failing[i] = true
             schedule.next[i] = now + retry

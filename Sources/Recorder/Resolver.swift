@@ -57,13 +57,17 @@ public enum Resolution: Sendable, Equatable {
     /// that could not answer (EAI_AGAIN, no network), which says nothing
     /// about the target.
     case failed(String, nameGone: Bool)
+    /// The name has addresses, but none of the one family the target may
+    /// use (-4, -6, or its source's): as good as gone for this target.
+    case lacks(IPFamily)
 }
 
 /// glibc's EAI_NODATA (the name exists but has no address), which Glibc
 /// does not export to Swift: it is behind _GNU_SOURCE in netdb.h.
 private let eaiNoData: Int32 = -5
 
-/// Resolves a host to one address the transport can reach, in the order
+/// Resolves a host to one address of `families` (those the transport can
+/// reach, narrowed by the target's options), the first in the order
 /// getaddrinfo gives them (RFC 6724 preference, /etc/gai.conf).
 public func resolve(host: String, families: Set<IPFamily>) -> Resolution {
     if let literal = IPAddress(parsing: host) {
@@ -98,7 +102,7 @@ public func resolve(host: String, families: Set<IPFamily>) -> Resolution {
         }
         cursor = ai.pointee.ai_next
     }
-    return .failed("no address of a usable family", nameGone: true)
+    return families.count == 1 ? .lacks(families.first!) : .failed("no address of a usable family", nameGone: true)
 }
 
 extension TargetSpec {
@@ -111,35 +115,74 @@ extension TargetSpec {
         let hint = !atStart ? "" : nameGone ? ": no such name, check it for a typo" : ": the resolver cannot answer yet"
         return "\(name): \(host) does not resolve (\(why))\(hint); \(consequence)"
     }
+
+    /// The log line for a name with no address of the family the target
+    /// must use, said once: unlike a typo, only a change of the name's
+    /// addresses (or of the target) mends it.
+    public func lacks(_ family: IPFamily, then consequence: String) -> String {
+        let why = options.family == family ? "IPv\(family.rawValue) was chosen"
+            : options.source.map { "its source \($0.text) is IPv\(family.rawValue)" } ?? "this machine has IPv\(family.rawValue) ICMP sockets only"
+        return "\(name): \(host) has no IPv\(family.rawValue) address (\(why)); \(consequence)"
+    }
+
+    /// The families this target's name may resolve to, of those available.
+    public func families(of available: Set<IPFamily>) -> Set<IPFamily> {
+        options.requiredFamily.map { available.intersection([$0]) } ?? available
+    }
 }
 
-/// A target as given on the command line: `host` or `label=host`, split at
-/// the last "=" so labels may contain "=" themselves.
+/// A target as given on the command line (or as one line of a targets
+/// file): `[label=]host[,option...]`. The argument is split at its first
+/// comma (no host name or IPv6 address holds one), the head at its last
+/// "=" so labels may contain "=" themselves; the options are ProbeOptions'.
 public struct TargetSpec: Sendable, Equatable {
     public var label: String?
     public var host: String
+    /// As given after the host; the global flags fill in the rest (`over`).
+    public var options: ProbeOptions
     public var name: String { label ?? host }
 
     public init(parsing argument: String) throws {
-        if let eq = argument.lastIndex(of: "=") {
-            let label = String(argument[..<eq])
-            let host = String(argument[argument.index(after: eq)...])
+        let parts = argument.split(separator: ",", omittingEmptySubsequences: false)
+        let head = String(parts[0])
+        if let eq = head.lastIndex(of: "=") {
+            let label = String(head[..<eq])
+            let host = String(head[head.index(after: eq)...])
             guard !label.isEmpty, !host.isEmpty else {
                 throw RecorderError("'\(argument)' is not a target: give a host, or label=host with both parts non-empty.")
             }
             self.label = label
             self.host = host
         } else {
-            guard !argument.isEmpty else { throw RecorderError("an empty target was given: name a host or address.") }
+            guard !head.isEmpty else { throw RecorderError("an empty target was given: name a host or address.") }
             self.label = nil
-            self.host = argument
+            self.host = head
         }
+        if parts.dropFirst().contains(where: \.isEmpty) {
+            throw RecorderError("'\(argument)' has an empty option after a comma; remove the extra comma.")
+        }
+        self.options = try ProbeOptions(parsingTargetOptions: Array(parts.dropFirst()), argument: argument, labelled: label != nil)
         guard !host.contains(where: { $0 == " " || $0 == "/" }) else {
             throw RecorderError("'\(host)' is not a host name or address: give a name like example.com or an address like 192.0.2.1.")
         }
         if let zone = IPAddress.unknownZone(in: host) {
             throw RecorderError("'\(host)': this machine has no network interface named '\(zone)'; give one that `ip link` lists, as in fe80::1%eth0.")
         }
+        try options.check(host: host, where: "'\(argument)'")
+        try options.checkLocal(where: "'\(argument)'")
+    }
+
+    /// The target as probed: its own options over the global flags'.
+    public func withDefaults(_ global: ProbeOptions) throws -> TargetSpec {
+        var spec = self
+        var defaults = global
+        // A target's own source brings its family: the global -4/-6 is
+        // for names without one. A global source of the other family than
+        // the target's is refused below, never dropped silently.
+        if options.source != nil { defaults.family = nil }
+        spec.options = options.over(defaults)
+        try spec.options.check(host: host, where: "target '\(name)'")
+        return spec
     }
 }
 

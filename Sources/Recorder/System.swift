@@ -77,6 +77,16 @@ enum System {
         }
     }
 
+    /// An option whose value is a byte string (SO_BINDTODEVICE's name).
+    static func setsockopt(_ fd: Int32, level: Int32, name: Int32, bytes: [UInt8]) throws(SystemError) {
+        // Array's withUnsafeBytes has no typed throws: carry the error out.
+        try bytes.withUnsafeBytes { raw in
+            Result { () throws(SystemError) in
+                _ = try retryingEINTR("setsockopt") { Glibc.setsockopt(fd, level, name, raw.baseAddress, socklen_t(raw.count)) }
+            }
+        }.get()
+    }
+
     static func bind(_ fd: Int32, address: UnsafePointer<sockaddr>, length: socklen_t) throws(SystemError) {
         _ = try retryingEINTR("bind") { Glibc.bind(fd, address, length) }
     }
@@ -161,5 +171,62 @@ extension System {
         var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
         guard if_indextoname(index, &name) != nil else { return nil }
         return name.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+}
+
+extension System {
+    /// True when an interface of that name exists (SO_BINDTODEVICE takes
+    /// names only, so an index is not accepted here).
+    static func interfaceExists(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count < Int(IF_NAMESIZE) && if_nametoindex(name) != 0
+    }
+
+    /// The errno of binding a throwaway UDP socket to `address` (nil: it
+    /// binds): EADDRNOTAVAIL says it is not an address of this machine. UDP
+    /// needs no rights, so this works before the ICMP sockets are opened.
+    static func bindFails(_ address: IPAddress) -> Int32? {
+        let fd: Int32
+        do {
+            fd = try socket(domain: address.family == .v4 ? AF_INET : AF_INET6,
+                            type: Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), protocol: 0)
+        } catch {
+            return error.errno
+        }
+        defer { try? close(fd) }
+        do {
+            try address.withSockaddr { (pointer, length) throws(SystemError) in try bind(fd, address: pointer, length: length) }
+            return nil
+        } catch {
+            return error.errno
+        }
+    }
+}
+
+extension IPAddress {
+    /// The address as a sockaddr_in or sockaddr_in6 (its zone in
+    /// sin6_scope_id, port 0), for sendto and bind.
+    func withSockaddr<Result>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws(SystemError) -> Result) throws(SystemError) -> Result {
+        var storage = sockaddr_storage()
+        let length: socklen_t
+        switch family {
+        case .v4:
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            withUnsafeMutableBytes(of: &address.sin_addr) { $0.copyBytes(from: bytes) }
+            withUnsafeMutableBytes(of: &storage) { s in withUnsafeBytes(of: address) { s.copyMemory(from: $0) } }
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        case .v6:
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_scope_id = scopeID
+            withUnsafeMutableBytes(of: &address.sin6_addr) { $0.copyBytes(from: bytes) }
+            withUnsafeMutableBytes(of: &storage) { s in withUnsafeBytes(of: address) { s.copyMemory(from: $0) } }
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        }
+        return try withUnsafePointer(to: &storage) { (pointer) throws(SystemError) -> Result in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { (address) throws(SystemError) -> Result in
+                try body(address, length)
+            }
+        }
     }
 }

@@ -61,13 +61,28 @@ public protocol ICMPTransport: AnyObject, Sendable {
     /// Families this transport can send to.
     var families: Set<IPFamily> { get }
     /// The ICMP echo identifier our requests carry (and replies must carry)
-    /// for a family. For datagram sockets the kernel chose it.
-    func identifier(for family: IPFamily) -> UInt16
-    /// Sends one echo request. Returns nil on success, else the errno of the
-    /// failed send (ENETUNREACH, EHOSTUNREACH, ...): the probe still counts.
-    func sendEcho(to destination: IPAddress, sequence: UInt16, payload: [UInt8]) -> Int32?
+    /// for a family on a path (an index into the ProbePaths the transport
+    /// was opened with; 0 for one with a single path). For datagram
+    /// sockets the kernel chose it. Each path's differs from every other's,
+    /// so a reply is attributed by it to the path it was sent on.
+    func identifier(for family: IPFamily, path: Int) -> UInt16
+    /// Sends one echo request on a path. Returns nil on success, else the
+    /// errno of the failed send (ENETUNREACH, EHOSTUNREACH, ...): the probe
+    /// still counts.
+    func sendEcho(to destination: IPAddress, path: Int, sequence: UInt16, payload: [UInt8]) -> Int32?
     /// Waits at most `timeoutMilliseconds` for packets and returns all that
     /// are ready (empty on timeout). Never blocks longer than the timeout.
     func receive(timeoutMilliseconds: Int32) -> [Incoming]
     func close()
+}
+
+extension ICMPTransport {
+    /// The single path's identifier (path 0), for a transport opened
+    /// without paths.
+    public func identifier(for family: IPFamily) -> UInt16 { identifier(for: family, path: 0) }
+
+    /// Sends on the single path (path 0).
+    public func sendEcho(to destination: IPAddress, sequence: UInt16, payload: [UInt8]) -> Int32? {
+        sendEcho(to: destination, path: 0, sequence: sequence, payload: payload)
+    }
 }

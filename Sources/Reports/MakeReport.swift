@@ -64,6 +64,7 @@ func makeReports(
 
         let summary = summarize(classified[...], coverage: coverage(covered, options.since, options.until))
         let addresses = addressesInEffect(input.addresses, target: target.id, options.since, options.until)
+        let probedAs = latestProbing(input, target: target.id, options.since, options.until)
         let outages = outagesOf([rawStretch(classified[...], sessions: sessions)].compactMap { $0 },
                                 sessions: sessions, minimum: options.outageMin)
         var reports: [TargetReport] = []
@@ -78,9 +79,10 @@ func makeReports(
                                     summary: summarize(classified[lower..<upper], coverage: coverage(covered, start, end))))
                 lower = upper
             }
-            reports.append(TargetReport(
-                target: target.name, host: target.host, addresses: addresses,
-                summary: summary, epochs: epochs, outages: outages))
+            var report = TargetReport(target: target.name, host: target.host, addresses: addresses,
+                                      summary: summary, epochs: epochs, outages: outages)
+            report.probed(as: probedAs)
+            reports.append(report)
         }
         perTarget.withLock { $0[t] = (reports, classified) }
     }
@@ -317,4 +319,13 @@ func addressesInEffect(_ all: [AddressRecord], target: Int64, _ since: Nanosecon
         result.append(row.address)
     }
     return result
+}
+
+/// The session_target row of the latest session in [since, until) that
+/// probed the target: how it was probed there (source, interface, TOS).
+func latestProbing(_ input: ReportInput, target: Int64, _ since: Nanoseconds, _ until: Nanoseconds) -> SessionTargetRecord? {
+    let inWindow = Set(input.sessions.filter { $0.startedNs < until && $0.endNs >= since }.map(\.id))
+    let started = Dictionary(input.sessions.map { ($0.id, $0.startedNs) }, uniquingKeysWith: { a, _ in a })
+    return input.sessionTargets.filter { $0.targetID == target && inWindow.contains($0.sessionID) }
+        .max { (started[$0.sessionID] ?? 0) < (started[$1.sessionID] ?? 0) }
 }

@@ -55,6 +55,11 @@ public struct TargetReport: Sendable, Equatable {
     public var host: String
     /// Addresses in effect during the window, in the order they took effect.
     public var addresses: [String]
+    /// How the latest session of the window probed it (--source,
+    /// --interface, --tos); nil where not set.
+    public var source: String?
+    public var interface: String?
+    public var tos: Int?
     /// The whole window.
     public var summary: Summary
     /// Every epoch of the window, even those without data; empty without an epoch length.
@@ -63,6 +68,11 @@ public struct TargetReport: Sendable, Equatable {
     public init(vantage: String? = nil, target: String, host: String, addresses: [String], summary: Summary, epochs: [Epoch], outages: [Outage]) {
         self.vantage = vantage; self.target = target; self.host = host; self.addresses = addresses
         self.summary = summary; self.epochs = epochs; self.outages = outages
+    }
+
+    /// Takes source, interface and TOS from a session_target row.
+    mutating func probed(as row: SessionTargetRecord?) {
+        source = row?.source; interface = row?.interface; tos = row?.tos
     }
 }
 

@@ -5,7 +5,8 @@ import Foundation
 import Store
 
 let csvHeader = "target,host,start,end,sent,received,lost,late,duplicates,errors,unknown,loss_pct,coverage,"
-    + "rtt_min_ms,rtt_avg_ms,rtt_p50_ms,rtt_p90_ms,rtt_p99_ms,rtt_max_ms,rtt_stddev_ms,rtt_jitter_ms"
+    + "rtt_min_ms,rtt_avg_ms,rtt_p50_ms,rtt_p90_ms,rtt_p99_ms,rtt_max_ms,rtt_stddev_ms,rtt_jitter_ms,"
+    + "source,interface,tos"
 
 func renderCSV(_ report: Report) -> String {
     let vantages = report.targets.contains { $0.vantage != nil }
@@ -23,6 +24,8 @@ func renderCSV(_ report: Report) -> String {
                 String(s.errors), String(s.unknown), s.lossPct.map { fixed($0, 3) } ?? "", fixed(s.coverage, 4),
                 ms(s.rtt.min), ms(s.rtt.avg), ms(s.rtt.p50), ms(s.rtt.p90), ms(s.rtt.p99), ms(s.rtt.max),
                 ms(s.rtt.stddev), ms(s.rtt.jitter),
+                // Last, so that columns that were there keep their place.
+                csvField(target.source ?? ""), csvField(target.interface ?? ""), target.tos.map(String.init) ?? "",
             ]
             out += (vantages ? [csvField(target.vantage ?? "")] + cells : cells).joined(separator: ",") + "\n"
         }

@@ -16,6 +16,10 @@ func renderJSON(_ report: Report) -> String {
             ("target", .string(target.target)),
             ("host", .string(target.host)),
             ("addresses", .array(target.addresses.map { .string($0) })),
+            // How the latest session probed it; null where not set.
+            ("source", target.source.map { .string($0) } ?? .null),
+            ("interface", target.interface.map { .string($0) } ?? .null),
+            ("tos", target.tos.map { .number(String($0)) } ?? .null),
             ("summary", .object(summaryFields(target.summary))),
             ("epochs", .array(target.epochs.map { epoch in
                 .object([("start", .string(isoUTC(epoch.start))), ("end", .string(isoUTC(epoch.end)))]

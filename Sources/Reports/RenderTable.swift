@@ -30,6 +30,7 @@ func renderTable(_ report: Report, color: Bool, timeZone: TimeZone) -> String {
     for target in report.targets {
         var address = target.addresses.last ?? "-"
         if target.addresses.count > 1 { address += " (+\(target.addresses.count - 1))" }
+        if let probed = probedAsLabel(target) { address += " (\(probed))" }
         let labels = [target.target, address]
         rows.append(statRow(vantages ? [target.vantage ?? "-"] + labels : labels, target.summary))
     }
@@ -66,6 +67,16 @@ func renderTable(_ report: Report, color: Bool, timeZone: TimeZone) -> String {
         lines.append("Percentiles of whole hours come from hourly summaries (within 1 %); --exact reads every probe.")
     }
     return lines.joined(separator: "\n") + "\n"
+}
+
+/// "via eth0, from 192.0.2.10, tos 0xb8": how the target was probed, where
+/// any of it was set (nil: plainly).
+func probedAsLabel(_ target: TargetReport) -> String? {
+    var parts: [String] = []
+    if let interface = target.interface { parts.append("via \(interface)") }
+    if let source = target.source { parts.append("from \(source)") }
+    if let tos = target.tos { parts.append("tos 0x" + String(tos, radix: 16)) }
+    return parts.isEmpty ? nil : parts.joined(separator: ", ")
 }
 
 private struct TableRow {

@@ -189,10 +189,11 @@ private func summaryTargetReport(
     hourCursor = 0
     let epochs = periods.map { Epoch(start: $0.0, end: $0.1, summary: period($0.0, $0.1)) }
     let outages = outagesOf(stretches(classified, hours: used, sessions: sessions), sessions: sessions, minimum: options.outageMin)
-    let report = TargetReport(
+    var report = TargetReport(
         target: target.name, host: target.host,
         addresses: addressesInEffect(input.addresses, target: target.id, options.since, options.until),
         summary: summary, epochs: epochs, outages: outages)
+    report.probed(as: latestProbing(input, target: target.id, options.since, options.until))
     return (report, approximate, histogram ? bucketCounts(classified, hours: used) : [])
 }
 

@@ -28,6 +28,26 @@ public struct MetricLabels: Hashable, Sendable {
     public var tos: String = "0"
 }
 
+/// The `source` and `tos` labels of each session's targets, from their
+/// session_target rows: the --source address (else the --interface name,
+/// which keeps two uplinks' series apart; else empty) and the TOS byte in
+/// decimal ("0" when not set), as smokeping_prober writes them.
+struct ProbedAsLabels {
+    private var rows: [Int64: [Int64: (source: String, tos: String)]] = [:]
+
+    init(_ records: [SessionTargetRecord] = []) {
+        for r in records {
+            rows[r.targetID, default: [:]][r.sessionID] = (r.source ?? r.interface ?? "", String(r.tos ?? 0))
+        }
+    }
+
+    /// The labels of an address of a target, in `session` (nil: none).
+    func labels(ip: String, host: String, target: Int64, session: SessionRecord?) -> MetricLabels {
+        let row = session.flatMap { rows[target]?[$0.id] }
+        return MetricLabels(ip: ip, host: host, source: row?.source ?? "", tos: row?.tos ?? "0")
+    }
+}
+
 /// Running totals for one (target, address).
 public struct ProbeTotals: Sendable, Equatable {
     /// Probes judged: answered, lost or failed to send (not `unknown`).
@@ -57,6 +77,8 @@ public struct MetricsState {
     public internal(set) var totals: [MetricLabels: ProbeTotals] = [:]
     /// Latest session, for pingem_recorder_up and the start time.
     public private(set) var latestSession: SessionRecord?
+    /// source and tos of every session's targets, read again each advance.
+    var probedAs = ProbedAsLabels()
 
     public init(timeoutNs: Nanoseconds = 2_000_000_000, settleNs: Nanoseconds = 5_000_000_000) {
         self.timeoutNs = timeoutNs; self.settleNs = settleNs
@@ -72,6 +94,7 @@ public struct MetricsState {
         latestSession = sessions.last
         // Each probe is judged with its target's sessions, as a report judges it.
         let sessionTargets = try db.sessionTargets(sessions: sessions.map(\.id))
+        probedAs = ProbedAsLabels(sessionTargets)
         let judging = Dictionary(uniqueKeysWithValues: targets.map {
             ($0.id, sessionsJudging($0.id, sessions: sessions, sessionTargets: sessionTargets))
         })
@@ -116,19 +139,20 @@ public struct MetricsState {
         var cursors: [Int64: SessionCursor] = [:]
         let timeout = timeoutNs
         var totals = self.totals
+        let probedAs = self.probedAs
         try db.forEachProbe(from: from, to: to, targets: only) { probe in
             let key = Key(sent: probe.sentNs, target: probe.targetID)
-            let labels = MetricLabels(
-                ip: address(at: probe.sentNs, in: addresses[probe.targetID] ?? []),
-                host: hosts[probe.targetID] ?? "")
+            var cursor = cursors[probe.targetID] ?? SessionCursor(sessions[probe.targetID] ?? [])
+            let session = cursor.session(at: probe.sentNs)
+            cursors[probe.targetID] = cursor
+            let labels = probedAs.labels(
+                ip: address(at: probe.sentNs, in: addresses[probe.targetID] ?? []), host: hosts[probe.targetID] ?? "",
+                target: probe.targetID, session: session >= 0 ? cursor.sessions[session] : nil)
             var t = totals[labels] ?? ProbeTotals()
             let probeErrors = errors[key] ?? []
             for error in probeErrors { t.icmpErrors["\(error.family)/\(error.type)", default: 0] += 1 }
             // Which ICMP error is first does not matter here: only that one came.
             let answers = ProbeAnswers(probe, replyRows: replies[key], icmpError: probeErrors.first)
-            var cursor = cursors[probe.targetID] ?? SessionCursor(sessions[probe.targetID] ?? [])
-            let session = cursor.session(at: probe.sentNs)
-            cursors[probe.targetID] = cursor
             let verdict = answers.verdict(sentNs: probe.sentNs, sessionEndNs: cursor.endNs(session), timeoutNs: timeout)
             t.duplicates += Int64(answers.duplicates)
             if verdict != .unknown { t.requests += 1 }

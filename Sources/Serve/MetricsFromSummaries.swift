@@ -10,7 +10,8 @@
 //     before (version 2), its log histogram (1.5 % bins) puts no bin across a
 //     Prometheus bound inside [rtt.min, rtt.max] (a bin holding RTTs on both
 //     sides of a bound cannot be split);
-//   * the target kept one address for the hour (labels are per address);
+//   * the target kept one address, source and tos for the hour (labels are
+//     per address, source and tos);
 //   * no hour with late replies also had send errors (the summary counts a
 //     send error with a late reply, the raw rule counts only lost ones).
 // Other hours are read raw, hour by hour, for just the targets concerned.
@@ -95,13 +96,15 @@ extension MetricsState {
                 let options = ReportOptions(since: s.hourNs, until: s.hourNs + summaryHourNs, epochNs: nil,
                                             timeoutNs: timeoutNs, outageMin: 2)
                 let oneAddress = !rows.contains { s.firstSentNs < $0.sinceNs && $0.sinceNs <= s.lastSentNs }
+                    && oneLabelSet(target: target.id, s.firstSentNs, s.lastSentNs, sessions: sessions)
                 let sendErrorsClear = s.late == 0 || !s.failures.keys.contains { if case .send = $0 { true } else { false } }
                 guard let buckets = responseBuckets(s, approximate: pruned),
                       pruned || (summaryIsExact(s, options) && oneAddress && sendErrorsClear) else {
                     rawHours[s.hourNs, default: []].insert(target.id)
                     continue
                 }
-                let labels = MetricLabels(ip: address(at: s.firstSentNs, in: rows), host: target.host)
+                let labels = labels(ip: address(at: s.firstSentNs, in: rows), host: target.host, target: target.id,
+                                    at: s.firstSentNs, sessions: sessions)
                 totals[labels, default: ProbeTotals()].add(s, buckets: buckets)
                 if pruned { totals[labels, default: ProbeTotals()].addICMPErrors(s) } else {
                     fromSummary.insert(Key(target: target.id, hourNs: s.hourNs))
@@ -113,8 +116,8 @@ extension MetricsState {
             for error in try db.icmpErrors(from: firstRawNs, to: end, targets: nil) {
                 let hour = error.sentNs - ((error.sentNs % summaryHourNs) + summaryHourNs) % summaryHourNs
                 guard fromSummary.contains(Key(target: error.targetID, hourNs: hour)) else { continue }
-                let labels = MetricLabels(ip: address(at: error.sentNs, in: addresses[error.targetID] ?? []),
-                                          host: hosts[error.targetID] ?? "")
+                let labels = labels(ip: address(at: error.sentNs, in: addresses[error.targetID] ?? []),
+                                    host: hosts[error.targetID] ?? "", target: error.targetID, at: error.sentNs, sessions: sessions)
                 totals[labels, default: ProbeTotals()].icmpErrors["\(error.family)/\(error.type)", default: 0] += 1
             }
         }
@@ -124,5 +127,21 @@ extension MetricsState {
                     addresses: addresses, sessions: sessions)
         }
         return end
+    }
+
+    /// True when every session that sent probes in [first, last] gave the
+    /// target the same source and tos labels (else the hour is read raw).
+    private func oneLabelSet(target: Int64, _ first: Nanoseconds, _ last: Nanoseconds, sessions: [Int64: [SessionRecord]]) -> Bool {
+        let overlapping = (sessions[target] ?? []).filter { $0.startedNs <= last && $0.endNs >= first }
+        return Set(overlapping.map { probedAs.labels(ip: "", host: "", target: target, session: $0) }).count <= 1
+    }
+
+    /// The labels of a summarized hour or error: those of the session that
+    /// sent its (first) probe.
+    private func labels(ip: String, host: String, target: Int64, at sentNs: Nanoseconds,
+                        sessions: [Int64: [SessionRecord]]) -> MetricLabels {
+        var cursor = SessionCursor(sessions[target] ?? [])
+        let session = cursor.session(at: sentNs)
+        return probedAs.labels(ip: ip, host: host, target: target, session: session >= 0 ? cursor.sessions[session] : nil)
     }
 }

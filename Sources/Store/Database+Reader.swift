@@ -35,10 +35,12 @@ extension Database {
         var records: [SessionTargetRecord] = []
         for session in sessions {
             records += try fetchAll("""
-                SELECT session_id, target_id, offset_ns FROM session_target
+                SELECT session_id, target_id, offset_ns, source, interface, tos FROM session_target
                 WHERE session_id = ?1 ORDER BY offset_ns, target_id
                 """, bind: { $0.bind(session, at: 1) }) { row in
-                SessionTargetRecord(sessionID: row.int64(at: 0), targetID: row.int64(at: 1), offsetNs: row.int64(at: 2))
+                SessionTargetRecord(sessionID: row.int64(at: 0), targetID: row.int64(at: 1), offsetNs: row.int64(at: 2),
+                                    source: row.optionalString(at: 3), interface: row.optionalString(at: 4),
+                                    tos: row.optionalInt64(at: 5).map(Int.init))
             }
         }
         return records

@@ -45,10 +45,16 @@ extension Database {
                 statement.bind(session.startedNs, at: 8)
             }
             let id = sqlite3_last_insert_rowid(sqliteConnection)
-            try insertAll(targets, "INSERT INTO session_target(session_id, target_id, offset_ns) VALUES (?1, ?2, ?3)") { statement, target in
+            try insertAll(targets, """
+                INSERT INTO session_target(session_id, target_id, offset_ns, source, interface, tos)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                """) { statement, target in
                 statement.bind(id, at: 1)
                 statement.bind(target.targetID, at: 2)
                 statement.bind(target.offsetNs, at: 3)
+                statement.bind(target.source, at: 4)
+                statement.bind(target.interface, at: 5)
+                statement.bind(target.tos.map(Int64.init), at: 6)
             }
             return id
         }

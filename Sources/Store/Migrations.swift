@@ -17,6 +17,7 @@ let migrations: [Migration] = [
     Migration(version: 2, sql: schemaVersion2),
     Migration(version: 3, sql: schemaVersion3),
     Migration(version: 4, sql: schemaVersion4),
+    Migration(version: 5, sql: schemaVersionProbeOptions),
 ]
 
 /// The highest schema version this build knows.
@@ -213,4 +214,15 @@ private let schemaVersion4 = #"""
 CREATE TABLE compacting (
     start_ns INTEGER PRIMARY KEY     -- the hour, as block.start_ns
 );
+"""#
+
+// Version 5: how each target was probed in a session (issue 12): --source, --interface,
+// --tos, globally or per target. NULL: not set, as in every older session.
+// ALTER TABLE appends the columns to session_target's CREATE text in
+// sqlite_master, and schema.sql runs the same statements, so the schema
+// test still compares the two byte for byte.
+private let schemaVersionProbeOptions = #"""
+ALTER TABLE session_target ADD COLUMN source TEXT;        -- local address the probes were sent from (bind), numeric; NULL: chosen by the kernel
+ALTER TABLE session_target ADD COLUMN interface TEXT;     -- interface they were bound to (SO_BINDTODEVICE); NULL: by the routes
+ALTER TABLE session_target ADD COLUMN tos INTEGER;        -- TOS byte (IPv4) / traffic class (IPv6) they carried, 0-255; NULL: not set (0)
 """#

@@ -48,8 +48,16 @@ public struct SessionTargetRecord: Sendable, Hashable {
     public var sessionID: Int64
     public var targetID: Int64
     public var offsetNs: Nanoseconds
-    public init(sessionID: Int64, targetID: Int64, offsetNs: Nanoseconds) {
+    /// The local address the probes were sent from (--source), nil: any.
+    public var source: String?
+    /// The interface they were bound to (--interface), nil: by the routes.
+    public var interface: String?
+    /// The TOS byte / traffic class they carried (--tos), nil: the kernel's 0.
+    public var tos: Int?
+    public init(sessionID: Int64, targetID: Int64, offsetNs: Nanoseconds,
+                source: String? = nil, interface: String? = nil, tos: Int? = nil) {
         self.sessionID = sessionID; self.targetID = targetID; self.offsetNs = offsetNs
+        self.source = source; self.interface = interface; self.tos = tos
     }
 }
 

@@ -116,6 +116,11 @@ final class Statement {
         precondition(code == SQLITE_OK, "bind \(index) of \(sql): \(code)")
     }
 
+    func bind(_ value: String?, at index: Int32) {
+        // clear_bindings already left the parameter NULL.
+        if let value { bind(value, at: index) }
+    }
+
     func bind(_ bytes: [UInt8], at index: Int32) {
         let code = bytes.withUnsafeBytes { buffer in
             sqlite3_bind_blob(sqliteStatement, index, buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(buffer.count), SQLITE_TRANSIENT)
@@ -161,5 +166,9 @@ final class Statement {
     func string(at column: Int32) -> String {
         guard let text = sqlite3_column_text(sqliteStatement, column) else { return "" }
         return String(cString: text)
+    }
+
+    func optionalString(at column: Int32) -> String? {
+        sqlite3_column_type(sqliteStatement, column) == SQLITE_NULL ? nil : string(at: column)
     }
 }

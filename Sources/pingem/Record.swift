@@ -8,12 +8,17 @@ extension Pingem {
             abstract: "Probe targets on a fixed schedule and store every probe and reply.",
             discussion: """
                 Runs until SIGINT or SIGTERM, then writes everything it has and exits 0. \
-                A target is a host name or address, optionally labelled: home-router=192.168.1.1.
+                A target is a host name or address, optionally labelled: home-router=192.168.1.1. \
+                Options after a comma apply to that target alone, over the global flags: \
+                isp1=192.0.2.1,interface=eth0 gw6=example.com,6 voip=192.0.2.9,tos=ef,source=192.0.2.20 \
+                (4, 6, source=ADDR, interface=NAME, tos=VALUE).
                 """
         )
 
-        @Argument(help: ArgumentHelp("Hosts to probe: name, address, or label=host.", valueName: "target"))
+        @Argument(help: ArgumentHelp("Hosts to probe: name, address, or label=host, with options after a comma.", valueName: "target"))
         var targets: [String] = []
+
+        @OptionGroup var probeOptions: ProbeOptionFlags
 
         @Option(help: ArgumentHelp("Time between two probes of one target (10ms or more).", valueName: "duration"))
         var interval: String = "1s"
@@ -63,7 +68,8 @@ extension Pingem {
                     flushNs: try duration(flush, "flush"), databasePath: database.path,
                     verbose: verbose, version: Pingem.version, user: user, umask: mask,
                     maxHeldProbes: maxHeldProbes, resolveEveryNs: try duration(resolveEvery, "resolve-every"),
-                    retainNs: try retain.map { try duration($0, "retain") })
+                    retainNs: try retain.map { try duration($0, "retain") },
+                    probeDefaults: try probeOptions.options)
             }
         }
 
@@ -80,5 +86,45 @@ extension Pingem {
                 throw fail(error)
             }
         }
+    }
+}
+
+/// -4, -6, --source, --interface, --tos: how every target is probed unless
+/// it gives its own (record, and watch, which records too).
+struct ProbeOptionFlags: ParsableArguments {
+    @Flag(name: .customShort("4"), help: "Resolve names to IPv4 addresses only.")
+    var ipv4 = false
+
+    @Flag(name: .customShort("6"), help: "Resolve names to IPv6 addresses only.")
+    var ipv6 = false
+
+    @Option(help: ArgumentHelp("Send from this local address (bind).", valueName: "address"))
+    var source: String?
+
+    @Option(help: ArgumentHelp("Send by this interface whatever the routes say (SO_BINDTODEVICE).", valueName: "name"))
+    var interface: String?
+
+    @Option(help: ArgumentHelp("TOS byte / IPv6 traffic class: 0-255, 0x hex, or a DSCP class (ef, af11-af43, cs0-cs7, le, va).", valueName: "value"))
+    var tos: String?
+
+    var options: ProbeOptions {
+        get throws {
+            if ipv4 && ipv6 { throw ValidationError("-4 and -6 were both given: choose one, or give the family per target (host,4 and host,6).") }
+            var options = ProbeOptions(family: ipv4 ? .v4 : ipv6 ? .v6 : nil, interface: interface)
+            if let source {
+                guard let address = IPAddress(parsing: source) else {
+                    throw ValidationError("--source \(source) is not an IP address; give a numeric local address such as 192.0.2.10.")
+                }
+                options.source = address
+            }
+            do { options.tos = try tos.map { try ProbeOptions.parseTOS($0, where: "--tos") } } catch { throw ValidationError("\(error)") }
+            return options
+        }
+    }
+
+    /// The same flags again, for the `pingem record` a watch starts.
+    var arguments: [String] {
+        (ipv4 ? ["-4"] : []) + (ipv6 ? ["-6"] : []) + (source.map { ["--source", $0] } ?? [])
+            + (interface.map { ["--interface", $0] } ?? []) + (tos.map { ["--tos", $0] } ?? [])
     }
 }

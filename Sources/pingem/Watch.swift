@@ -18,8 +18,10 @@ extension Pingem {
                 """
         )
 
-        @Argument(help: ArgumentHelp("Hosts to record while watching: name, address, or label=host.", valueName: "target"))
+        @Argument(help: ArgumentHelp("Hosts to record while watching: name, address, or label=host, with options after a comma.", valueName: "target"))
         var targets: [String] = []
+
+        @OptionGroup var probeOptions: ProbeOptionFlags
 
         @Option(help: ArgumentHelp("Time between two probes of one target, when recording.", valueName: "duration"))
         var interval: String = "1s"
@@ -34,14 +36,16 @@ extension Pingem {
         func validate() throws {
             do { _ = try parseDuration(judgement.timeout) } catch { throw ValidationError("--timeout: \(error)") }
             guard judgement.outageMin >= 1 else { throw ValidationError("--outage-min must be 1 or more.") }
+            let defaults = try probeOptions.options
+            do { try defaults.checkGlobal() } catch { throw ValidationError("\(error)") }
             for target in targets {
-                do { _ = try TargetSpec(parsing: target) } catch { throw ValidationError("\(error)") }
+                do { _ = try TargetSpec(parsing: target).withDefaults(defaults) } catch { throw ValidationError("\(error)") }
             }
             do { _ = try parseDuration(interval) } catch { throw ValidationError("--interval: \(error)") }
         }
 
         var recordArguments: [String] {
-            targets + ["--interval", interval, "--db", database.path]
+            targets + probeOptions.arguments + ["--interval", interval, "--db", database.path]
         }
 
         func run() throws {

@@ -26,8 +26,8 @@ final class FakeTransport: ICMPTransport {
     /// errno to return for sends to these destinations.
     let failing = Mutex<[IPAddress: Int32]>([:])
     init(clock: ManualClock) { self.clock = clock }
-    func identifier(for family: IPFamily) -> UInt16 { family == .v4 ? 0x1234 : 0x5678 }
-    func sendEcho(to destination: IPAddress, sequence: UInt16, payload: [UInt8]) -> Int32? {
+    func identifier(for family: IPFamily, path: Int) -> UInt16 { family == .v4 ? 0x1234 : 0x5678 }
+    func sendEcho(to destination: IPAddress, path: Int, sequence: UInt16, payload: [UInt8]) -> Int32? {
         sent.withLock { $0.append(Sent(destination: destination, sequence: sequence, payload: payload, mono: clock.monotonicNs())) }
         return failing.withLock { $0[destination] }
     }

@@ -32,6 +32,9 @@ func contractReport() throws -> Report {
           "addresses": [
             "10.0.0.1"
           ],
+          "source": null,
+          "interface": null,
+          "tos": null,
           "summary": {
             "sent": 4,
             "received": 2,

@@ -10,6 +10,7 @@ import Synchronization
 //   source, destination   addresses of the request
 //   behaviour      the destination's configured behaviour
 //   action         reply | delay | drop | duplicate | unreachable | garbage-first
+//   tos            the request's TOS byte (IPv4) or traffic class (IPv6)
 //   icmp_id, seq16 the ICMP identifier and 16-bit sequence
 //   seq64, run_id, target_index   from the pingem payload, absent if not pingem's
 //   sent           [{"kind", "time_ns"}] each packet sent back, in send order;
@@ -27,6 +28,7 @@ struct LogLine: Codable, Sendable {
     var time_ns: Int64
     var family: Int
     var source, destination, behaviour, action: String
+    var tos: Int
     var icmp_id, seq16: Int
     var seq64, run_id: UInt64?
     var target_index: UInt32?

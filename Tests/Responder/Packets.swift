@@ -96,6 +96,12 @@ struct EchoRequest: Sendable {
         payload = Array(icmp[(start + 8)...])
     }
 
+    /// The TOS byte (IPv4, RFC 791 byte 1) or traffic class (IPv6, RFC 8200:
+    /// the 8 bits after the 4-bit version) the request carried.
+    var trafficClass: Int {
+        family == 4 ? Int(packet[1]) : Int((packet[0] & 0x0F) << 4 | packet[1] >> 4)
+    }
+
     /// The ICMP message bytes (type through end of data) of the request.
     var icmpMessage: ArraySlice<UInt8> {
         packet[(family == 4 ? ipv4Header.count : 40)...]

@@ -204,7 +204,7 @@ while true {
     let line = log.begin(LogLine(
         time_ns: receivedRealtime, family: request.family,
         source: addressText(request.source), destination: destination,
-        behaviour: state.config.behaviour.rawValue, action: action,
+        behaviour: state.config.behaviour.rawValue, action: action, tos: request.trafficClass,
         icmp_id: Int(request.identifier), seq16: Int(request.sequence),
         seq64: pingem?.sequence, run_id: pingem?.runID, target_index: pingem?.targetIndex,
         sent: [], complete: true))

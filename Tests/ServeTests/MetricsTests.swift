@@ -195,3 +195,31 @@ extension MetricsTests {
         }
     }
 }
+
+extension MetricsTests {
+    /// smokeping_prober's source and tos labels come from session_target:
+    /// the --source address (else the --interface name), the TOS byte.
+    @Test func sourceAndTOSLabelsComeFromTheSessionsTarget() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let db = try Database(path: dir.appendingPathComponent("m.db").path, mode: .readWrite)
+        let a = try db.target(name: "isp1", host: "192.0.2.1"), b = try db.target(name: "isp2", host: "192.0.2.1")
+        let session = try db.beginSession(
+            NewSession(runID: 7, pid: 1, hostname: "test", version: "test", socketKind: "raw",
+                       intervalNs: second, payloadBytes: 56, startedNs: start),
+            targets: [SessionTargetRecord(sessionID: 0, targetID: a.id, offsetNs: 0, source: "198.51.100.7", tos: 184),
+                      SessionTargetRecord(sessionID: 0, targetID: b.id, offsetNs: 0, interface: "eth1")])
+        var batch = WriteBatch()
+        batch.probes = [ProbeRecord(sentNs: start + second, targetID: a.id, rttNs: 1_000_000),
+                        ProbeRecord(sentNs: start + second, targetID: b.id, rttNs: 2_000_000)]
+        batch.addresses = [AddressRecord(targetID: a.id, sinceNs: start, address: "192.0.2.1"),
+                           AddressRecord(targetID: b.id, sinceNs: start, address: "192.0.2.1")]
+        batch.heartbeatNs = start + 10 * second
+        try db.write(batch, session: session)
+        var state = MetricsState()
+        try state.advance(db: db, now: start + 60 * second)
+        let text = state.render(now: start + 60 * second)
+        #expect(text.contains("smokeping_requests_total{host=\"192.0.2.1\",ip=\"192.0.2.1\",source=\"198.51.100.7\",tos=\"184\"} 1"), "\(text)")
+        #expect(text.contains("smokeping_requests_total{host=\"192.0.2.1\",ip=\"192.0.2.1\",source=\"eth1\",tos=\"0\"} 1"), "\(text)")
+    }
+}
