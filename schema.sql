@@ -1,4 +1,4 @@
--- pingem database schema (user_version 3).
+-- pingem database schema (user_version 4).
 --
 -- This file is the documented schema and the one source of truth for the
 -- tables: a test proves that a database made by `pingem record` has exactly
@@ -52,6 +52,20 @@ CREATE TABLE session_target (
     target_id  INTEGER NOT NULL REFERENCES target(id),
     offset_ns  INTEGER NOT NULL,     -- the target's fixed offset in the interval, 0 <= offset < interval
     PRIMARY KEY (session_id, target_id)
+) WITHOUT ROWID;
+
+-- When a session probed a target, for targets added or removed while it ran
+-- (`pingem record --targets-file`, reloaded on SIGHUP). A session_target
+-- with no row here was probed for its whole session; one with rows, only
+-- inside them: the rest of the session is "no data" for that target, never
+-- loss (Sources/Store/Judge/Sessions.swift). A target removed and added
+-- again in one session has one row per stretch, and keeps its offset.
+CREATE TABLE session_target_span (
+    session_id INTEGER NOT NULL REFERENCES session(id),
+    target_id  INTEGER NOT NULL REFERENCES target(id),
+    start_ns   INTEGER NOT NULL,     -- the session's start, or the first slot of a target added while it ran
+    end_ns     INTEGER,              -- when the target was removed; NULL: probed until the session's end
+    PRIMARY KEY (session_id, target_id, start_ns)
 ) WITHOUT ROWID;
 
 -- The address a target's probes went to, from since_ns on (until the next row

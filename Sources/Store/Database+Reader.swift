@@ -34,12 +34,23 @@ extension Database {
     public func sessionTargets(sessions: [Int64]) throws -> [SessionTargetRecord] {
         var records: [SessionTargetRecord] = []
         for session in sessions {
-            records += try fetchAll("""
+            var own = try fetchAll("""
                 SELECT session_id, target_id, offset_ns FROM session_target
                 WHERE session_id = ?1 ORDER BY offset_ns, target_id
                 """, bind: { $0.bind(session, at: 1) }) { row in
                 SessionTargetRecord(sessionID: row.int64(at: 0), targetID: row.int64(at: 1), offsetNs: row.int64(at: 2))
             }
+            let spans = try fetchAll("""
+                SELECT target_id, start_ns, end_ns FROM session_target_span
+                WHERE session_id = ?1 ORDER BY target_id, start_ns
+                """, bind: { $0.bind(session, at: 1) }) { row in
+                (row.int64(at: 0), TargetSpan(startNs: row.int64(at: 1), endNs: row.optionalInt64(at: 2)))
+            }
+            if !spans.isEmpty {
+                let byTarget = Dictionary(grouping: spans, by: \.0)
+                for i in own.indices { own[i].spans = byTarget[own[i].targetID]?.map(\.1) ?? [] }
+            }
+            records += own
         }
         return records
     }

@@ -48,9 +48,32 @@ public struct SessionTargetRecord: Sendable, Hashable {
     public var sessionID: Int64
     public var targetID: Int64
     public var offsetNs: Nanoseconds
-    public init(sessionID: Int64, targetID: Int64, offsetNs: Nanoseconds) {
-        self.sessionID = sessionID; self.targetID = targetID; self.offsetNs = offsetNs
+    /// When the session probed the target (session_target_span), by start;
+    /// empty: for the whole session.
+    public var spans: [TargetSpan]
+    public init(sessionID: Int64, targetID: Int64, offsetNs: Nanoseconds, spans: [TargetSpan] = []) {
+        self.sessionID = sessionID; self.targetID = targetID; self.offsetNs = offsetNs; self.spans = spans
     }
+}
+
+/// A stretch of a session in which it probed a target: [startNs, endNs),
+/// endNs nil while it still does (until the session's end).
+public struct TargetSpan: Sendable, Hashable {
+    public var startNs: Nanoseconds
+    public var endNs: Nanoseconds?
+    public init(startNs: Nanoseconds, endNs: Nanoseconds?) {
+        self.startNs = startNs; self.endNs = endNs
+    }
+}
+
+/// A change of a running session's target set (a reloaded targets file),
+/// written with the batch it happened in.
+public enum SessionTargetChange: Sendable, Hashable {
+    /// Probed from `startNs` (its first slot) on, at the record's offset; a
+    /// target removed earlier in the session keeps its first offset.
+    case added(SessionTargetRecord, startNs: Nanoseconds)
+    /// No longer probed from `endNs` on.
+    case removed(targetID: Int64, endNs: Nanoseconds)
 }
 
 public struct AddressRecord: Sendable, Hashable {
@@ -126,6 +149,8 @@ public struct WriteBatch: Sendable {
     public var icmpErrors: [ICMPErrorRecord] = []
     public var addresses: [AddressRecord] = []
     public var gaps: [GapRecord] = []
+    /// Targets added or removed since the last batch, in order.
+    public var targetChanges: [SessionTargetChange] = []
     /// Foreign packets counted since the last batch (added to the session's count).
     public var foreignPackets: Int64 = 0
     /// Wall clock at commit: becomes session.heartbeat_ns.
@@ -133,7 +158,7 @@ public struct WriteBatch: Sendable {
     public init() {}
     public var isEmpty: Bool {
         probes.isEmpty && replies.isEmpty && icmpErrors.isEmpty && addresses.isEmpty
-            && gaps.isEmpty && foreignPackets == 0
+            && gaps.isEmpty && targetChanges.isEmpty && foreignPackets == 0
     }
 }
 
