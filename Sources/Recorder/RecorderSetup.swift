@@ -61,20 +61,9 @@ struct Recording {
         let transport = opened.transport, db = opened.db
         // Resolve every name before the first probe, so a start never shows
         // as a burst of "unresolved" loss.
-        var initial: [IPAddress?] = []
-        for spec in options.targets {
-            switch resolve(host: spec.host, families: transport.families) {
-            case .resolved(let a):
-                initial.append(a)
-                if spec.host != a.text { RecorderLog.line("\(spec.name): \(spec.host) resolved to \(a.text)") }
-            case .failed(let why, let nameGone):
-                initial.append(nil)
-                RecorderLog.line(spec.doesNotResolve(why, nameGone: nameGone, atStart: true,
-                                                     then: "its probes count as lost until it resolves"))
-            }
-        }
+        let initial = options.startTargets.map { resolveFirst($0, families: transport.families) }
         var targets: [RecorderTarget] = []
-        for spec in options.targets {
+        for spec in options.startTargets {
             let t = try db.target(name: spec.name, host: spec.host)
             targets.append(RecorderTarget(id: t.id, name: t.name, host: spec.host))
         }
@@ -105,5 +94,19 @@ struct Recording {
             startMono: monoNow + untilAligned, verbose: options.verbose)
         for (i, a) in initial.enumerated() { if let a { engine.setAddress(a, forTarget: i) } }
         return Recording(targets: targets, initial: initial, engine: engine)
+    }
+
+    /// Resolves a target before its first probe (at start, or added by a
+    /// reload) and logs the answer; nil: it did not resolve.
+    static func resolveFirst(_ spec: TargetSpec, families: Set<IPFamily>) -> IPAddress? {
+        switch resolve(host: spec.host, families: families) {
+        case .resolved(let a):
+            if spec.host != a.text { RecorderLog.line("\(spec.name): \(spec.host) resolved to \(a.text)") }
+            return a
+        case .failed(let why, let nameGone):
+            RecorderLog.line(spec.doesNotResolve(why, nameGone: nameGone, atStart: true,
+                                                 then: "its probes count as lost until it resolves"))
+            return nil
+        }
     }
 }
