@@ -43,6 +43,12 @@ import Store
         }
     }
 
+    @Test func theShippedExampleParses() throws {
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("contrib/targets.example")
+        #expect(try TargetsFile.read(example.path).map(\.name) == ["router", "dns", "quad9", "example.com"])
+    }
+
     @Test func aMissingFileOrAFolderIsOneSentence() throws {
         let missing = "/nonexistent-pingem/targets"
         #expect(throws: (any Error).self) { try TargetsFile.read(missing) }
