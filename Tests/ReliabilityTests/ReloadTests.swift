@@ -66,7 +66,11 @@ extension Reliability {
                 let probes = try #require(placed[ids[name]!])
                 #expect(probes.map(\.slot) == Array(0..<Int64(probes.count)), "\(name): a hole in its slots")
                 #expect(sentSequences(recorder, name) == Array(0..<Int64(probes.count)), "\(name)")
-                #expect(scheduleSlip(probes, interval: session.intervalNs) == nil, "\(name)")
+                // On their slots through both reloads: a wide bound, as this
+                // shared VM can make any send a few ms late (a reload does
+                // not: with and without reloads, 9 and 10 of 440 sends were
+                // 1 ms late side by side on 2026-12-01).
+                #expect(probes.allSatisfy { $0.lateNs >= 0 && $0.lateNs < session.intervalNs / 2 }, "\(name)")
             }
             let goneProbes = try #require(placed[ids["gone"]!])
             #expect(goneProbes.allSatisfy { $0.sentNs < removedAt } && goneProbes.count >= 10)
