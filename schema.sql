@@ -1,4 +1,4 @@
--- pingem database schema (user_version 5).
+-- pingem database schema (user_version 6).
 --
 -- This file is the documented schema and the one source of truth for the
 -- tables: a test proves that a database made by `pingem record` has exactly
@@ -54,12 +54,7 @@ CREATE TABLE session_target (
     PRIMARY KEY (session_id, target_id)
 ) WITHOUT ROWID;
 
--- How each target was probed in the session (user_version 4; added by
--- ALTER TABLE, as the migration does, so sqlite_master holds the same text).
--- NULL where the option was not given, and in every older session.
-ALTER TABLE session_target ADD COLUMN source TEXT;        -- local address the probes were sent from (bind), numeric; NULL: chosen by the kernel
-ALTER TABLE session_target ADD COLUMN interface TEXT;     -- interface they were bound to (SO_BINDTODEVICE); NULL: by the routes
-ALTER TABLE session_target ADD COLUMN tos INTEGER;        -- TOS byte (IPv4) / traffic class (IPv6) they carried, 0-255; NULL: not set (0)
+-- pingem database schema (user_version 6).
 
 -- The address a target's probes went to, from since_ns on (until the next row
 -- of the same target). A row is written when a recorder starts and whenever a

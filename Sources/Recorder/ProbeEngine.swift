@@ -186,6 +186,10 @@ public final class ProbeEngine: Sendable {
         var replied: ReplyBits
         var failingSince: Int = 0  // consecutive failed sends, for begin/end events
         var icmpErrorStreak: Int = 0  // ICMP errors since the last reply, for begin/end events
+        /// False once a reload removed the target: no more slots, but its
+        /// late replies and errors are still matched (the payload's target
+        /// index stays its own for the whole session).
+        var active = true
     }
 
     struct State {
@@ -313,7 +317,7 @@ public final class ProbeEngine: Sendable {
     /// an array per call was a malloc and free per probe.
     private func earliestDue(_ s: State) -> Int64 {
         var earliest = Int64.max
-        for i in s.targets.indices {
+        for i in s.targets.indices where s.targets[i].active {
             earliest = min(earliest, s.startMono + s.targets[i].offsetNs + Int64(s.targets[i].nextSequence) * config.intervalNs)
         }
         return earliest
@@ -333,7 +337,7 @@ public final class ProbeEngine: Sendable {
         return state.withLock { s in
             var earliestMissed: Int64? = nil
             var skipped: Int64 = 0
-            for i in s.targets.indices {
+            for i in s.targets.indices where s.targets[i].active {
                 // In place, never `var t = s.targets[i]`: writes must reach the state.
                 let due = slotTime(s, s.targets[i], s.targets[i].nextSequence)
                 guard due <= nowMono else { continue }
@@ -389,6 +393,60 @@ public final class ProbeEngine: Sendable {
             s.targets[i].failingSince = 0
         }
         if verbose { s.events.append(.probe(target: target.name, sequence: k, sendError: error)) }
+    }
+
+    // MARK: Reload
+
+    /// How far ahead of the reload an added target's first slot lies: the
+    /// sender looks at the schedule again at least every 100 ms, so a slot
+    /// this far ahead is never sent late.
+    static let addLeadNs: Int64 = 200_000_000
+
+    /// Starts probing a target on its next slot (at least addLeadNs ahead),
+    /// and returns its index. A target this session probed before comes
+    /// back with its offset, index and ring; a new one is appended, at the
+    /// middle of the largest free stretch of the interval, so no target
+    /// already probed moves (offsetInLargestGap). Offsets of removed targets
+    /// stay taken: one that comes back (a line whose options changed is
+    /// removed and added at once) never shares its slot with a newcomer.
+    public func add(_ target: RecorderTarget, probedAs options: ProbeOptions = ProbeOptions()) -> Int {
+        let monoNow = clock.monotonicNs(), wallNow = clock.wallNs()
+        return state.withLock { s in
+            let i: Int
+            if let known = s.targets.firstIndex(where: { $0.target.id == target.id }) {
+                i = known
+                s.targets[i].target = target
+            } else {
+                let taken = s.targets.map(\.offsetNs)
+                s.targets.append(TargetState(
+                    target: target, offsetNs: offsetInLargestGap(taken, intervalNs: config.intervalNs),
+                    ring: SlotRing(capacity: ringCapacity), replied: ReplyBits(count: Int(window))))
+                i = s.targets.count - 1
+            }
+            let since = monoNow + Self.addLeadNs - s.startMono - s.targets[i].offsetNs
+            let next = since <= 0 ? 0 : UInt64((since + config.intervalNs - 1) / config.intervalNs)
+            s.targets[i].nextSequence = max(s.targets[i].nextSequence, next)
+            s.targets[i].active = true
+            s.targets[i].failingSince = 0
+            s.targets[i].icmpErrorStreak = 0
+            let firstSlotWall = wallNow + slotTime(s, s.targets[i], s.targets[i].nextSequence) - monoNow
+            s.batch.targetChanges.append(.added(
+                SessionTargetRecord(sessionID: sessionID, targetID: target.id, offsetNs: s.targets[i].offsetNs,
+                                    source: options.source?.text, interface: options.interface, tos: options.tos.map(Int.init)),
+                startNs: firstSlotWall))
+            return i
+        }
+    }
+
+    /// Stops probing a target: no slot of it after now. Its coverage ends
+    /// now; its probes already sent keep their replies coming.
+    public func remove(target index: Int) {
+        let wallNow = clock.wallNs()
+        state.withLock { s in
+            guard s.targets[index].active else { return }
+            s.targets[index].active = false
+            s.batch.targetChanges.append(.removed(targetID: s.targets[index].target.id, endNs: wallNow))
+        }
     }
 
     // MARK: Matching

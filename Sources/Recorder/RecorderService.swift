@@ -1,5 +1,5 @@
 // `pingem record`: opens the sockets and the database (RecorderSetup),
-// then runs until SIGINT or SIGTERM:
+// then runs until SIGINT or SIGTERM (SIGHUP re-reads --targets-file: Reload):
 //   Sender       - sleeps to each slot on the monotonic clock and sends;
 //   Receiver     - polls the sockets and matches what comes back;
 //   ResolverLoop - re-resolves names every few minutes and after failures;
@@ -17,11 +17,17 @@ import Store
 import Synchronization
 
 public struct RecordOptions: Sendable {
-    /// As given; `probedTargets` puts the global options under them.
+    /// The targets of the command line, as given: probed for the whole
+    /// session; `probedTargets` puts the global options under them.
     public var targets: [TargetSpec]
     /// -4, -6, --source, --interface, --tos: for every target that does
     /// not give its own.
     public var probeDefaults: ProbeOptions
+    /// --targets-file, re-read on SIGHUP, and its targets as read at start.
+    public var targetsFile: String?
+    public var fileTargets: [TargetSpec] = []
+    /// What the session starts with: the command line's, then the file's.
+    public var startTargets: [TargetSpec] { targets + fileTargets }
     public var intervalNs: Int64
     public var payloadSize: Int
     public var flushNs: Int64
@@ -50,9 +56,10 @@ public struct RecordOptions: Sendable {
                 databasePath: String, verbose: Bool, version: String, user: String? = nil,
                 umask: mode_t = 0o077, maxHeldProbes: Int = RecordOptions.defaultMaxHeldProbes,
                 resolveEveryNs: Int64 = RecordOptions.defaultResolveEveryNs, retainNs: Int64? = nil,
-                probeDefaults: ProbeOptions = ProbeOptions()) {
+                probeDefaults: ProbeOptions = ProbeOptions(), targetsFile: String? = nil, fileTargets: [TargetSpec] = []) {
         self.retainNs = retainNs
         self.probeDefaults = probeDefaults
+        self.targetsFile = targetsFile; self.fileTargets = fileTargets
         self.targets = targets; self.intervalNs = intervalNs; self.payloadSize = payloadSize
         self.flushNs = flushNs; self.databasePath = databasePath; self.verbose = verbose
         self.version = version; self.user = user; self.umask = umask; self.maxHeldProbes = maxHeldProbes
@@ -61,7 +68,7 @@ public struct RecordOptions: Sendable {
 
     /// The targets as probed: each one's options over the global ones.
     public func probedTargets() throws -> [TargetSpec] {
-        try targets.map { try $0.withDefaults(probeDefaults) }
+        try startTargets.map { try $0.withDefaults(probeDefaults) }
     }
 
     /// The distinct paths the targets go by, in order of first use, and
@@ -101,9 +108,7 @@ public enum RecorderService {
 
     /// Validates options; throws a one-sentence RecorderError.
     public static func validate(_ o: RecordOptions) throws {
-        if o.targets.isEmpty {
-            throw RecorderError("no target given: name at least one host, e.g. pingem record 192.0.2.1 example.com.")
-        }
+        try validateTargets(o.startTargets)
         if o.intervalNs < minimumIntervalNs {
             throw RecorderError("--interval must be at least 10ms.")
         }
@@ -124,7 +129,14 @@ public enum RecorderService {
         }
         try o.probeDefaults.checkGlobal()
         _ = try o.probedTargets()
-        let names = o.targets.map(\.name)
+    }
+
+    /// The rules a whole target set keeps, at start and at every reload.
+    static func validateTargets(_ targets: [TargetSpec]) throws {
+        if targets.isEmpty {
+            throw RecorderError("no target given: name at least one host, e.g. pingem record 192.0.2.1 example.com.")
+        }
+        let names = targets.map(\.name)
         if Set(names).count != names.count {
             throw RecorderError("a target is named twice: give each target once, or distinct labels (label=host).")
         }
@@ -151,7 +163,8 @@ public enum RecorderService {
         let threads = RecorderThreads()
         let sender = Sender(engine: engine, clock: clock)
         let receiver = Receiver(engine: engine, transport: opened.transport, clock: clock)
-        let resolver = ResolverLoop(targets: recording.specs, initial: recording.initial, everyNs: options.resolveEveryNs,
+        let roster = TargetRoster(recording.specs, resolved: recording.initial.map { $0 != nil })
+        let resolver = ResolverLoop(roster: roster, everyNs: options.resolveEveryNs,
                                     families: opened.transport.families, engine: engine, clock: clock,
                                     log: { RecorderLog.line($0) })
         threads.spawn("sender") { RecorderThreads.preferRealtime(); sender.run(threads) }
@@ -169,8 +182,14 @@ public enum RecorderService {
         }
 
         // The main thread is the writer: it commits one batch per --flush
-        // period and wakes early only for SIGINT/SIGTERM (sigtimedwait).
+        // period and wakes early only for a signal (sigtimedwait): SIGINT
+        // and SIGTERM stop it, SIGHUP reloads the targets file between
+        // two batches.
         let db = opened.db
+        let reload = TargetsReload(options: options, db: db, engine: engine, roster: roster,
+                                   families: opened.transport.families, paths: recording.paths,
+                                   log: { RecorderLog.line($0) })
+        stop.onHangup = reload.reload
         var writer = Writer(store: db, source: engine, clock: clock, sessionID: engine.sessionID,
                             flushNs: options.flushNs, maxHeldProbes: options.maxHeldProbes,
                             databasePath: options.databasePath, matchWindowNs: engine.config.matchWindowNs,

@@ -57,6 +57,8 @@ struct OpenedRecorder {
 struct Recording {
     /// The targets as probed (the global options under their own).
     let specs: [TargetSpec]
+    /// The paths the sockets were opened for (OpenedRecorder), by index.
+    let paths: [ProbePath]
     let targets: [RecorderTarget]
     /// What the start resolved (nil: failed), in target order.
     let initial: [IPAddress?]
@@ -67,23 +69,8 @@ struct Recording {
         // Resolve every name before the first probe, so a start never shows
         // as a burst of "unresolved" loss.
         let specs = try options.probedTargets()
-        var initial: [IPAddress?] = []
-        for spec in specs {
-            switch resolve(host: spec.host, families: spec.families(of: transport.families)) {
-            case .resolved(let a):
-                initial.append(a)
-                // The family too: without -4/-6 the resolver chose it.
-                if spec.host != a.text { RecorderLog.line("\(spec.name): \(spec.host) resolved to \(a.text) (IPv\(a.family.rawValue))") }
-            case .failed(let why, let nameGone):
-                initial.append(nil)
-                RecorderLog.line(spec.doesNotResolve(why, nameGone: nameGone, atStart: true,
-                                                     then: "its probes count as lost until it resolves"))
-            case .lacks(let family):
-                initial.append(nil)
-                RecorderLog.line(spec.lacks(family, then: "its probes count as lost until it has one"))
-            }
-        }
-        let pathOf = options.paths(of: specs).ofTarget
+        let initial = specs.map { resolveFirst($0, families: transport.families) }
+        let (paths, pathOf) = options.paths(of: specs)
         var targets: [RecorderTarget] = []
         for (i, spec) in specs.enumerated() {
             let t = try db.target(name: spec.name, host: spec.host)
@@ -117,6 +104,24 @@ struct Recording {
             sessionID: sessionID, targets: targets, transport: transport, clock: clock,
             startMono: monoNow + untilAligned, verbose: options.verbose)
         for (i, a) in initial.enumerated() { if let a { engine.setAddress(a, forTarget: i) } }
-        return Recording(specs: specs, targets: targets, initial: initial, engine: engine)
+        return Recording(specs: specs, paths: paths, targets: targets, initial: initial, engine: engine)
+    }
+
+    /// Resolves a target before its first probe (at start, or added by a
+    /// reload) and logs the answer; nil: it did not resolve.
+    static func resolveFirst(_ spec: TargetSpec, families: Set<IPFamily>) -> IPAddress? {
+        switch resolve(host: spec.host, families: spec.families(of: families)) {
+        case .resolved(let a):
+            // The family too: without -4/-6 the resolver chose it.
+            if spec.host != a.text { RecorderLog.line("\(spec.name): \(spec.host) resolved to \(a.text) (IPv\(a.family.rawValue))") }
+            return a
+        case .failed(let why, let nameGone):
+            RecorderLog.line(spec.doesNotResolve(why, nameGone: nameGone, atStart: true,
+                                                 then: "its probes count as lost until it resolves"))
+            return nil
+        case .lacks(let family):
+            RecorderLog.line(spec.lacks(family, then: "its probes count as lost until it has one"))
+            return nil
+        }
     }
 }

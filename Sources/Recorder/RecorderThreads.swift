@@ -58,7 +58,11 @@ struct Sender: Sendable {
             // Sleep in short steps so a stop is noticed within 100 ms.
             let now = clock.monotonicNs()
             if deadline > now {
-                clock.sleep(untilMonotonicNs: min(deadline, now + 100_000_000))
+                let step = now + 100_000_000
+                clock.sleep(untilMonotonicNs: min(deadline, step))
+                // Woken before the deadline: a reload may have added a
+                // target due sooner (ProbeEngine.addLeadNs).
+                if deadline > step { deadline = engine.nextDeadline() }
                 continue
             }
             deadline = engine.sendDue()
@@ -104,9 +108,8 @@ struct Receiver: Sendable {
 /// getaddrinfo may block for seconds when DNS is down, and nothing it does
 /// must reach the last batch.
 struct ResolverLoop: Sendable {
-    let targets: [TargetSpec]
-    /// What the start resolved (nil: failed), in target order.
-    let initial: [IPAddress?]
+    /// The targets by engine index; a reload adds and removes them.
+    let roster: TargetRoster
     let everyNs: Int64
     let families: Set<IPFamily>
     let engine: ProbeEngine
@@ -114,24 +117,34 @@ struct ResolverLoop: Sendable {
     let log: @Sendable (String) -> Void
 
     private struct Schedule {
-        var next: [Int64]
-        var last: [Int64]
-        var failing: [Bool]
+        var next: [Int64] = []
+        var last: [Int64] = []
+        var failing: [Bool] = []
+        /// The roster generation each entry was scheduled for.
+        var generation: [Int] = []
+
+        /// A target just (re)added, looked up by the start or the reload:
+        /// next in `every`, or in `retry` when that failed.
+        mutating func begin(_ i: Int, _ entry: TargetRoster.Entry, now: Int64, every: Int64, retry: Int64) {
+            if i == next.count { next.append(0); last.append(0); failing.append(false); generation.append(0) }
+            next[i] = now + (entry.resolved ? every : retry)
+            last[i] = now
+            failing[i] = !entry.resolved
+            generation[i] = entry.generation
+        }
     }
 
     func run(_ threads: RecorderThreads) {
         let retry = min(10_000_000_000, everyNs)
-        let start = clock.monotonicNs()
-        var schedule = Schedule(next: [Int64](repeating: start + everyNs, count: targets.count),
-                                last: [Int64](repeating: start, count: targets.count),
-                                failing: [Bool](repeating: false, count: targets.count))
-        for (i, a) in initial.enumerated() where a == nil {
-            schedule.next[i] = clock.monotonicNs() + retry
-            schedule.failing[i] = true
-        }
+        var schedule = Schedule()
         while !threads.isStopping {
             let now = clock.monotonicNs()
-            for (i, spec) in targets.enumerated() where IPAddress(parsing: spec.host) == nil {
+            for (i, entry) in roster.snapshot.enumerated() {
+                if i >= schedule.next.count || schedule.generation[i] != entry.generation {
+                    schedule.begin(i, entry, now: now, every: everyNs, retry: retry)
+                }
+                let spec = entry.spec
+                guard entry.active, IPAddress(parsing: spec.host) == nil else { continue }
                 // Every `every`; every `retry` while the name or the sends fail.
                 let due = now >= schedule.next[i] || (engine.isFailing(target: i) && now - schedule.last[i] >= retry)
                 guard due else { continue }
@@ -143,7 +156,10 @@ struct ResolverLoop: Sendable {
     }
 
     private func lookUp(_ i: Int, _ spec: TargetSpec, now: Int64, retry: Int64, _ schedule: inout Schedule) {
-        switch resolve(host: spec.host, families: spec.families(of: families)) {
+        let answer = resolve(host: spec.host, families: spec.families(of: families))
+        // A reload that replaced the target meanwhile resolved it itself.
+        guard roster.snapshot[i].spec == spec else { return }
+        switch answer {
         case .resolved(let a):
             engine.setAddress(a, forTarget: i)
             if schedule.failing[i] { log("\(spec.name): \(spec.host) resolves again, to \(a.text)") }

@@ -42,17 +42,21 @@ protocol StopRequest {
     mutating func wait(untilMonotonicNs deadline: Int64) -> String?
 }
 
-/// SIGINT and SIGTERM, taken by sigtimedwait only: `block()` masks them
-/// before any thread exists, so every thread inherits the mask.
+/// SIGINT and SIGTERM, and SIGHUP, taken by sigtimedwait only: `block()`
+/// masks them before any thread exists, so every thread inherits the mask
+/// (and SIGHUP's default action, ending the process, never happens).
 struct SignalStop: StopRequest {
     private var signals = sigset_t()
     private let clock: any RecorderClock
+    /// Called on SIGHUP, on the waiting (main) thread; the wait goes on.
+    var onHangup: () -> Void = {}
 
     init(clock: any RecorderClock) {
         self.clock = clock
         sigemptyset(&signals)
         sigaddset(&signals, SIGINT)
         sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGHUP)
     }
 
     func block() {
@@ -66,6 +70,7 @@ struct SignalStop: StopRequest {
         let sig = sigtimedwait(&signals, nil, &timeout)
         if sig == SIGINT { return "SIGINT" }
         if sig == SIGTERM { return "SIGTERM" }
+        if sig == SIGHUP { onHangup() }
         return nil  // timeout or EINTR: the caller looks at the clock again
     }
 }
@@ -203,6 +208,7 @@ extension WriteBatch {
         icmpErrors += other.icmpErrors
         addresses += other.addresses
         gaps += other.gaps
+        targetChanges += other.targetChanges
         foreignPackets += other.foreignPackets
         heartbeatNs = max(heartbeatNs, other.heartbeatNs)
     }

@@ -60,7 +60,7 @@ func makeReports(
         let (classified, sessions) = classifyTarget(
             target, probes: probesOfTarget[t], input: input, index: index, timeoutNs: options.timeoutNs)
         let covered = coveredIntervals(
-            sessionsProbing(target.id, sessions: input.sessions, sessionTargets: input.sessionTargets), gaps: input.gaps)
+            of: target.id, sessions: input.sessions, sessionTargets: input.sessionTargets, gaps: input.gaps)
 
         let summary = summarize(classified[...], coverage: coverage(covered, options.since, options.until))
         let addresses = addressesInEffect(input.addresses, target: target.id, options.since, options.until)

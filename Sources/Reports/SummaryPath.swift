@@ -161,7 +161,7 @@ private func summaryTargetReport(
     }
     let classified = classify(raw, target: target.id, sessions: sessions, index: index, timeoutNs: options.timeoutNs)
     let covered = coveredIntervals(
-        sessionsProbing(target.id, sessions: input.sessions, sessionTargets: input.sessionTargets), gaps: input.gaps)
+        of: target.id, sessions: input.sessions, sessionTargets: input.sessionTargets, gaps: input.gaps)
 
     var approximate = false
     var hourCursor = 0

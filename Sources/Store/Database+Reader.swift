@@ -29,19 +29,36 @@ extension Database {
             }, row: Database.session(from:))
     }
 
+    /// session_target's probe option columns, as NULLs in a database of an
+    /// older schema opened read-only (not migrated: no such columns).
+    func probedAsColumns() throws -> String {
+        try userVersion() >= 5 ? "source, interface, tos" : "NULL, NULL, NULL"
+    }
+
     /// The targets of the given sessions, in the order of `sessions`, each
     /// session's by offset.
     public func sessionTargets(sessions: [Int64]) throws -> [SessionTargetRecord] {
         var records: [SessionTargetRecord] = []
         for session in sessions {
-            records += try fetchAll("""
-                SELECT session_id, target_id, offset_ns, source, interface, tos FROM session_target
+            var own = try fetchAll("""
+                SELECT session_id, target_id, offset_ns, \(try probedAsColumns()) FROM session_target
                 WHERE session_id = ?1 ORDER BY offset_ns, target_id
                 """, bind: { $0.bind(session, at: 1) }) { row in
                 SessionTargetRecord(sessionID: row.int64(at: 0), targetID: row.int64(at: 1), offsetNs: row.int64(at: 2),
                                     source: row.optionalString(at: 3), interface: row.optionalString(at: 4),
                                     tos: row.optionalInt64(at: 5).map(Int.init))
             }
+            let spans = try userVersion() < 6 ? [] : try fetchAll("""
+                SELECT target_id, start_ns, end_ns FROM session_target_span
+                WHERE session_id = ?1 ORDER BY target_id, start_ns
+                """, bind: { $0.bind(session, at: 1) }) { row in
+                (row.int64(at: 0), TargetSpan(startNs: row.int64(at: 1), endNs: row.optionalInt64(at: 2)))
+            }
+            if !spans.isEmpty {
+                let byTarget = Dictionary(grouping: spans, by: \.0)
+                for i in own.indices { own[i].spans = byTarget[own[i].targetID]?.map(\.1) ?? [] }
+            }
+            records += own
         }
         return records
     }

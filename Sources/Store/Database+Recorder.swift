@@ -104,6 +104,7 @@ extension Database {
                 statement.bind(address.sinceNs, at: 2)
                 statement.bind(address.address, at: 3)
             }
+            try applyTargetChanges(batch.targetChanges, session: session)
             try insertAll(batch.gaps, "INSERT OR REPLACE INTO gap(session_id, start_ns, end_ns, reason) VALUES (?1, ?2, ?3, ?4)") { statement, gap in
                 statement.bind(gap.sessionID, at: 1)
                 statement.bind(gap.startNs, at: 2)
@@ -119,6 +120,56 @@ extension Database {
         }
         updated.expire(nowNs: nowNs)
         moves = updated
+    }
+
+    /// A reloaded targets file's changes, in order. A target probed since
+    /// the session began has no span until it is removed; then its one
+    /// span runs from the session's start to the removal.
+    private func applyTargetChanges(_ changes: [SessionTargetChange], session: Int64) throws {
+        for change in changes {
+            switch change {
+            case let .added(record, startNs):
+                // A target added again keeps its row and offset; its probe
+                // options are the latest line's (one row per session and
+                // target: a line whose options changed is best given a new label).
+                try run("""
+                    INSERT INTO session_target(session_id, target_id, offset_ns, source, interface, tos)
+                    VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                    ON CONFLICT(session_id, target_id) DO UPDATE
+                    SET source = excluded.source, interface = excluded.interface, tos = excluded.tos
+                    """) { statement in
+                    statement.bind(session, at: 1)
+                    statement.bind(record.targetID, at: 2)
+                    statement.bind(record.offsetNs, at: 3)
+                    statement.bind(record.source, at: 4)
+                    statement.bind(record.interface, at: 5)
+                    statement.bind(record.tos.map(Int64.init), at: 6)
+                }
+                try run("INSERT OR IGNORE INTO session_target_span(session_id, target_id, start_ns, end_ns) VALUES (?1, ?2, ?3, NULL)") { statement in
+                    statement.bind(session, at: 1)
+                    statement.bind(record.targetID, at: 2)
+                    statement.bind(startNs, at: 3)
+                }
+            case let .removed(targetID, endNs):
+                try run("""
+                    UPDATE session_target_span SET end_ns = ?3
+                    WHERE session_id = ?1 AND target_id = ?2 AND end_ns IS NULL
+                    """) { statement in
+                    statement.bind(session, at: 1)
+                    statement.bind(targetID, at: 2)
+                    statement.bind(endNs, at: 3)
+                }
+                try run("""
+                    INSERT INTO session_target_span(session_id, target_id, start_ns, end_ns)
+                    SELECT id, ?2, started_ns, ?3 FROM session WHERE id = ?1
+                    AND NOT EXISTS (SELECT 1 FROM session_target_span WHERE session_id = ?1 AND target_id = ?2)
+                    """) { statement in
+                    statement.bind(session, at: 1)
+                    statement.bind(targetID, at: 2)
+                    statement.bind(endNs, at: 3)
+                }
+            }
+        }
     }
 
     /// The probes, each under a key of its own: a wall clock stepped back can

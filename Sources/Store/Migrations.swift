@@ -18,6 +18,7 @@ let migrations: [Migration] = [
     Migration(version: 3, sql: schemaVersion3),
     Migration(version: 4, sql: schemaVersion4),
     Migration(version: 5, sql: schemaVersionProbeOptions),
+    Migration(version: 6, sql: schemaVersionTargetSpans),
 ]
 
 /// The highest schema version this build knows.
@@ -225,4 +226,25 @@ private let schemaVersionProbeOptions = #"""
 ALTER TABLE session_target ADD COLUMN source TEXT;        -- local address the probes were sent from (bind), numeric; NULL: chosen by the kernel
 ALTER TABLE session_target ADD COLUMN interface TEXT;     -- interface they were bound to (SO_BINDTODEVICE); NULL: by the routes
 ALTER TABLE session_target ADD COLUMN tos INTEGER;        -- TOS byte (IPv4) / traffic class (IPv6) they carried, 0-255; NULL: not set (0)
+"""#
+
+// Version 6: targets that come and go within a session (issue 12, a targets file and
+// SIGHUP). A table of its own, not columns of session_target: a target
+// removed and added again in one session needs a second stretch, and
+// session_target's key allows one row per session and target. Its CREATE
+// text is also in schema.sql, byte for byte.
+private let schemaVersionTargetSpans = #"""
+-- When a session probed a target, for targets added or removed while it ran
+-- (`pingem record --targets-file`, reloaded on SIGHUP). A session_target
+-- with no row here was probed for its whole session; one with rows, only
+-- inside them: the rest of the session is "no data" for that target, never
+-- loss (Sources/Store/Judge/Sessions.swift). A target removed and added
+-- again in one session has one row per stretch, and keeps its offset.
+CREATE TABLE session_target_span (
+    session_id INTEGER NOT NULL REFERENCES session(id),
+    target_id  INTEGER NOT NULL REFERENCES target(id),
+    start_ns   INTEGER NOT NULL,     -- the session's start, or the first slot of a target added while it ran
+    end_ns     INTEGER,              -- when the target was removed; NULL: probed until the session's end
+    PRIMARY KEY (session_id, target_id, start_ns)
+) WITHOUT ROWID;
 """#

@@ -54,11 +54,34 @@ public struct SessionTargetRecord: Sendable, Hashable {
     public var interface: String?
     /// The TOS byte / traffic class they carried (--tos), nil: the kernel's 0.
     public var tos: Int?
+    /// When the session probed the target (session_target_span), by start;
+    /// empty: for the whole session.
+    public var spans: [TargetSpan]
     public init(sessionID: Int64, targetID: Int64, offsetNs: Nanoseconds,
-                source: String? = nil, interface: String? = nil, tos: Int? = nil) {
+                source: String? = nil, interface: String? = nil, tos: Int? = nil, spans: [TargetSpan] = []) {
         self.sessionID = sessionID; self.targetID = targetID; self.offsetNs = offsetNs
-        self.source = source; self.interface = interface; self.tos = tos
+        self.source = source; self.interface = interface; self.tos = tos; self.spans = spans
     }
+}
+
+/// A stretch of a session in which it probed a target: [startNs, endNs),
+/// endNs nil while it still does (until the session's end).
+public struct TargetSpan: Sendable, Hashable {
+    public var startNs: Nanoseconds
+    public var endNs: Nanoseconds?
+    public init(startNs: Nanoseconds, endNs: Nanoseconds?) {
+        self.startNs = startNs; self.endNs = endNs
+    }
+}
+
+/// A change of a running session's target set (a reloaded targets file),
+/// written with the batch it happened in.
+public enum SessionTargetChange: Sendable, Hashable {
+    /// Probed from `startNs` (its first slot) on, at the record's offset; a
+    /// target removed earlier in the session keeps its first offset.
+    case added(SessionTargetRecord, startNs: Nanoseconds)
+    /// No longer probed from `endNs` on.
+    case removed(targetID: Int64, endNs: Nanoseconds)
 }
 
 public struct AddressRecord: Sendable, Hashable {
@@ -134,6 +157,8 @@ public struct WriteBatch: Sendable {
     public var icmpErrors: [ICMPErrorRecord] = []
     public var addresses: [AddressRecord] = []
     public var gaps: [GapRecord] = []
+    /// Targets added or removed since the last batch, in order.
+    public var targetChanges: [SessionTargetChange] = []
     /// Foreign packets counted since the last batch (added to the session's count).
     public var foreignPackets: Int64 = 0
     /// Wall clock at commit: becomes session.heartbeat_ns.
@@ -141,7 +166,7 @@ public struct WriteBatch: Sendable {
     public init() {}
     public var isEmpty: Bool {
         probes.isEmpty && replies.isEmpty && icmpErrors.isEmpty && addresses.isEmpty
-            && gaps.isEmpty && foreignPackets == 0
+            && gaps.isEmpty && targetChanges.isEmpty && foreignPackets == 0
     }
 }
 

@@ -20,6 +20,9 @@ extension Pingem {
 
         @OptionGroup var probeOptions: ProbeOptionFlags
 
+        @Option(help: ArgumentHelp("More targets, one a line (# comments); SIGHUP re-reads it without ending the session.", valueName: "file"))
+        var targetsFile: String?
+
         @Option(help: ArgumentHelp("Time between two probes of one target (10ms or more).", valueName: "duration"))
         var interval: String = "1s"
 
@@ -53,8 +56,11 @@ extension Pingem {
 
         var options: RecordOptions {
             get throws {
-                let specs: [TargetSpec]
-                do { specs = try targets.map(TargetSpec.init(parsing:)) } catch { throw ValidationError("\(error)") }
+                let specs: [TargetSpec], fileSpecs: [TargetSpec]
+                do {
+                    specs = try targets.map(TargetSpec.init(parsing:))
+                    fileSpecs = try targetsFile.map(TargetsFile.read) ?? []
+                } catch { throw ValidationError("\(error)") }
                 func duration(_ text: String, _ flag: String) throws -> Int64 {
                     do { return try parseDuration(text) } catch {
                         throw ValidationError("--\(flag): \(error)")
@@ -69,7 +75,8 @@ extension Pingem {
                     verbose: verbose, version: Pingem.version, user: user, umask: mask,
                     maxHeldProbes: maxHeldProbes, resolveEveryNs: try duration(resolveEvery, "resolve-every"),
                     retainNs: try retain.map { try duration($0, "retain") },
-                    probeDefaults: try probeOptions.options)
+                    probeDefaults: try probeOptions.options,
+                    targetsFile: targetsFile, fileTargets: fileSpecs)
             }
         }
 

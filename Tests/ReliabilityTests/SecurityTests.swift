@@ -95,7 +95,8 @@ extension Reliability {
             let lines = Set(unit.split(separator: "\n").map(String.init))
             for required in ["AmbientCapabilities=CAP_NET_RAW", "CapabilityBoundingSet=CAP_NET_RAW", "DynamicUser=yes",
                              "StateDirectory=pingem", "ProtectSystem=strict", "NoNewPrivileges=yes", "KillSignal=SIGTERM",
-                             "ExecStart=/usr/local/bin/pingem record --db /var/lib/pingem/pingem.db $PINGEM_TARGETS"] {
+                             "ExecStart=/usr/local/bin/pingem record --db /var/lib/pingem/pingem.db --targets-file /etc/pingem/targets $PINGEM_TARGETS",
+                             "ExecReload=/bin/kill -HUP $MAINPID"] {
                 #expect(lines.contains(required), "contrib/pingem.service lacks \(required)")
             }
             #expect(!unit.contains("User=root"))

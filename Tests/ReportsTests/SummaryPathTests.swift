@@ -16,6 +16,9 @@ import TestSupport
 /// recorder would, and summarizes every hour. Returns its end.
 private func writeHistory(_ db: Database, seed: UInt64, hours: Int) throws -> Nanoseconds {
     var g = SplitMix64(seed: seed)
+    // Reloads of a targets file draw from their own generator, so the
+    // histories of g stay what they were before reloads existed.
+    var reloads = SplitMix64(seed: seed ^ 0x7E10AD)
     let targets = try (1...3).map { try db.target(name: "t\($0)", host: "10.0.0.\($0)") }
     // A target no session of these probes: no data, never a session's coverage.
     _ = try db.target(name: "retired", host: "10.0.0.9")
@@ -39,7 +42,23 @@ private func writeHistory(_ db: Database, seed: UInt64, hours: Int) throws -> Na
         var outage: [Int64: (until: Nanoseconds, kind: Int)] = [:]
         var slot = start
         var lastSlot = start
+        // Half the sessions remove t3 at a slot, and most of those add it
+        // back later in the same session: a span of it ends, another begins.
+        let slots = Int((sessionEnd - start) / interval)
+        let removeAt = reloads.unit() < 0.5 ? start + Nanoseconds(reloads.int(0...max(0, slots - 1))) * interval : Nanoseconds.max
+        let back = reloads.unit() < 0.7, backAfter = Nanoseconds(reloads.int(1...400)) * interval
+        let addAt = back && removeAt != .max ? removeAt + backAfter : Nanoseconds.max
+        var removed = false, addedBack = false
         while slot < sessionEnd {
+            if !removed && slot >= removeAt {
+                batch.targetChanges.append(.removed(targetID: targets[2].id, endNs: slot + 200 * millisecond))
+                removed = true
+            }
+            if removed && !addedBack && slot >= addAt {
+                batch.targetChanges.append(.added(SessionTargetRecord(sessionID: id, targetID: targets[2].id, offsetNs: 200 * millisecond),
+                                                  startNs: slot + 200 * millisecond))
+                addedBack = true
+            }
             // A stall now and then: a gap, no probes.
             if g.unit() < 0.002 {
                 let skip = Nanoseconds(g.int(3...200)) * interval
@@ -48,6 +67,15 @@ private func writeHistory(_ db: Database, seed: UInt64, hours: Int) throws -> Na
                 continue
             }
             for (i, target) in targets.enumerated() {
+                let replies = batch.replies.count, errors = batch.icmpErrors.count
+                defer {
+                    // Drawn as before, then dropped: t3 is not probed while removed.
+                    if i == 2 && removed && !addedBack {
+                        batch.probes.removeLast()
+                        batch.replies.removeSubrange(replies...)
+                        batch.icmpErrors.removeSubrange(errors...)
+                    }
+                }
                 let sent = slot + Int64(i) * 100 * millisecond + Int64(g.int(0...90_000))
                 var probe = ProbeRecord(sentNs: sent, targetID: target.id)
                 if outage[target.id] == nil && g.unit() < 0.004 {
@@ -141,6 +169,9 @@ func summaryPathEqualsRawPath(seed: UInt64) throws {
     let db = try Database(path: file.file("pingem.db"), mode: .readWrite)
     let end = try writeHistory(db, seed: seed, hours: 20)
     #expect(try db.summaries(from: t0, to: end, target: 1).count >= 10)
+    // t3 came and went within sessions (a reloaded targets file).
+    let spans = try db.sessionTargets(sessions: db.sessions(overlapping: t0, end).map(\.id)).flatMap(\.spans)
+    #expect(spans.count >= 2 && spans.contains { $0.endNs != nil }, "\(spans)")
 
     var g = SplitMix64(seed: seed &* 7919)
     var usedSummaries = 0

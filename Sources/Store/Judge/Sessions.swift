@@ -6,6 +6,12 @@
 // Hand-made data (tests, imports) may have no session_target rows; then a
 // probe is still judged against every session, but such sessions give no
 // coverage (coverage says "a recorder was probing this target").
+//
+// A target added or removed while its session ran (a reloaded targets
+// file) covers only its spans of that session: after a removal its time is
+// "no data", never loss. Its probes are still judged with the whole session,
+// because the recorder kept matching replies after the removal: a probe sent
+// just before it is lost or received, not unknown.
 
 /// The sessions that probed `target` (session_target rows), in the order given.
 public func sessionsProbing(_ target: Int64, sessions: [SessionRecord],
@@ -62,6 +68,26 @@ public struct SessionCursor: Sendable {
 }
 
 // MARK: - Coverage
+
+/// The stretches in which a recorder was probing `target`: its sessions
+/// (session_target), each cut to the target's spans in it, minus the gaps.
+public func coveredIntervals(of target: Int64, sessions: [SessionRecord], sessionTargets: [SessionTargetRecord],
+                             gaps: [GapRecord]) -> [(Nanoseconds, Nanoseconds)] {
+    var spans: [Int64: [TargetSpan]] = [:]
+    for row in sessionTargets where row.targetID == target && !row.spans.isEmpty { spans[row.sessionID] = row.spans }
+    var pieces: [SessionRecord] = []
+    for session in sessionsProbing(target, sessions: sessions, sessionTargets: sessionTargets) {
+        guard let own = spans[session.id] else { pieces.append(session); continue }
+        for span in own {
+            // A piece is the session over the span: its gaps still apply.
+            var piece = session
+            piece.startedNs = max(session.startedNs, span.startNs)
+            piece.stoppedNs = min(session.endNs, span.endNs ?? session.endNs)
+            if piece.startedNs < piece.endNs { pieces.append(piece) }
+        }
+    }
+    return coveredIntervals(pieces, gaps: gaps)
+}
 
 /// The union of the sessions' [start, end) minus their gaps, sorted and disjoint.
 public func coveredIntervals(_ sessions: [SessionRecord], gaps: [GapRecord]) -> [(Nanoseconds, Nanoseconds)] {
