@@ -54,7 +54,26 @@ CREATE TABLE session_target (
     PRIMARY KEY (session_id, target_id)
 ) WITHOUT ROWID;
 
--- pingem database schema (user_version 6).
+-- How each target was probed in the session (user_version 5; added by
+-- ALTER TABLE, as the migration does, so sqlite_master holds the same text).
+-- NULL where the option was not given, and in every older session.
+ALTER TABLE session_target ADD COLUMN source TEXT;        -- local address the probes were sent from (bind), numeric; NULL: chosen by the kernel
+ALTER TABLE session_target ADD COLUMN interface TEXT;     -- interface they were bound to (SO_BINDTODEVICE); NULL: by the routes
+ALTER TABLE session_target ADD COLUMN tos INTEGER;        -- TOS byte (IPv4) / traffic class (IPv6) they carried, 0-255; NULL: not set (0)
+
+-- When a session probed a target (user_version 6), for targets added or
+-- removed while it ran (`pingem record --targets-file`, reloaded on SIGHUP).
+-- A session_target with no row here was probed for its whole session; one
+-- with rows, only inside them: the rest of the session is "no data" for that
+-- target, never loss (Sources/Store/Judge/Sessions.swift). A target removed
+-- and added again in one session has one row per stretch, and keeps its offset.
+CREATE TABLE session_target_span (
+    session_id INTEGER NOT NULL REFERENCES session(id),
+    target_id  INTEGER NOT NULL REFERENCES target(id),
+    start_ns   INTEGER NOT NULL,     -- the session's start, or the first slot of a target added while it ran
+    end_ns     INTEGER,              -- when the target was removed; NULL: probed until the session's end
+    PRIMARY KEY (session_id, target_id, start_ns)
+) WITHOUT ROWID;
 
 -- The address a target's probes went to, from since_ns on (until the next row
 -- of the same target). A row is written when a recorder starts and whenever a
