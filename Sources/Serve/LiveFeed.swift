@@ -27,6 +27,10 @@ struct LiveKey: Hashable, Sendable {
 }
 
 final class LiveFeed: Sendable {
+    /// Callers wait here in turn, not each on a thread of its own: ten
+    /// streams blocked on one lock would hold ten of the few threads
+    /// Dispatch starts on a small machine.
+    let queue = DispatchQueue(label: "pingem.live-feed")
     struct State {
         var cache = LivePageCache()
         var made: (at: ContinuousClock.Instant, frame: Result<LiveFrame, any Error>)?
@@ -69,11 +73,9 @@ public final class LiveFeeds: Sendable {
     }
 
     /// The query's data: made less than a tick ago by anyone, or made now.
-    /// Blocks while another caller makes it (callers run it off the
-    /// server's own threads: see frame(_:)).
-    func frameNow(_ query: LiveQuery) throws -> LiveFrame {
+    private func frameNow(_ query: LiveQuery, _ feed: LiveFeed) throws -> LiveFrame {
         let clock = ContinuousClock()
-        return try feed(query).state.withLock { state in
+        return try feed.state.withLock { state in
             if let made = state.made, clock.now - made.at < configuration.tick { return try made.frame.get() }
             let frame = Result { try make(query, cache: &state.cache) }
             state.made = (clock.now, frame)
@@ -81,11 +83,12 @@ public final class LiveFeeds: Sendable {
         }
     }
 
-    /// frameNow on a thread of its own: making the data of a long window
+    /// frameNow on the feed's queue: making the data of a long window
     /// takes a while, and the server's few threads must keep answering.
     func frame(_ query: LiveQuery) async throws -> LiveFrame {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try self.frameNow(query) }) }
+        let feed = feed(query)
+        return try await withCheckedThrowingContinuation { continuation in
+            feed.queue.async { continuation.resume(with: Result { try self.frameNow(query, feed) }) }
         }
     }
 
