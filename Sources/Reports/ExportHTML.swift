@@ -92,14 +92,31 @@ public func exportInput(from db: Database, _ options: ExportOptions, exact: Bool
 /// in `input` (exportInput), each level is the summary-path report at its
 /// width, and the whole-window histogram is drawn from RTT buckets.
 public func exportData(_ input: ReportInput, _ options: ExportOptions, progress: ((String) -> Void)? = nil) throws -> String {
-    let r = options.report
-    let span = r.until - r.since
     let widths = exportLevelWidths(options)
     progress?("aggregating epochs of " + widths.map { trimmed(Double($0) / 1e9, 0) + " s" }.joined(separator: ", "))
+    return try renderExportData(try exportFigures(input, options, widths: widths), options)
+}
+
+/// What a page shows before it is written out: each level's report, finest
+/// first (the last one's whole-window figures are the page's), each selected
+/// target's whole-window histogram as JSON, and the classified probes the
+/// single probes are drawn from (raw input only). The live page
+/// (ExportHTMLLive.swift) computes its levels' epochs through this too.
+struct ExportFigures {
+    var reports: [Report]
+    var histograms: [String]
+    var classified: [[ClassifiedProbe]]
+}
+
+/// The figures of `widths` (each level's report over the window of
+/// `options`); `histograms` false skips the whole-window histograms.
+func exportFigures(_ input: ReportInput, _ options: ExportOptions, widths: [Nanoseconds],
+                   histograms wanted: Bool = true) throws -> ExportFigures {
+    let r = options.report
     let reports: [Report], histograms: [String], classified: [[ClassifiedProbe]]
     if input.summaries.isEmpty {
         (reports, classified) = try makeReports(input, r, epochWidths: widths)
-        histograms = classified.map { probes in
+        histograms = !wanted ? [] : classified.map { probes in
             histogram { each in for probe in probes where probe.verdict == .received { each(Double(probe.rttNs), 1) } }
         }
     } else {
@@ -108,7 +125,7 @@ public func exportData(_ input: ReportInput, _ options: ExportOptions, progress:
         for (w, width) in widths.enumerated() {
             var o = r
             o.epochNs = width
-            let (report, counts) = try summaryReport(input, o, histograms: w == widths.count - 1)
+            let (report, counts) = try summaryReport(input, o, histograms: wanted && w == widths.count - 1)
             byWidth.append(report)
             if !counts.isEmpty { buckets = counts }
         }
@@ -118,6 +135,15 @@ public func exportData(_ input: ReportInput, _ options: ExportOptions, progress:
             histogram { each in bucketValues(counts, target.summary.rtt, each) }
         }
     }
+    return ExportFigures(reports: reports, histograms: histograms, classified: classified)
+}
+
+/// The data block of `figures`: levels at exportLevelWidths(options).
+func renderExportData(_ figures: ExportFigures, _ options: ExportOptions) throws -> String {
+    let r = options.report
+    let span = r.until - r.since
+    let widths = exportLevelWidths(options)
+    let (reports, histograms, classified) = (figures.reports, figures.histograms, figures.classified)
     let levels = Array(zip(widths, reports))
     guard let whole = reports.last else { throw ReportError("Nothing to export.") }
 
@@ -293,10 +319,15 @@ public func escapeHTML(_ text: String) -> String {
 
 /// The whole page: one self-contained HTML document.
 public func exportHTML(_ input: ReportInput, _ options: ExportOptions, progress: ((String) -> Void)? = nil) throws -> String {
-    let data = embedJSON(try exportData(input, options, progress: progress))
+    let data = try exportData(input, options, progress: progress)
     progress?("writing the page")
+    return exportHTML(data: data, options)
+}
+
+/// The page of a data block exportData (or LivePageCache) made for `options`.
+public func exportHTML(data: String, _ options: ExportOptions) -> String {
     let title = "pingem: \(isoUTC(options.report.since)) to \(isoUTC(options.report.until))"
-    return htmlPage(title: escapeHTML(title), data: data)
+    return htmlPage(title: escapeHTML(title), data: embedJSON(data))
 }
 
 /// The default output name: pingem-<start>-<end>.html, times in UTC to the

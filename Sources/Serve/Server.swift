@@ -47,7 +47,7 @@ public final class MetricsService: Sendable {
 
 /// What a page or event stream shows, from its URL's query parameters
 /// (last, since, until, timeout, epoch, outage-min, target).
-public struct LiveQuery: Sendable, Equatable {
+public struct LiveQuery: Sendable, Hashable {
     public var last: String?
     public var since: String?
     public var until: String?
@@ -99,12 +99,14 @@ public struct LiveQuery: Sendable, Equatable {
     }
 }
 
-/// The export page's data (JSON) for `query` at `now`, read afresh.
+/// The export page's data (JSON) for `query` at `now`, read and computed
+/// afresh: what `pingem export html` embeds for the same window (hourly
+/// summaries where it reads them). The live page's feeds give the same
+/// text, keeping the epochs that can no longer change (LiveFeed.swift).
 public func liveData(_ query: LiveQuery, configuration: ServeConfiguration, now: Nanoseconds) throws -> String {
     let options = try query.exportOptions(now: now, configuration: configuration)
     let db = try Database(path: configuration.databasePath, mode: .readOnly)
-    let input = try ReportInput.load(from: db, options: options.report)
-    return try exportData(input, options)
+    return try exportData(try exportInput(from: db, options, exact: false), options)
 }
 
 func wallClockNs() -> Nanoseconds {
@@ -114,16 +116,14 @@ func wallClockNs() -> Nanoseconds {
 }
 
 /// The router: `/`, `/live.js`, `/events`, `/metrics`.
-public func makeRouter(_ configuration: ServeConfiguration, metrics: MetricsService) -> Router<BasicRequestContext> {
+public func makeRouter(_ configuration: ServeConfiguration, metrics: MetricsService,
+                       feeds: LiveFeeds? = nil) -> Router<BasicRequestContext> {
     let router = Router()
+    let feeds = feeds ?? LiveFeeds(configuration)
     router.get("/") { request, _ -> Response in
-        let query = LiveQuery(request)
-        let now = wallClockNs()
         do {
-            let options = try query.exportOptions(now: now, configuration: configuration)
-            let db = try Database(path: configuration.databasePath, mode: .readOnly)
-            let input = try ReportInput.load(from: db, options: options.report)
-            let page = livePage(try exportHTML(input, options), defaultLast: configuration.defaultLast)
+            let frame = try await feeds.frame(LiveQuery(request))
+            let page = livePage(exportHTML(data: frame.data, frame.options), defaultLast: configuration.defaultLast)
             return text(page, type: "text/html; charset=utf-8")
         } catch let error as ReportError {
             return text("pingem: \(error)\n", status: .badRequest)
@@ -151,7 +151,7 @@ public func makeRouter(_ configuration: ServeConfiguration, metrics: MetricsServ
             while !Task.isCancelled {
                 var frame: String?
                 do {
-                    let data = try liveData(query, configuration: configuration, now: wallClockNs())
+                    let data = try await feeds.frame(query).data
                     // Only news is sent: the same figures made a moment later
                     // differ only in when they were made.
                     let figures = withoutGeneratedTime(data)
@@ -177,16 +177,20 @@ public func makeRouter(_ configuration: ServeConfiguration, metrics: MetricsServ
     return router
 }
 
-/// The page data without its "generated_ms" field.
+/// The page data without its "generated_ms" field. The standard library's
+/// search, not Foundation's: a month's data is half a megabyte, twice a second.
 func withoutGeneratedTime(_ data: String) -> String {
-    guard let field = data.range(of: "\"generated_ms\":"),
+    guard let field = data.firstRange(of: "\"generated_ms\":"),
           let comma = data[field.upperBound...].firstIndex(of: ",") else { return data }
     return String(data[..<field.lowerBound] + data[data.index(after: comma)...])
 }
 
-/// One Server-Sent Event; each line of `data` becomes a data: line.
+/// One Server-Sent Event; each line of `data` becomes a data: line. The
+/// page's data is one line (splitting half a megabyte each tick was an
+/// eighth of a tick's cost).
 func sseFrame(event: String, _ data: String) -> String {
-    "event: \(event)\n" + data.split(separator: "\n", omittingEmptySubsequences: false).map { "data: \($0)\n" }.joined() + "\n"
+    if !data.utf8.contains(UInt8(ascii: "\n")) { return "event: \(event)\ndata: " + data + "\n\n" }
+    return "event: \(event)\n" + data.split(separator: "\n", omittingEmptySubsequences: false).map { "data: \($0)\n" }.joined() + "\n"
 }
 
 private func text(_ body: String, type: String = "text/plain; charset=utf-8", status: HTTPResponse.Status = .ok,
@@ -198,7 +202,7 @@ private func text(_ body: String, type: String = "text/plain; charset=utf-8", st
 }
 
 /// The application; `onRunning` learns the bound port (port 0 in tests).
-public func makeApplication(_ configuration: ServeConfiguration,
+public func makeApplication(_ configuration: ServeConfiguration, feeds: LiveFeeds? = nil,
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
     let metrics = MetricsService(databasePath: configuration.databasePath, timeoutNs: configuration.timeoutNs)
     // The totals are built while the server already listens: a scrape that
@@ -206,7 +210,7 @@ public func makeApplication(_ configuration: ServeConfiguration,
     // year of 10 targets) rather than the server for its whole start.
     DispatchQueue.global().async { _ = metrics.scrape(now: wallClockNs()) }
     return Application(
-        router: makeRouter(configuration, metrics: metrics),
+        router: makeRouter(configuration, metrics: metrics, feeds: feeds),
         configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
                              serverName: "pingem"),
         onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.listen.port) })

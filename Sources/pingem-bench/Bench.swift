@@ -10,7 +10,8 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pingem-bench",
         abstract: "Synthetic histories and timed reports for pingem's benchmark.",
-        subcommands: [Generate.self, Run.self, Summarize.self, RecorderCommand.self, UpkeepCommand.self]
+        subcommands: [Generate.self, Run.self, Summarize.self, RecorderCommand.self, UpkeepCommand.self,
+                      EventsCommand.self]
     )
 }
 
