@@ -42,9 +42,11 @@ extension Reliability {
             let committedBeforeFull = try sqlInt(db, "SELECT count(*) FROM probe")
             #expect(waitUntil { recorder.logLines(containing: "cannot write to").count == 1 }, "\(recorder.log)")
             pause(fullFor)
-            // Nothing was written while full (a batch is all or nothing).
-            let committedWhileFull = try sqlInt(db, "SELECT count(*) FROM probe")
-            #expect(committedWhileFull - committedBeforeFull <= 2 * 10, "at most the batch in flight when the disk filled")
+            // A batch is all or nothing. Some may still commit while the disk
+            // is full: into space the files hold already (the upkeep
+            // checkpoints every --flush, so the next batch writes the WAL
+            // from its start again; pages freed by compaction). What must
+            // hold: a failed batch is said once, kept, and written later.
             #expect(try sql(db, "PRAGMA integrity_check") == [["ok"]])
             unlink(filler)
             #expect(waitUntil { recorder.logLines(containing: "database writable again").count == 1 }, "\(recorder.log)")
