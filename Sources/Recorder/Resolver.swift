@@ -94,7 +94,8 @@ public func resolve(host: String, families: Set<IPFamily>) -> Resolution {
             }
             if let a = IPAddress(bytes: bytes) { return .resolved(a) }
         } else if ai.pointee.ai_family == AF_INET6, families.contains(.v6), let sa = ai.pointee.ai_addr {
-            // A link-local answer (hosts file, mDNS) carries its interface.
+            // A link-local answer carries its interface (nss-mdns gives one;
+            // glibc's hosts file takes no zone and skips such a line).
             let (bytes, scope) = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { p in
                 (withUnsafeBytes(of: p.pointee.sin6_addr) { Array($0) }, p.pointee.sin6_scope_id)
             }

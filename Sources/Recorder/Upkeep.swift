@@ -24,11 +24,13 @@ extension RecorderService {
         let log: @Sendable (String) -> Void
 
         struct Stopped: Error {}
+        static let checkpointEveryNs: Int64 = 10_000_000_000
 
         func run(_ threads: RecorderThreads) {
             var db: Database? = nil
             var maintenance = Maintenance(retainNs: retainNs, log: log)
             var next = clock.monotonicNs()
+            var nextCheckpoint = next
             while !threads.isStopping {
                 let now = clock.monotonicNs()
                 if now < next {
@@ -43,8 +45,13 @@ extension RecorderService {
                     if db == nil { db = try open(threads) }
                     maintenance.step(db!, wallNs: clock.wallNs())
                     // The writer leaves checkpoints to us: its commits
-                    // would otherwise copy our writes into the file.
-                    db!.checkpoint()
+                    // would otherwise copy our writes into the file. Every
+                    // 10 s at most: each one syncs the file (a WAL of 10 s
+                    // of batches is a few MB at 10,000 probes/s).
+                    if now >= nextCheckpoint {
+                        db!.checkpoint()
+                        nextCheckpoint = now + Self.checkpointEveryNs
+                    }
                 } catch {
                     maintenance.failed(error)
                 }

@@ -43,9 +43,9 @@ extension Reliability {
             #expect(waitUntil { recorder.logLines(containing: "cannot write to").count == 1 }, "\(recorder.log)")
             pause(fullFor)
             // A batch is all or nothing. Some may still commit while the disk
-            // is full: into space the files hold already (the upkeep
-            // checkpoints every --flush, so the next batch writes the WAL
-            // from its start again; pages freed by compaction). What must
+            // is full: into space the files hold already (after the
+            // upkeep's checkpoint the next batch writes the WAL from its
+            // start again; pages freed by compaction). What must
             // hold: a failed batch is said once, kept, and written later.
             #expect(try sql(db, "PRAGMA integrity_check") == [["ok"]])
             unlink(filler)
