@@ -84,7 +84,13 @@ extension RecorderService {
     ///      retention run `pingem prune` makes too (Database.Pruning): prune
     ///      steps until nothing before the cutoff is left (a prune step
     ///      summarizes the hours it deletes first), then incremental vacuum
-    ///      steps until the free pages are given back.
+    ///      steps until the free pages are given back;
+    ///   4. when a step has nothing of 1 to 3 to do: one hour whose summary
+    ///      an older build wrote, summarized again in the current encoding
+    ///      (Database.resummarize: an hour whose probes were pruned keeps its
+    ///      own), so a history recorded before it needs no command to serve
+    ///      /metrics from summaries; at one hour per flush a year takes
+    ///      about two and a half hours.
     /// Reports read raw probes wherever a summary is missing.
     /// A failure is said once on stderr and retried at the next step.
     struct Maintenance {
@@ -99,6 +105,9 @@ extension RecorderService {
         var pruning: Database.Pruning? = nil
         var failing = false
         var saidNoIncrementalVacuum = false
+        /// The hours with outdated summaries not yet looked at, oldest last;
+        /// nil until the first idle step lists them.
+        var outdated: [Int64]? = nil
 
         init(retainNs: Int64?, log: @escaping (String) -> Void = { RecorderLog.line($0) }) {
             self.retainNs = retainNs
@@ -109,9 +118,10 @@ extension RecorderService {
             do {
                 // Summaries first: they read the hour through forEachProbe,
                 // rows or blocks alike, so the order is only about freshness.
-                try db.summarizeHours(endingBy: wallNs - Self.compactAfterNs, maxHours: Self.summarizePerStep)
-                try db.compact(hoursEndingBefore: wallNs - Self.compactAfterNs, limit: 1)
+                let summarized = try db.summarizeHours(endingBy: wallNs - Self.compactAfterNs, maxHours: Self.summarizePerStep)
+                let compacted = try db.compact(hoursEndingBefore: wallNs - Self.compactAfterNs, limit: 1)
                 if let retainNs { try retain(db, retainNs: retainNs, wallNs: wallNs) }
+                if summarized == 0 && compacted == 0 && pruning?.isDone ?? true { try refreshOutdated(db) }
                 if failing { log("maintenance works again (summaries, compaction, retention)") }
                 failing = false
             } catch {
@@ -124,6 +134,14 @@ extension RecorderService {
             if error is UpkeepLoop.Stopped { return }
             if !failing { log("maintenance failed (\(error)); the probes are safe, retrying every flush") }
             failing = true
+        }
+
+        /// Step 4: one outdated hour summarized again, or passed over for good.
+        private mutating func refreshOutdated(_ db: Database) throws {
+            if outdated == nil { outdated = Array(try db.outdatedSummaryHours().reversed()) }
+            guard let hour = outdated?.last else { return }
+            try db.resummarize(hour: hour)
+            outdated?.removeLast()
         }
 
         private mutating func retain(_ db: Database, retainNs: Int64, wallNs: Int64) throws {

@@ -50,6 +50,37 @@ extension Database {
     }
 
     private func buildSummaries(hour: Nanoseconds) throws {
+        try writeSummaries(try summariesFromRaw(hour: hour))
+    }
+
+    /// The hours with a summary in an older encoding than this build writes,
+    /// oldest first (one scan of the table). Encoding 2 lacks the per-bucket
+    /// response counts, so `/metrics` reads such hours raw, and at serve's
+    /// start that is almost every hour of a long history.
+    public func outdatedSummaryHours() throws -> [Nanoseconds] {
+        guard try userVersion() >= 3 else { return [] }
+        return try fetchAll("SELECT DISTINCT hour_ns FROM summary WHERE substr(data, 1, 1) <> ?1 ORDER BY hour_ns",
+                            bind: { $0.bind([HourSummary.encodingVersion], at: 1) }) { row in row.int64(at: 0) }
+    }
+
+    /// Summarizes an hour again in the current encoding, all its targets in
+    /// one transaction, if its raw probes are all still stored: each target's
+    /// new summary must count the probes its old one counted, so an hour
+    /// whose probes were pruned keeps its old summary (the only record of
+    /// it). Returns whether it replaced the hour's summaries.
+    @discardableResult
+    public func resummarize(hour: Nanoseconds) throws -> Bool {
+        let fresh = try summariesFromRaw(hour: hour)
+        for target in try targets() {
+            let old = try summarizedCounts(from: hour, to: hour + 1, target: target.id)[hour]
+            guard old == fresh.first(where: { $0.targetID == target.id })?.sent else { return false }
+        }
+        try writeSummaries(fresh)
+        return true
+    }
+
+    /// Every target's summary of `hour`, from its raw probes (rows or blocks).
+    private func summariesFromRaw(hour: Nanoseconds) throws -> [HourSummary] {
         let end = hour + summaryHourNs
         let sessions = try self.sessions(overlapping: hour, end)
         let sessionTargets = try self.sessionTargets(sessions: sessions.map(\.id))
@@ -75,8 +106,7 @@ extension Database {
             }
             summarizers[i].add(probe)
         }
-        let summaries = index.sorted { $0.key < $1.key }.map { summarizers[$0.value].finish() }
-        try writeSummaries(summaries)
+        return index.sorted { $0.key < $1.key }.map { summarizers[$0.value].finish() }
     }
 
     /// Deletes every summary (the builder then starts again from the first

@@ -6,7 +6,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import Recorder
-import Store
+@testable import Store
 
 @Suite struct MaintenanceTests {
     static let hour: Int64 = 3_600_000_000_000
@@ -139,5 +139,52 @@ import Store
         #expect(log.withLock { $0 }.isEmpty)
         #expect(try blockCount(path) == 0)
         #expect(try count(db) == 3 * 3 * 360)
+    }
+
+    /// `summary` as a build before encoding 3 wrote it: version byte 2, and
+    /// no response bucket counts (encoding 3 ends with their count, -1 for none).
+    func encodingTwo(_ summary: HourSummary) -> [UInt8] {
+        var old = summary
+        old.responseBuckets = nil
+        var bytes = old.encoded()
+        #expect(bytes.last == 1)  // zigzag(-1): no buckets
+        bytes[0] = 2
+        return Array(bytes.dropLast())
+    }
+
+    @Test func idleStepsSummarizeOutdatedHoursAgainButKeepPrunedOnes() throws {
+        let (db, path) = try history(hours: 4)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let hours = (0..<4).map { Self.t0 + Int64($0) * Self.hour }
+        try db.summarizeHours(endingBy: Self.t0 + 4 * Self.hour, maxHours: 10)
+        var current: [HourSummary] = []
+        for target in try db.targets() { current += try db.summaries(from: .min, to: .max, target: target.id) }
+        #expect(current.count == 12 && current.allSatisfy { $0.responseBuckets != nil })
+        // An older build's summaries, and hour 0's raw probes pruned since.
+        try db.inTransaction {
+            try db.withStatement("UPDATE summary SET data = ?1 WHERE target_id = ?2 AND hour_ns = ?3") { statement in
+                for summary in current {
+                    statement.reset()
+                    statement.bind(encodingTwo(summary), at: 1)
+                    statement.bind(summary.targetID, at: 2)
+                    statement.bind(summary.hourNs, at: 3)
+                    try statement.run()
+                }
+            }
+        }
+        while try !db.pruneStep(sentBefore: hours[1]).done {}
+        #expect(try db.outdatedSummaryHours() == hours)
+
+        var maintenance = RecorderService.Maintenance(retainNs: nil)
+        let now = Self.t0 + 4 * Self.hour + 31 * 60_000_000_000
+        for _ in 0..<10 { maintenance.step(db, wallNs: now) }
+        // Hours 1 to 3 are as this build summarizes them; hour 0, whose
+        // probes are gone, keeps its summary: the only record of it.
+        #expect(try db.outdatedSummaryHours() == [hours[0]])
+        var after: [HourSummary] = []
+        for target in try db.targets() { after += try db.summaries(from: .min, to: .max, target: target.id) }
+        #expect(after.filter { $0.hourNs != hours[0] } == current.filter { $0.hourNs != hours[0] })
+        #expect(after.filter { $0.hourNs == hours[0] }.map(\.sent) == [360, 360, 360])
+        #expect(after.filter { $0.hourNs == hours[0] }.allSatisfy { $0.responseBuckets == nil })
     }
 }
