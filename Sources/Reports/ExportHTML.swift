@@ -82,10 +82,17 @@ public func exportUsesSummaries(_ options: ExportOptions) -> Bool {
 /// says so (unless `exact`), raw probes only of the hours they cannot answer
 /// at the finest embedded level; else every probe of the window.
 public func exportInput(from db: Database, _ options: ExportOptions, exact: Bool) throws -> ReportInput {
+    var kept = KeptSummaries()
+    return try exportInput(from: db, options, exact: exact, kept: &kept)
+}
+
+/// exportInput, with the summaries read before kept in `kept` (serve's live page).
+public func exportInput(from db: Database, _ options: ExportOptions, exact: Bool,
+                        kept: inout KeptSummaries) throws -> ReportInput {
     guard !exact && exportUsesSummaries(options) else { return try ReportInput.load(from: db, options: options.report) }
     var load = options.report
     load.epochNs = exportLevelWidths(options).first
-    return try ReportInput.load(from: db, options: load, summaries: true)
+    return try ReportInput.load(from: db, options: load, summaries: true, kept: &kept)
 }
 
 /// The page's data block as JSON (not yet escaped for HTML). With summaries

@@ -89,7 +89,8 @@ public struct LivePageCache: Sendable {
             var part = options
             part.report.since = periods[k].0
             part.report.until = periods[j - 1].1
-            let made = try exportFigures(input, part, widths: [width], histograms: false).reports[0]
+            let made = try exportFigures(input.hours(meeting: part.report.since, part.report.until), part,
+                                         widths: [width], histograms: false).reports[0]
             for (t, target) in made.targets.enumerated() { epochs[t] += target.epochs }
             madeEpochs += (j - k) * made.targets.count
             for (e, epoch) in (made.targets.first?.epochs ?? []).enumerated()

@@ -29,6 +29,24 @@ public struct ReportInput: Sendable, Equatable {
         self.replies = replies; self.icmpErrors = icmpErrors
     }
 
+    /// What a report of [since, until) reads of this input, for many short
+    /// reports over one long input (the live page's recent epochs): the
+    /// probes, replies and ICMP errors sent in the whole UTC hours that meet
+    /// the window (the summary path counts an edge hour's probes against its
+    /// summary) and those hours' summaries; targets, sessions, gaps and
+    /// addresses whole. Every report reads only that much of its input, so
+    /// a report over the part equals one over the whole.
+    func hours(meeting since: Nanoseconds, _ until: Nanoseconds) -> ReportInput {
+        let from = floorDivide(since, summaryHourNs) * summaryHourNs
+        let to = floorDivide(until - 1, summaryHourNs) * summaryHourNs + summaryHourNs
+        var part = self
+        part.probes = probes.filter { $0.sentNs >= from && $0.sentNs < to }
+        part.replies = replies.filter { $0.sentNs >= from && $0.sentNs < to }
+        part.icmpErrors = icmpErrors.filter { $0.sentNs >= from && $0.sentNs < to }
+        part.summaries = summaries.filter { $0.hourNs >= from && $0.hourNs < to }
+        return part
+    }
+
     /// What every report reads, whatever it reads of the probes: targets,
     /// the window's sessions and gaps, and the selected targets' addresses;
     /// with the selected targets and their ids (nil: all).
@@ -64,11 +82,19 @@ public struct ReportInput: Sendable, Equatable {
     /// writes all targets of an hour together). Edge hours that have a
     /// summary are read whole, so pruned raw data shows (makeReport says so).
     public static func load(from db: Database, options: ReportOptions, summaries: Bool) throws -> ReportInput {
+        var kept = KeptSummaries()
+        return try load(from: db, options: options, summaries: summaries, kept: &kept)
+    }
+
+    /// load(from:options:summaries:), reading only the summaries `kept`
+    /// lacks (and keeping them there): for a window loaded again and again.
+    public static func load(from db: Database, options: ReportOptions, summaries: Bool,
+                            kept: inout KeptSummaries) throws -> ReportInput {
         guard summaries else { return try load(from: db, options: options) }
         var (input, selected, ids) = try frame(from: db, options: options)
         let firstHour = floorDivide(options.since, summaryHourNs) * summaryHourNs
         for target in selected {
-            input.summaries += try db.summaries(from: firstHour, to: options.until, target: target.id)
+            input.summaries += try kept.summaries(db, from: firstHour, to: options.until, target: target.id)
         }
         let exact = exactSummaries(input, options)
         var skippable: [Nanoseconds: Bool] = [:]
@@ -127,4 +153,36 @@ func selectTargets(_ all: [TargetRecord], _ wanted: [String]) throws -> [TargetR
         for target in matches where seen.insert(target.id).inserted { selected.append(target) }
     }
     return selected
+}
+
+/// Hour summaries kept between loads of a window that moves forward (serve's
+/// live page reads a month's 7,200 of them every tick otherwise): a load
+/// reads only the hours after the last one kept. A summary, once written, is
+/// only ever written again with the same figures (Database.resummarize adds
+/// the bucket counts /metrics wants, which no report reads), and a summary
+/// is written only for an hour after the latest summarized one, so what is
+/// kept stays true. Memory: about 250 bytes per hour and target.
+public struct KeptSummaries: Sendable {
+    private struct Kept: Sendable {
+        var from: Nanoseconds
+        var summaries: [HourSummary]
+    }
+    private var byTarget: [Int64: Kept] = [:]
+
+    public init() {}
+
+    /// The target's summaries of hours starting in [from, to), by hour.
+    mutating func summaries(_ db: Database, from: Nanoseconds, to: Nanoseconds, target: Int64) throws -> [HourSummary] {
+        guard var kept = byTarget[target], kept.from <= from else {
+            let read = try db.summaries(from: from, to: to, target: target)
+            byTarget[target] = Kept(from: from, summaries: read)
+            return read
+        }
+        let next = max(from, (kept.summaries.last?.hourNs).map { $0 + summaryHourNs } ?? from)
+        kept.summaries.removeAll { $0.hourNs < from }
+        kept.summaries += try db.summaries(from: next, to: to, target: target)
+        kept.from = from
+        byTarget[target] = kept
+        return kept.summaries.filter { $0.hourNs < to }
+    }
 }

@@ -33,6 +33,7 @@ final class LiveFeed: Sendable {
     let queue = DispatchQueue(label: "pingem.live-feed")
     struct State {
         var cache = LivePageCache()
+        var summaries = KeptSummaries()
         var made: (at: ContinuousClock.Instant, frame: Result<LiveFrame, any Error>)?
     }
     let state = Mutex(State())
@@ -77,7 +78,7 @@ public final class LiveFeeds: Sendable {
         let clock = ContinuousClock()
         return try feed.state.withLock { state in
             if let made = state.made, clock.now - made.at < configuration.tick { return try made.frame.get() }
-            let frame = Result { try make(query, cache: &state.cache) }
+            let frame = Result { try make(query, cache: &state.cache, summaries: &state.summaries) }
             state.made = (clock.now, frame)
             return try frame.get()
         }
@@ -92,12 +93,12 @@ public final class LiveFeeds: Sendable {
         }
     }
 
-    private func make(_ query: LiveQuery, cache: inout LivePageCache) throws -> LiveFrame {
+    private func make(_ query: LiveQuery, cache: inout LivePageCache, summaries: inout KeptSummaries) throws -> LiveFrame {
         madeCount.add(1, ordering: .relaxed)
         let now = wallClockNs()
         let options = try query.exportOptions(now: now, configuration: configuration)
         let db = try Database(path: configuration.databasePath, mode: .readOnly)
-        let input = try exportInput(from: db, options, exact: false)
+        let input = try exportInput(from: db, options, exact: false, kept: &summaries)
         let data = try cache.data(input, options, stableMarginNs: liveStableMarginNs(options.report.timeoutNs))
         madeEpochCount.add(cache.madeEpochs, ordering: .relaxed)
         return LiveFrame(data: data, options: options)
