@@ -221,28 +221,26 @@ private func summaryObject(_ s: Summary) -> String {
 
 /// One array per figure (columns are far smaller than one object per epoch).
 private func epochColumns(_ epochs: [Epoch]) -> String {
-    func column(_ name: String, _ value: (Summary) -> String) -> String {
+    // Row by row into the columns: an epoch's summary is read once, not once
+    // per column (eleven copies of it, arrays retained, were most of a live
+    // page's rendering of a month).
+    let names = ["sent", "lost", "late", "errors", "unknown", "coverage", "min", "p50", "p90", "p99", "max"]
+    var columns = names.map { name -> String in
         var text = "\"\(name)\":["
         text.reserveCapacity(epochs.count * 6)
-        for (i, epoch) in epochs.enumerated() {
-            if i > 0 { text += "," }
-            text += value(epoch.summary)
-        }
-        return text + "]"
+        return text
     }
-    return "{" + [
-        column("sent") { String($0.sent) },
-        column("lost") { String($0.lost) },
-        column("late") { String($0.late) },
-        column("errors") { String($0.errors) },
-        column("unknown") { String($0.unknown) },
-        column("coverage") { trimmed($0.coverage, 4) },
-        column("min") { micros($0.rtt.min) },
-        column("p50") { micros($0.rtt.p50) },
-        column("p90") { micros($0.rtt.p90) },
-        column("p99") { micros($0.rtt.p99) },
-        column("max") { micros($0.rtt.max) },
-    ].joined(separator: ",") + "}"
+    for i in epochs.indices {
+        let s = epochs[i].summary
+        let cells = [String(s.sent), String(s.lost), String(s.late), String(s.errors), String(s.unknown),
+                     trimmed(s.coverage, 4), micros(s.rtt.min), micros(s.rtt.p50), micros(s.rtt.p90),
+                     micros(s.rtt.p99), micros(s.rtt.max)]
+        for c in columns.indices {
+            if i > 0 { columns[c] += "," }
+            columns[c] += cells[c]
+        }
+    }
+    return "{" + columns.map { $0 + "]" }.joined(separator: ",") + "}"
 }
 
 /// Single probes: send time as a delta (ms) from the previous, and an outcome

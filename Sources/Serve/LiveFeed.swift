@@ -77,11 +77,22 @@ public final class LiveFeeds: Sendable {
     private func frameNow(_ query: LiveQuery, _ feed: LiveFeed) throws -> LiveFrame {
         let clock = ContinuousClock()
         return try feed.state.withLock { state in
-            if let made = state.made, clock.now - made.at < configuration.tick { return try made.frame.get() }
+            if let made = state.made, clock.now - made.at < freshFor(made.frame) { return try made.frame.get() }
             let frame = Result { try make(query, cache: &state.cache, summaries: &state.summaries) }
             state.made = (clock.now, frame)
             return try frame.get()
         }
+    }
+
+    /// How long a frame is handed on before it is made again: a tick; at
+    /// least a second for a window read from hourly summaries, whose finest
+    /// embedded epochs are an hour long: making a month of 10 targets takes
+    /// a tenth of a second or more, and twice a second was a third of a
+    /// core for no change anyone could see. New probes still show within
+    /// about a second of their commit.
+    private func freshFor(_ frame: Result<LiveFrame, any Error>) -> Duration {
+        guard case .success(let made) = frame, exportUsesSummaries(made.options) else { return configuration.tick }
+        return max(configuration.tick, .seconds(1))
     }
 
     /// frameNow on the feed's queue: making the data of a long window
