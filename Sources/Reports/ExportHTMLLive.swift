@@ -106,7 +106,10 @@ public struct LivePageCache: Sendable {
         // The level's percentiles are approximate when one of its periods took
         // a summary: when the summary path takes any hour at this width.
         let selected = Set(try selectTargets(input.targets, o.targets).map(\.id))
-        report.percentilesApproximate = exactSummaries(input, o).contains { selected.contains($0.target) }
+        let grid = EpochStarts(periods)
+        report.percentilesApproximate = input.summaries.contains {
+            selected.contains($0.targetID) && summaryIsExact($0, o, epochs: grid)
+        }
         return report
     }
 }
