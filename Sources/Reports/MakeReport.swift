@@ -67,6 +67,7 @@ func makeReports(
         let probedAs = latestProbing(input, target: target.id, options.since, options.until)
         let outages = outagesOf([rawStretch(classified[...], sessions: sessions)].compactMap { $0 },
                                 sessions: sessions, minimum: options.outageMin)
+        let path = pathJudge(target, input: input, options: options, sessions: sessions)
         var reports: [TargetReport] = []
         for periods in periodsByWidth {
             var epochs: [Epoch] = []
@@ -82,6 +83,7 @@ func makeReports(
             var report = TargetReport(target: target.name, host: target.host, addresses: addresses,
                                       summary: summary, epochs: epochs, outages: outages)
             report.probed(as: probedAs)
+            report.judgePath(path, since: options.since, until: options.until)
             reports.append(report)
         }
         perTarget.withLock { $0[t] = (reports, classified) }

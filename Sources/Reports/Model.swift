@@ -65,6 +65,9 @@ public struct TargetReport: Sendable, Equatable {
     /// Every epoch of the window, even those without data; empty without an epoch length.
     public var epochs: [Epoch]
     public var outages: [Outage]
+    /// The window's path, hop by hop (TTL 1 first, the target itself last;
+    /// PathReport.swift); empty without path rounds.
+    public var path: [PathHop] = []
     public init(vantage: String? = nil, target: String, host: String, addresses: [String], summary: Summary, epochs: [Epoch], outages: [Outage]) {
         self.vantage = vantage; self.target = target; self.host = host; self.addresses = addresses
         self.summary = summary; self.epochs = epochs; self.outages = outages
@@ -105,6 +108,9 @@ public struct Summary: Sendable, Equatable {
     /// Fraction of the period a recorder was probing this target, in [0, 1].
     public var coverage: Double = 0
     public var rtt = RTTStats()
+    /// Where the period's loss begins (Store's PathJudge); nil when nothing
+    /// was lost, `unknown` when no path round saw the loss.
+    public var lossWhere: PathWhere?
     public init() {}
     /// Nothing was recorded: "no data", never loss.
     public var hasNoData: Bool { sent == 0 }
@@ -136,9 +142,35 @@ public struct Outage: Sendable, Equatable {
     /// Send time of the next (answered) probe, else last lost send time + one interval.
     public var end: Nanoseconds
     public var lost: Int
+    /// Where its loss begins (Store's PathJudge over its rounds).
+    public var lossWhere = PathWhere.unknown
     public var seconds: Double { Double(end - start) / 1e9 }
     public init(start: Nanoseconds, end: Nanoseconds, lost: Int) {
         self.start = start; self.end = end; self.lost = lost
+    }
+}
+
+/// One hop of a target's path over a period (the last one is the target):
+/// Store's PathHopFigures with round-trip times in milliseconds.
+public struct PathHop: Sendable, Equatable {
+    public var ttl: Int
+    public var isTarget: Bool
+    /// The most frequent answering address; nil for a hop that never answered.
+    public var address: String?
+    /// Every answering address, in the order each first answered.
+    public var addresses: [String]
+    public var sent: Int
+    public var answered: Int
+    /// Unanswered / sent * 100.
+    public var lossPct: Double?
+    /// Unanswered probes whose every later probe of the round went unanswered too, / sent * 100.
+    public var forwardLossPct: Double?
+    public var rtt: RTTStats
+    public init(ttl: Int, isTarget: Bool, address: String?, addresses: [String], sent: Int, answered: Int,
+                lossPct: Double?, forwardLossPct: Double?, rtt: RTTStats) {
+        self.ttl = ttl; self.isTarget = isTarget; self.address = address; self.addresses = addresses
+        self.sent = sent; self.answered = answered; self.lossPct = lossPct; self.forwardLossPct = forwardLossPct
+        self.rtt = rtt
     }
 }
 

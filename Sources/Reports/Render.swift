@@ -7,12 +7,14 @@ public enum ReportFormat: String, Sendable, CaseIterable {
 }
 
 /// The report as text. Table times are in `timeZone`; CSV and JSON are UTC.
-/// `color: false` never emits escape codes.
-public func render(_ report: Report, as format: ReportFormat, color: Bool, timeZone: TimeZone = .current) -> String {
+/// `color: false` never emits escape codes. `path` adds each target's path
+/// table to the table (JSON always has "path"; CSV has the `where` columns).
+public func render(_ report: Report, as format: ReportFormat, color: Bool, timeZone: TimeZone = .current,
+                   path: Bool = false) -> String {
     switch format {
     case .json: return renderJSON(report)
     case .csv: return renderCSV(report)
-    case .table: return renderTable(report, color: color, timeZone: timeZone)
+    case .table: return renderTable(report, color: color, timeZone: timeZone, path: path)
     }
 }
 

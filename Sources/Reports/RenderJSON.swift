@@ -31,8 +31,11 @@ func renderJSON(_ report: Report) -> String {
                     ("end", .string(isoUTC(outage.end))),
                     ("lost", .number(String(outage.lost))),
                     ("seconds", .number(fixed(outage.seconds, 3))),
+                    ("where", whereJSON(outage.lossWhere)),
                 ])
             })),
+            // Last, so that the fields that were there keep their place.
+            ("path", .array(target.path.map(hopJSON))),
         ])
     }
     var out = ""
@@ -41,9 +44,41 @@ func renderJSON(_ report: Report) -> String {
     return out
 }
 
+private func ms(_ value: Double?) -> JSON { value.map { .number(fixed($0, 3)) } ?? .null }
+
+private func rttJSON(_ rtt: RTTStats) -> JSON {
+    .object([
+        ("min", ms(rtt.min)), ("avg", ms(rtt.avg)), ("p50", ms(rtt.p50)),
+        ("p90", ms(rtt.p90)), ("p99", ms(rtt.p99)), ("max", ms(rtt.max)),
+        ("stddev", ms(rtt.stddev)), ("jitter", ms(rtt.jitter)),
+    ])
+}
+
+/// null when nothing was lost.
+private func whereJSON(_ w: PathWhere?) -> JSON {
+    guard let w else { return .null }
+    return .object([
+        ("segment", .string(w.segment.rawValue)),
+        ("ttl", w.ttl.map { .number(String($0)) } ?? .null),
+        ("address", w.address.map { .string($0) } ?? .null),
+    ])
+}
+
+private func hopJSON(_ hop: PathHop) -> JSON {
+    .object([
+        ("ttl", .number(String(hop.ttl))),
+        ("address", hop.address.map { .string($0) } ?? .null),
+        ("addresses", .array(hop.addresses.map { .string($0) })),
+        ("sent", .number(String(hop.sent))),
+        ("answered", .number(String(hop.answered))),
+        ("loss_pct", hop.lossPct.map { .number(fixed($0, 3)) } ?? .null),
+        ("forward_loss_pct", hop.forwardLossPct.map { .number(fixed($0, 3)) } ?? .null),
+        ("rtt_ms", rttJSON(hop.rtt)),
+    ])
+}
+
 private func summaryFields(_ s: Summary) -> [(String, JSON)] {
-    func ms(_ value: Double?) -> JSON { value.map { .number(fixed($0, 3)) } ?? .null }
-    return [
+    [
         ("sent", .number(String(s.sent))),
         ("received", .number(String(s.received))),
         ("lost", .number(String(s.lost))),
@@ -54,11 +89,8 @@ private func summaryFields(_ s: Summary) -> [(String, JSON)] {
         ("unknown", .number(String(s.unknown))),
         ("loss_pct", s.lossPct.map { .number(fixed($0, 3)) } ?? .null),
         ("coverage", .number(fixed(s.coverage, 4))),
-        ("rtt_ms", .object([
-            ("min", ms(s.rtt.min)), ("avg", ms(s.rtt.avg)), ("p50", ms(s.rtt.p50)),
-            ("p90", ms(s.rtt.p90)), ("p99", ms(s.rtt.p99)), ("max", ms(s.rtt.max)),
-            ("stddev", ms(s.rtt.stddev)), ("jitter", ms(s.rtt.jitter)),
-        ])),
+        ("rtt_ms", rttJSON(s.rtt)),
+        ("where", whereJSON(s.lossWhere)),
     ]
 }
 

@@ -11,7 +11,8 @@ private enum Style {
     static let red = "\u{1B}[31m", dim = "\u{1B}[2m", bold = "\u{1B}[1m", reset = "\u{1B}[0m"
 }
 
-func renderTable(_ report: Report, color: Bool, timeZone: TimeZone) -> String {
+/// `path`: each target's block ends with its path table and where its loss begins.
+func renderTable(_ report: Report, color: Bool, timeZone: TimeZone, path: Bool = false) -> String {
     var clock = LocalClock(timeZone: timeZone, since: report.since, until: report.until)
     // Sub-minute epochs (or a window starting mid-minute) need seconds to tell rows apart.
     let minute: Nanoseconds = 60_000_000_000
@@ -45,12 +46,13 @@ func renderTable(_ report: Report, color: Bool, timeZone: TimeZone) -> String {
         }
         for outage in target.outages {
             block.append("outage \(clock.precise(outage.start)) → \(clock.precise(outage.end)), "
-                         + "\(outage.lost) probes, \(fixed(outage.seconds, 1)) s")
+                         + "\(outage.lost) probes, \(fixed(outage.seconds, 1)) s, \(whereLabel(outage.lossWhere))")
         }
         let kinds = target.summary.errorKinds.sorted { ($0.value, $1.key) > ($1.value, $0.key) }
         if !kinds.isEmpty {
             block.append("errors: " + kinds.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
+        if path { block += pathBlock(target, color: color) }
         if block.isEmpty { continue }
         lines.append("")
         // "name (host) addresses", each part only when it adds something.
@@ -67,6 +69,33 @@ func renderTable(_ report: Report, color: Bool, timeZone: TimeZone) -> String {
         lines.append("Percentiles of whole hours come from hourly summaries (within 1 %); --exact reads every probe.")
     }
     return lines.joined(separator: "\n") + "\n"
+}
+
+private let pathColumns = ["HOP", "ADDRESS", "SENT", "LOSS%", "FWD LOSS%", "P50 ms", "P90 ms", "MAX ms"]
+
+/// The mtr-style table of the window's path (the last row is the target),
+/// then where its loss begins in words.
+private func pathBlock(_ target: TargetReport, color: Bool) -> [String] {
+    guard !target.path.isEmpty else {
+        return ["path: no path rounds in this window (paths off, or recorded before pingem had paths)"]
+    }
+    var rows = [TableRow(cells: pathColumns, isHeader: true)]
+    for hop in target.path {
+        var address = hop.address ?? "* * *"
+        if hop.addresses.count > 1 { address += " (+\(hop.addresses.count - 1))" }
+        let loss = hop.lossPct.map { fixed($0, 2) } ?? "-"
+        let cells = [String(hop.ttl), address, String(hop.sent), loss, hop.forwardLossPct.map { fixed($0, 2) } ?? "-",
+                     tableMs(hop.rtt.p50), tableMs(hop.rtt.p90), tableMs(hop.rtt.max)]
+        // Red for forward loss only: a hop that merely does not answer is no loss.
+        rows.append(TableRow(cells: cells, alert: (hop.forwardLossPct ?? 0) > 0 ? 4 : nil))
+    }
+    return layout(rows, leftColumns: 2, color: color) + ["where: " + whereSentence(target.summary.lossWhere)]
+}
+
+/// A time in milliseconds as the table shows it ("-" without one).
+private func tableMs(_ value: Double?) -> String {
+    guard let value else { return "-" }
+    return fixed(value, value < 10 ? 2 : 1)
 }
 
 /// "via eth0, from 192.0.2.10, tos 0xb8": how the target was probed, where
@@ -93,15 +122,11 @@ private func statRow(_ labels: [String], _ s: Summary) -> TableRow {
         return TableRow(cells: labels + ["0", "no data"] + Array(repeating: "-", count: 5) + [cover]
                         + Array(repeating: "-", count: 6), noData: true)
     }
-    func ms(_ value: Double?) -> String {
-        guard let value else { return "-" }
-        return fixed(value, value < 10 ? 2 : 1)
-    }
     let loss = s.lossPct.map { fixed($0, 2) } ?? "-"
     let cells = labels + [
         String(s.sent), loss, String(s.lost), String(s.late), String(s.duplicates), String(s.errors),
-        String(s.unknown), cover, ms(s.rtt.min), ms(s.rtt.p50), ms(s.rtt.p90), ms(s.rtt.p99),
-        ms(s.rtt.max), ms(s.rtt.jitter),
+        String(s.unknown), cover, tableMs(s.rtt.min), tableMs(s.rtt.p50), tableMs(s.rtt.p90), tableMs(s.rtt.p99),
+        tableMs(s.rtt.max), tableMs(s.rtt.jitter),
     ]
     return TableRow(cells: cells, alert: (s.lossPct ?? 0) > 0 ? labels.count + 1 : nil)
 }

@@ -17,6 +17,12 @@ public struct ReportInput: Sendable, Equatable {
     /// `replies` and `icmpErrors` may leave out hours whose summaries every
     /// selected target can use (see load(from:options:summaries:)).
     public var summaries: [HourSummary] = []
+    /// The selected targets' path probes of the window's rounds (a round's
+    /// time, roundNs, in [since, until)), any order. Read raw in both
+    /// report paths: hourly summaries do not give path figures (they are
+    /// few: a probe per hop every --path-interval), so both paths judge the
+    /// path alike. Empty: no path rounds (paths off, an older database).
+    public var pathProbes: [PathProbeRecord] = []
 
     public init(
         targets: [TargetRecord] = [], sessions: [SessionRecord] = [],

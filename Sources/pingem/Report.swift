@@ -33,6 +33,9 @@ extension Pingem {
         @Flag(help: "Classify every probe: exact percentiles, no hourly summaries (slower over long windows).")
         var exact = false
 
+        @Flag(help: "After each target, its path hop by hop (mtr style) and where its loss begins (table format).")
+        var path = false
+
         // report's own --db: repeatable, unlike the other subcommands'.
         @Option(name: .customLong("db"), help: ArgumentHelp(
             "SQLite database file; repeat to report several side by side, each named by its file (home.db is home) or as NAME=PATH.",
@@ -44,6 +47,9 @@ extension Pingem {
             _ = try reportOptions(window, judgement, epoch: epoch, now: nowNs())
             _ = try thresholds()
             _ = try vantages()
+            if path && format != .table {
+                throw ValidationError("--path adds the hop table to the table format; JSON always has \"path\" and CSV the where_ columns, so drop --path or use --format table.")
+            }
         }
 
         /// The databases, named when there are several; one sentence (exit 64) on a clash.
@@ -92,7 +98,7 @@ extension Pingem {
             }
             let env = ProcessInfo.processInfo.environment
             let color = System.isTerminal(1) && (env["NO_COLOR"] ?? "").isEmpty && format == .table
-            print(render(report, as: format, color: color, timeZone: window.timeZone), terminator: "")
+            print(render(report, as: format, color: color, timeZone: window.timeZone, path: path), terminator: "")
             let crossed = Threshold.crossings(try thresholds(), in: report)
             if !crossed.isEmpty {
                 System.flushStandardOutput()

@@ -57,6 +57,11 @@ func contractReport() throws -> Report {
               "max": 20.000,
               "stddev": 5.000,
               "jitter": 10.000
+            },
+            "where": {
+              "segment": "unknown",
+              "ttl": null,
+              "address": null
             }
           },
           "epochs": [
@@ -82,6 +87,11 @@ func contractReport() throws -> Report {
                 "max": 10.000,
                 "stddev": 0.000,
                 "jitter": null
+              },
+              "where": {
+                "segment": "unknown",
+                "ttl": null,
+                "address": null
               }
             },
             {
@@ -108,6 +118,11 @@ func contractReport() throws -> Report {
                 "max": 20.000,
                 "stddev": 0.000,
                 "jitter": null
+              },
+              "where": {
+                "segment": "unknown",
+                "ttl": null,
+                "address": null
               }
             }
           ],
@@ -116,9 +131,15 @@ func contractReport() throws -> Report {
               "start": "2026-11-25T21:00:01.000Z",
               "end": "2026-11-25T21:00:03.000Z",
               "lost": 2,
-              "seconds": 2.000
+              "seconds": 2.000,
+              "where": {
+                "segment": "unknown",
+                "ttl": null,
+                "address": null
+              }
             }
-          ]
+          ],
+          "path": []
         }
       ]
     }

@@ -24,13 +24,13 @@ private func probedInput() -> ReportInput {
     let json = render(report, as: .json, color: false)
     #expect(json.contains("\"source\": \"192.0.2.10\",\n      \"interface\": \"eth1\",\n      \"tos\": 184,"), "\(json)")
     let csv = render(report, as: .csv, color: false).split(separator: "\n")
-    #expect(csv[1].hasSuffix(",192.0.2.10,eth1,184"), "\(csv)")
+    #expect(csv[1].hasSuffix(",192.0.2.10,eth1,184,,,"), "\(csv)")
 
     // A window of the plain session alone shows nothing of the kind.
     let early = try makeReport(probedInput(), options(to: at(40)))
     #expect(!render(early, as: .table, color: false).contains("via"))
     #expect(render(early, as: .json, color: false).contains("\"source\": null,\n      \"interface\": null,\n      \"tos\": null,"))
-    #expect(render(early, as: .csv, color: false).split(separator: "\n")[1].hasSuffix(",,,"))
+    #expect(render(early, as: .csv, color: false).split(separator: "\n")[1].hasSuffix(",,,,,,"))
 }
 
 @Test func theSummaryPathShowsThemToo() throws {

@@ -173,8 +173,16 @@ func summaryPathEqualsRawPath(seed: UInt64) throws {
     let spans = try db.sessionTargets(sessions: db.sessions(overlapping: t0, end).map(\.id)).flatMap(\.spans)
     #expect(spans.count >= 2 && spans.contains { $0.endNs != nil }, "\(spans)")
 
+    // Path rounds every minute for each target, some losing hops or the
+    // target: both paths must judge them alike.
+    var paths = SplitMix64(seed: seed ^ 0x9A7B)
+    var pathProbes: [PathProbeRecord] = []
+    for target in try db.targets() {
+        let rounds = (0..<1200).map { _ in paths.pick(["+++|+", "+++|+", "+++|+", "++-|-", "---|-", "+-+|+", "+++|-"]) }
+        pathProbes += pathProbeRecords(rounds, target: target.id, from: t0 + 7 * second, spacingNs: minute)
+    }
     var g = SplitMix64(seed: seed &* 7919)
-    var usedSummaries = 0
+    var usedSummaries = 0, judgedWheres = 0
     for query in 0..<25 {
         let hour = 3600 * second
         var since = t0 + Nanoseconds(g.int(0...18)) * hour
@@ -190,14 +198,21 @@ func summaryPathEqualsRawPath(seed: UInt64) throws {
             // Local days and hours: a whole-hour zone uses summaries as UTC
             // does; a half-hour zone's hours straddle two, and are read raw.
             timeZone: g.pick([nil, nil, TimeZone(identifier: "America/New_York"), TimeZone(identifier: "Asia/Kolkata")]))
-        let raw = try makeReport(ReportInput.load(from: db, options: options), options)
-        let fast = try makeReport(ReportInput.load(from: db, options: options, summaries: true), options)
+        var rawInput = try ReportInput.load(from: db, options: options)
+        var fastInput = try ReportInput.load(from: db, options: options, summaries: true)
+        rawInput.pathProbes = pathProbes
+        fastInput.pathProbes = pathProbes
+        let raw = try makeReport(rawInput, options)
+        let fast = try makeReport(fastInput, options)
         #expect(!raw.percentilesApproximate)
         if fast.percentilesApproximate { usedSummaries += 1 }
         let context = "seed \(seed) query \(query) \(options)"
         #expect(fast.targets.count == raw.targets.count)
         for (f, r) in zip(fast.targets, raw.targets) {
             #expect(f.target == r.target && f.addresses == r.addresses)
+            #expect(f.path == r.path && f.summary.lossWhere == r.summary.lossWhere, "\(context) \(r.target)")
+            #expect(f.epochs.map(\.summary.lossWhere) == r.epochs.map(\.summary.lossWhere), "\(context) \(r.target)")
+            if let w = r.summary.lossWhere, w != .unknown { judgedWheres += 1 }
             expectSame(f.summary, r.summary, context + " \(r.target) summary", approximate: fast.percentilesApproximate)
             #expect(f.epochs.count == r.epochs.count)
             for (fe, re) in zip(f.epochs, r.epochs) {
@@ -208,6 +223,7 @@ func summaryPathEqualsRawPath(seed: UInt64) throws {
         }
     }
     #expect(usedSummaries >= 3, "too few queries took the summary path to prove anything")
+    #expect(judgedWheres >= 3, "too few windows had a where to compare")
 }
 
 @Test func exactReportsSayExactAndSummarizedOnesSayApproximate() throws {
