@@ -197,10 +197,13 @@ public enum RecorderService {
         let received = writer.run(until: &stop)
 
         // Stopped in this order so that every probe sent and every reply
-        // received is in the last batch.
-        let stopWall = clock.wallNs()
+        // received is in the last batch. The session ends once the sender
+        // has stopped: a stamp taken before let a probe due in between be
+        // sent after its session's end, outside every session (LongReader
+        // saw a report of the session one probe short on a loaded machine).
         RecorderLog.line("received \(received); writing everything and stopping")
         threads.stop()  // sender and receiver are done: nothing more can arrive
+        let stopWall = clock.wallNs()
         try writer.finish()
         try db.endSession(engine.sessionID, stoppedNs: stopWall)
         upkeepDone.wait()
