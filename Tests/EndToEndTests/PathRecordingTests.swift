@@ -64,13 +64,13 @@ import Store
             // within 100 ms of its send, and answered exactly as the line says.
             var answeredByTTL: [Int: Int] = [:], loggedByTTL: [Int: Int] = [:]
             for row in mine {
+                #expect(row.sendError == nil, "\(label): ttl \(row.ttl) not sent: errno \(row.sendError ?? 0)")
                 let near = lines.filter { $0.ttl == row.ttl && abs($0.time_ns - row.sentNs) < 100_000_000 }
                 guard near.count == 1, let line = near.first else {
                     Issue.record("\(label): ttl \(row.ttl) at \(row.sentNs) matches \(near.count) responder lines"); continue
                 }
                 #expect(row.from == line.answered_by, "\(label) ttl \(row.ttl): stored \(row.from ?? "-"), responder \(line.action)")
                 #expect(row.answer == (line.action == "reply" ? .echoReply : line.action == "time-exceeded" ? .timeExceeded : nil))
-                #expect(row.sendError == nil)
                 if let rtt = row.rttNs { #expect(rtt > 0 && rtt < 1_000_000_000) }
                 answeredByTTL[row.ttl, default: 0] += row.receivedNs == nil ? 0 : 1
                 loggedByTTL[row.ttl, default: 0] += line.answered_by == nil ? 0 : 1

@@ -154,3 +154,25 @@ func wireChecksum(_ s: FakeTransport.Sent, identifier: UInt16) -> UInt16 {
         #expect(h.probeSends.count == 101)
     }
 }
+
+@Suite struct PathBatchTests {
+    func round(at ns: Int64) -> [PathProbeRecord] {
+        (1...3).map { PathProbeRecord(targetID: 1, roundNs: ns, ttl: $0, toTarget: $0 == 3, sentNs: ns + Int64($0)) }
+    }
+
+    @Test func heldBatchesKeepTheirRoundsAndDropThoseOfTheDroppedStretch() {
+        var held = WriteBatch()
+        held.probes = [100, 200].map { ProbeRecord(sentNs: $0, targetID: 1) }
+        held.pathProbes = round(at: 150)
+        var later = WriteBatch()
+        later.probes = [300, 400].map { ProbeRecord(sentNs: $0, targetID: 1) }
+        later.pathProbes = round(at: 350)
+        later.pathHops = [PathHopRecord(targetID: 1, ttl: 1, sinceNs: 350, address: "198.18.0.101")]
+        held.append(later)
+        #expect(held.pathProbes == round(at: 150) + round(at: 350))
+        #expect(held.pathHops.count == 1 && !held.isEmpty)
+        _ = held.dropOldestProbes(keeping: 2, session: 7, growing: nil)
+        #expect(held.probes.map(\.sentNs) == [300, 400])
+        #expect(held.pathProbes == round(at: 350), "the round inside the dropped stretch goes with it")
+    }
+}
