@@ -60,22 +60,7 @@ import Store
             try #require(mine.count >= 5, "\(label): \(mine.count) path probes stored")
             // Paris traceroute: one identifier and one checksum on the wire.
             #expect(Set(lines.map(\.icmp_id)).count == 1 && Set(lines.map(\.checksum)).count == 1, "\(label)")
-            // Each stored probe is the one line of its TTL the responder read
-            // within 100 ms of its send, and answered exactly as the line says.
-            var answeredByTTL: [Int: Int] = [:], loggedByTTL: [Int: Int] = [:]
-            for row in mine {
-                #expect(row.sendError == nil, "\(label): ttl \(row.ttl) not sent: errno \(row.sendError ?? 0)")
-                let near = lines.filter { $0.ttl == row.ttl && abs($0.time_ns - row.sentNs) < 100_000_000 }
-                guard near.count == 1, let line = near.first else {
-                    Issue.record("\(label): ttl \(row.ttl) at \(row.sentNs) matches \(near.count) responder lines"); continue
-                }
-                #expect(row.from == line.answered_by, "\(label) ttl \(row.ttl): stored \(row.from ?? "-"), responder \(line.action)")
-                #expect(row.answer == (line.action == "reply" ? .echoReply : line.action == "time-exceeded" ? .timeExceeded : nil))
-                if let rtt = row.rttNs { #expect(rtt > 0 && rtt < 1_000_000_000) }
-                answeredByTTL[row.ttl, default: 0] += row.receivedNs == nil ? 0 : 1
-                loggedByTTL[row.ttl, default: 0] += line.answered_by == nil ? 0 : 1
-            }
-            #expect(answeredByTTL == loggedByTTL, "\(label): per-hop answers")
+            expectRowsAsLogged(mine, lines, label)
             // Every round is TTL 1 up to the target, the target's probe last.
             let rounds = Dictionary(grouping: mine, by: \.roundNs).values.map { $0.sorted { $0.ttl < $1.ttl } }
             let distance = ["far4": 5, "far6": 4, "near4": 1][label]!
@@ -98,6 +83,89 @@ import Store
         #expect(far4.contains { $0.ttl == 3 && $0.receivedNs == nil } && far4.contains { $0.ttl == 3 && $0.receivedNs != nil })
         #expect(far4.allSatisfy { $0.ttl != 4 || $0.receivedNs == nil })
         #expect(far4.contains { $0.ttl == 5 && $0.receivedNs == nil } && far4.contains { $0.ttl == 5 && $0.receivedNs != nil })
+    }
+
+    /// Each stored probe is the one line of its TTL the responder read within
+    /// 100 ms of its send, and answered exactly as that line says; per TTL,
+    /// as many answers stored as the responder sent.
+    func expectRowsAsLogged(_ rows: [PathProbeRecord], _ lines: [PathLogLine], _ label: String) {
+        var answeredByTTL: [Int: Int] = [:], loggedByTTL: [Int: Int] = [:]
+        for row in rows {
+            #expect(row.sendError == nil, "\(label): ttl \(row.ttl) not sent: errno \(row.sendError ?? 0)")
+            let near = lines.filter { $0.ttl == row.ttl && abs($0.time_ns - row.sentNs) < 100_000_000 }
+            guard near.count == 1, let line = near.first else {
+                Issue.record("\(label): ttl \(row.ttl) at \(row.sentNs) matches \(near.count) responder lines"); continue
+            }
+            #expect(row.from == line.answered_by, "\(label) ttl \(row.ttl): stored \(row.from ?? "-"), responder \(line.action)")
+            #expect(row.answer == (line.action == "reply" ? .echoReply : line.action == "time-exceeded" ? .timeExceeded : nil))
+            if let rtt = row.rttNs { #expect(rtt > 0 && rtt < 1_000_000_000) }
+            answeredByTTL[row.ttl, default: 0] += row.receivedNs == nil ? 0 : 1
+            loggedByTTL[row.ttl, default: 0] += line.answered_by == nil ? 0 : 1
+        }
+        #expect(answeredByTTL == loggedByTTL, "\(label): per-hop answers")
+    }
+
+    /// The first router changes 3 s in: after three rounds from its new
+    /// address the hop's history has both, the new one since the first round
+    /// it answered from there.
+    @Test func aRouteChangeMidRunIsInTheHopsHistory() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.destroy() }
+        let responder = try namespace.startResponder([
+            .init(address: "198.18.0.70", behaviour: .clean, path: PathConfig(
+                hops: [HopConfig(address: "198.18.0.121"), HopConfig(address: "198.18.0.122")],
+                change_after_s: 3, hops_after: [HopConfig(address: "198.18.0.131"), HopConfig(address: "198.18.0.122")])),
+        ])
+        let db = namespace.directory.appendingPathComponent("change.db").path
+        let recorder = try namespace.start([pingemBinary, "record", "moving=198.18.0.70", "--db", db, "--interval", "200ms",
+                                            "--path-interval", "1s", "--flush", "500ms"], label: "record-change")
+        usleep(9_000_000)
+        recorder.signal(SIGINT)
+        try #require(recorder.wait(timeout: 30) == 0, "pingem record: \(recorder.stderr)")
+        _ = try responder.stop()
+        let database = try Database(path: db, mode: .readOnly)
+        let rows = try database.pathProbes(targets: nil, from: 0, to: .max)
+        expectRowsAsLogged(rows, try responder.readPathLog(), "moving")
+        let hop1 = try database.pathHops(targets: nil).filter { $0.ttl == 1 }
+        #expect(hop1.map(\.address) == ["198.18.0.121", "198.18.0.131"])
+        let firstMoved = rows.filter { $0.ttl == 1 && $0.from == "198.18.0.131" }.map(\.roundNs).min()
+        #expect(hop1.last?.sinceNs == firstMoved)
+        #expect(try database.pathHops(targets: nil).filter { $0.ttl == 2 }.map(\.address) == ["198.18.0.122"])
+    }
+
+    /// Two equal-cost routers at hop 1 that hash flows over identifier and
+    /// checksum: each target's rounds keep both constant (Paris traceroute),
+    /// so every round of a target meets the same router, and the two
+    /// targets (two checksums) meet different ones.
+    @Test func equalCostRoutersSeeOneFlowPerTarget() throws {
+        let namespace = try TestNamespace()
+        defer { namespace.destroy() }
+        let hops = [HopConfig(address: "198.18.0.140", ecmp: ["198.18.0.141", "198.18.0.142"]), HopConfig(address: "198.18.0.143")]
+        let responder = try namespace.startResponder([
+            .init(address: "198.18.0.80", behaviour: .clean, path: PathConfig(hops: hops)),
+            .init(address: "198.18.0.81", behaviour: .clean, path: PathConfig(hops: hops)),
+        ])
+        let db = namespace.directory.appendingPathComponent("ecmp.db").path
+        let recorder = try namespace.start([pingemBinary, "record", "a=198.18.0.80", "b=198.18.0.81", "--db", db,
+                                            "--interval", "200ms", "--path-interval", "1s", "--flush", "500ms"], label: "record-ecmp")
+        usleep(6_000_000)
+        recorder.signal(SIGINT)
+        try #require(recorder.wait(timeout: 30) == 0, "pingem record: \(recorder.stderr)")
+        _ = try responder.stop()
+        let database = try Database(path: db, mode: .readOnly)
+        let rows = try database.pathProbes(targets: nil, from: 0, to: .max)
+        let lines = try responder.readPathLog()
+        var routers: [String] = []
+        for target in try database.targets() {
+            let mine = rows.filter { $0.targetID == target.id }
+            let theirs = lines.filter { $0.destination == target.host }
+            #expect(Set(theirs.map(\.checksum)).count == 1, "\(target.name): one checksum")
+            expectRowsAsLogged(mine, theirs, target.name)
+            let hop1 = Set(mine.filter { $0.ttl == 1 }.compactMap(\.from))
+            #expect(hop1.count == 1 && mine.filter { $0.ttl == 1 }.count >= 4, "\(target.name): hop 1 answered from \(hop1)")
+            routers += hop1
+        }
+        #expect(Set(routers) == ["198.18.0.141", "198.18.0.142"], "the two flows take the two routers")
     }
 
     @Test func pathIntervalZeroSendsNoPathProbe() throws {

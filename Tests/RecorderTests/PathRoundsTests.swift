@@ -121,6 +121,12 @@ func wireChecksum(_ s: FakeTransport.Sent, identifier: UInt16) -> UInt16 {
         #expect(rounds.first == h.start)
         #expect(rounds.count >= 8 && rounds.count <= 10)
         for (a, b) in zip(rounds.dropFirst(), rounds.dropFirst(2)) { #expect(b - a == second) }
+        // Answered again from 11 s on: the last probe found lost is probe 10,
+        // at 12 s; rounds stay at every second until 72 s, then every 30 s.
+        h.run(until: h.start + 130 * second)
+        let later = Set(h.pathSends.filter { $0.hopLimit == 1 }.map { ($0.mono - h.start) / second }).sorted()
+        #expect(later.filter { (11...72).contains($0) } == Array(11...72))
+        #expect(later.filter { $0 > 72 } == [102])
     }
 
     @Test func aHopThatAnswersFromANewAddressForThreeRoundsIsRecordedAndThePathRediscovered() {

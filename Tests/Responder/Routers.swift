@@ -22,6 +22,10 @@ import Glibc
 // - answer_every N: the router answers only its Nth, 2Nth, ... time
 //   exceeded (counted from 1 per hop) and forwards everything: a rate limit.
 // - silent: the router never answers time exceeded (forwards everything).
+// - ecmp [a, b, ...]: equal-cost routers at this hop instead of "address";
+//   a request meets ecmp[(identifier ^ checksum) % count]: the flow hash of a
+//   router that hashes ICMP over its identifier and checksum, so probes that
+//   keep both constant (Paris traceroute) always meet the same one.
 // - loss_from_ttl f, loss_every N [1]: rounds whose number r (from the
 //   payload) has r % N == N - 1 lose every request with TTL >= f at hop f
 //   (forwarding loss from hop f on, the target included).
@@ -33,6 +37,13 @@ struct HopConfig: Codable, Sendable {
     var quote_bytes: Int?
     var answer_every: Int?
     var silent: Bool?
+    var ecmp: [String]?
+
+    /// The router a request meets at this hop.
+    func router(for request: EchoRequest) -> String {
+        guard let ecmp, !ecmp.isEmpty else { return address }
+        return ecmp[Int(request.identifier ^ request.checksum) % ecmp.count]
+    }
 }
 
 struct PathConfig: Codable, Sendable {
@@ -111,13 +122,14 @@ func planPath(_ request: EchoRequest, fields: (round: UInt64, ttl: Int), config:
         line.action = "silent"
         return (line, [])
     }
-    let asked = (state.asked[hop.address] ?? 0) + 1
-    state.asked[hop.address] = asked
+    let address = hop.router(for: request)
+    let asked = (state.asked[address] ?? 0) + 1
+    state.asked[address] = asked
     if asked % max(hop.answer_every ?? 1, 1) != 0 {
         line.action = "rate-limited"
         return (line, [])
     }
-    guard let router = addressBytes(hop.address) else { return (line, []) }
+    guard let router = addressBytes(address) else { return (line, []) }
     let message = request.icmpMessage
     let quoted = min(hop.quote_bytes ?? message.count, message.count)
     line.action = "time-exceeded"
