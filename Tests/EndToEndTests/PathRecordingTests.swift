@@ -25,8 +25,17 @@ import Store
             HopConfig(address: "fd00:18::103", silent: true),
         ])),
         .init(address: "198.18.0.61", behaviour: .clean),
+        // A gateway outage every 2nd round, behind it a router that rate-limits.
+        .init(address: "198.18.0.62", behaviour: .clean, path: PathConfig(hops: [
+            HopConfig(address: "198.18.0.111"), HopConfig(address: "198.18.0.112", answer_every: 2),
+        ], loss_from_ttl: 1, loss_every: 2)),
+        // Loss at the far end only, every 2nd round.
+        .init(address: "fd00:18::62", behaviour: .clean, path: PathConfig(hops: [
+            HopConfig(address: "fd00:18::111"), HopConfig(address: "fd00:18::112"),
+        ], loss_from_ttl: 3, loss_every: 2)),
     ]
-    static let targets = ["far4": "198.18.0.60", "far6": "fd00:18::60", "near4": "198.18.0.61"]
+    static let targets = ["far4": "198.18.0.60", "far6": "fd00:18::60", "near4": "198.18.0.61",
+                          "gw4": "198.18.0.62", "end6": "fd00:18::62"]
 
     @Test(arguments: ["raw", "datagram"]) func everyHopAsTheRespondersLogSays(kind: String) throws {
         let namespace = try TestNamespace(pingSockets: kind == "datagram")
@@ -63,7 +72,7 @@ import Store
             expectRowsAsLogged(mine, lines, label)
             // Every round is TTL 1 up to the target, the target's probe last.
             let rounds = Dictionary(grouping: mine, by: \.roundNs).values.map { $0.sorted { $0.ttl < $1.ttl } }
-            let distance = ["far4": 5, "far6": 4, "near4": 1][label]!
+            let distance = ["far4": 5, "far6": 4, "near4": 1, "gw4": 3, "end6": 3][label]!
             for round in rounds {
                 #expect(round.map(\.ttl) == Array(1...distance), "\(label): round of \(round.map(\.ttl))")
                 #expect(round.map(\.toTarget) == Array(repeating: false, count: distance - 1) + [true])
@@ -71,7 +80,8 @@ import Store
             // Each answering router's address, once; the silent one none.
             let routerAddresses = hops.filter { $0.targetID == id }.sorted { $0.ttl < $1.ttl }
             let expected = ["far4": ["198.18.0.101", "198.18.0.102", "198.18.0.103"],
-                            "far6": ["fd00:18::101", "fd00:18::102"], "near4": []][label]!
+                            "far6": ["fd00:18::101", "fd00:18::102"], "near4": [],
+                            "gw4": ["198.18.0.111", "198.18.0.112"], "end6": ["fd00:18::111", "fd00:18::112"]][label]!
             #expect(routerAddresses.map(\.address) == expected, "\(label): hops \(routerAddresses)")
             // The target's own probes: exactly the responder's ordinary requests.
             let probes = try database.probes(from: 0, to: .max, targets: [id])
@@ -83,6 +93,11 @@ import Store
         #expect(far4.contains { $0.ttl == 3 && $0.receivedNs == nil } && far4.contains { $0.ttl == 3 && $0.receivedNs != nil })
         #expect(far4.allSatisfy { $0.ttl != 4 || $0.receivedNs == nil })
         #expect(far4.contains { $0.ttl == 5 && $0.receivedNs == nil } && far4.contains { $0.ttl == 5 && $0.receivedNs != nil })
+        // The gateway's outage loses whole rounds; the far end's, the target's probe alone.
+        let gw4 = Dictionary(grouping: rows.filter { $0.targetID == ids["gw4"] }, by: \.roundNs).values
+        #expect(gw4.contains { $0.allSatisfy { $0.receivedNs == nil } } && gw4.contains { $0.last { $0.toTarget }?.receivedNs != nil })
+        let end6 = Dictionary(grouping: rows.filter { $0.targetID == ids["end6"] }, by: \.roundNs).values
+        #expect(end6.contains { round in round.allSatisfy { $0.toTarget == ($0.receivedNs == nil) } })
     }
 
     /// Each stored probe is the one line of its TTL the responder read within
