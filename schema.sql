@@ -1,4 +1,4 @@
--- pingem database schema (user_version 6).
+-- pingem database schema (user_version 7).
 --
 -- This file is the documented schema and the one source of truth for the
 -- tables: a test proves that a database made by `pingem record` has exactly
@@ -130,6 +130,37 @@ CREATE TABLE icmp_error (
     source    TEXT NOT NULL          -- numeric address of the router that reported it
 );
 CREATE INDEX icmp_error_by_probe ON icmp_error(sent_ns, target_id);
+
+-- Path rounds (user_version 7; Sources/Recorder/PathRounds.swift): every
+-- TTL-limited echo request of a round towards a target, one row, stored like
+-- a probe. A round is one probe per hop 1..distance-1 (the router at hop h
+-- answers "time exceeded") and one to the target itself, sent within a few
+-- milliseconds; rounds never touch the target's own probes or their counts.
+CREATE TABLE path_probe (
+    round_ns   INTEGER NOT NULL,     -- sent_ns of the round's first probe: names the round
+    target_id  INTEGER NOT NULL REFERENCES target(id),
+    ttl        INTEGER NOT NULL,     -- the TTL / hop limit it was sent with, 1-30; the target's probe carries the round's distance
+    to_target  INTEGER NOT NULL,     -- 1: the round's probe to the target itself (its last), 0: a hop's
+    sent_ns    INTEGER NOT NULL,     -- wall clock at the send call
+    send_error INTEGER,              -- NULL: sent; > 0: errno of the failed send (the probe never left)
+    rtt_ns     INTEGER,              -- the answer's receive time (kernel timestamp) - sent_ns, on the monotonic clock; NULL: no answer
+    source     TEXT,                 -- numeric address that answered (with %zone if link-local); NULL: no answer
+    type       INTEGER,              -- the answer's ICMP type as on the wire (v4: 11 time exceeded, 0 echo reply, 3 unreachable; v6: 3, 129, 1)
+    code       INTEGER,              -- the answer's ICMP code as on the wire
+    PRIMARY KEY (round_ns, target_id, ttl)
+) WITHOUT ROWID;
+
+-- The address each hop of a target's path answered from, from since_ns on
+-- (until the next row of the same target and TTL), as `address` is for
+-- targets: a row when a hop first answers and whenever it answers from a
+-- new address for several rounds in a row (a route change).
+CREATE TABLE path_hop (
+    target_id INTEGER NOT NULL REFERENCES target(id),
+    ttl       INTEGER NOT NULL,      -- the hop, 1-30
+    since_ns  INTEGER NOT NULL,      -- round_ns of the first round it answered from this address
+    address   TEXT NOT NULL,         -- numeric IPv4 or IPv6 address
+    PRIMARY KEY (target_id, ttl, since_ns)
+) WITHOUT ROWID;
 
 -- Probes of one target in one UTC hour, compacted losslessly into one row
 -- (about 6 bytes per probe instead of 20 to 30): every sent_ns, rtt_ns and

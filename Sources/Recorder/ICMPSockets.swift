@@ -226,11 +226,41 @@ public final class ICMPSockets: ICMPTransport {
         sockets.first { $0.family == family && $0.path == path }?.identifier ?? 0
     }
 
-    public func sendEcho(to destination: IPAddress, path: Int, sequence: UInt16, payload: [UInt8]) -> Int32? {
+    public func sendEcho(to destination: IPAddress, path: Int, sequence: UInt16, payload: [UInt8], hopLimit: Int?) -> Int32? {
         guard !closed.load(ordering: .acquiring) else { return EBADF }
         guard let socket = sockets.first(where: { $0.family == destination.family && $0.path == path }) else { return EAFNOSUPPORT }
         let message = ICMPEcho.request(family: socket.family, identifier: socket.identifier, sequence: sequence,
                                        payload: payload, computeChecksum: kind == .raw)
+        guard let hopLimit else { return send(message, on: socket, to: destination) }
+        // The socket's TTL for this one request, then its default again (-1,
+        // ip(7) / ipv6(7)): only the sender thread sends, so no other request
+        // can leave in between.
+        let (level, name) = socket.family == .v4 ? (Int32(IPPROTO_IP), IP_TTL) : (Int32(IPPROTO_IPV6), IPV6_UNICAST_HOPS)
+        do { try System.setsockopt(socket.fd, level: level, name: name, value: Int32(hopLimit)) } catch { return error.errno }
+        defer { try? System.setsockopt(socket.fd, level: level, name: name, value: Int32(-1)) }
+        return send(message, on: socket, to: destination)
+    }
+
+    /// The errnos an ICMP error leaves pending on the socket (the kernel's
+    /// icmp_err_convert, and EHOSTUNREACH for time exceeded, EPROTO for a
+    /// parameter problem).
+    static let pendingICMPErrnos: Set<Int32> = [ENETUNREACH, EHOSTUNREACH, ENOPROTOOPT, ECONNREFUSED, EMSGSIZE,
+                                                EOPNOTSUPP, ENONET, EACCES, EHOSTDOWN, EPROTO]
+
+    /// Sends once more when the first call failed with an errno an ICMP
+    /// error may have left pending: an error for an earlier probe sets the
+    /// socket's sk_err (ping_err with IP_RECVERR; raw_err for hard errors),
+    /// and the next sendto reports and clears it without sending (seen as
+    /// EHOSTUNREACH on the probe right after a time exceeded came back, in
+    /// the middle of a path round). A real error, no route or the link down,
+    /// fails again the same way; the error queue keeps the ICMP error itself.
+    private func send(_ message: [UInt8], on socket: Socket, to destination: IPAddress) -> Int32? {
+        let error = sendOnce(message, on: socket, to: destination)
+        guard let error, Self.pendingICMPErrnos.contains(error) else { return error }
+        return sendOnce(message, on: socket, to: destination)
+    }
+
+    private func sendOnce(_ message: [UInt8], on socket: Socket, to destination: IPAddress) -> Int32? {
         do {
             let result = try destination.withSockaddr { (address, length) throws(SystemError) in
                 // Array's withUnsafeBytes has no typed throws: carry the error out.

@@ -55,8 +55,12 @@ public struct EngineConfig: Sendable {
     public var recentWindowNs: Int64
     /// The key of the payload tags; secret, and new every run.
     public var key: SipHashKey
+    /// --path-interval: how often each target's path is probed in a round
+    /// (PathRounds.swift); 0, the engine's default, sends none.
+    public var pathIntervalNs: Int64
     public init(runID: UInt64, intervalNs: Int64, payloadSize: Int, matchWindowNs: Int64 = 600_000_000_000,
-                recentWindowNs: Int64 = 30_000_000_000, key: SipHashKey = .random()) {
+                recentWindowNs: Int64 = 30_000_000_000, key: SipHashKey = .random(), pathIntervalNs: Int64 = 0) {
+        self.pathIntervalNs = pathIntervalNs
         self.runID = runID; self.intervalNs = intervalNs; self.payloadSize = payloadSize
         self.matchWindowNs = matchWindowNs; self.recentWindowNs = recentWindowNs; self.key = key
     }
@@ -165,6 +169,11 @@ public final class ProbeEngine: Sendable {
             words[i / 64] &= ~(1 << UInt64(i % 64))
         }
 
+        func isSet(_ k: UInt64) -> Bool {
+            let i = Int(k % UInt64(count))
+            return words[i / 64] & (1 << UInt64(i % 64)) != 0
+        }
+
         /// Sets probe k's bit; returns whether it was set already.
         func testAndSet(_ k: UInt64) -> Bool {
             let i = Int(k % UInt64(count))
@@ -190,6 +199,8 @@ public final class ProbeEngine: Sendable {
         /// late replies and errors are still matched (the payload's target
         /// index stays its own for the whole session).
         var active = true
+        /// Its path rounds (PathRounds.swift).
+        var route = TargetRoute()
     }
 
     struct State {
@@ -216,6 +227,10 @@ public final class ProbeEngine: Sendable {
     private let ringCapacity: Int
     /// Probes per target in the match window.
     private let window: UInt64
+    let rounds: PathRounds
+    /// Probes after which an unanswered one counts as lost for the path
+    /// rounds' cadence (PathRounds.lossLagNs).
+    private let lossLag: UInt64
 
     /// - Parameters:
     ///   - startMono: the schedule's origin on the monotonic clock.
@@ -230,6 +245,9 @@ public final class ProbeEngine: Sendable {
         let window = max(1, (config.matchWindowNs + config.intervalNs - 1) / config.intervalNs)
         let recent = max(1, (min(config.recentWindowNs, config.matchWindowNs) + config.intervalNs - 1) / config.intervalNs)
         self.window = UInt64(window)
+        self.rounds = PathRounds(intervalNs: config.pathIntervalNs, probeIntervalNs: config.intervalNs, runID: config.runID,
+                                 key: config.key, payloadSize: config.payloadSize)
+        self.lossLag = UInt64(max(1, (PathRounds.lossLagNs + config.intervalNs - 1) / config.intervalNs))
         // ICMP errors may quote only the 16-bit sequence (RFC 792 needs just
         // 8 bytes of the original), so the ring never holds two probes with
         // the same low 16 bits: at most 65536 slots per target.
@@ -237,8 +255,10 @@ public final class ProbeEngine: Sendable {
         self.ringCapacity = capacity
         let n = Int64(max(targets.count, 1))
         let states = targets.enumerated().map { i, t in
-            TargetState(target: t, offsetNs: config.intervalNs * Int64(i) / n,
-                        ring: SlotRing(capacity: capacity), replied: ReplyBits(count: Int(window)))
+            let offset = config.intervalNs * Int64(i) / n
+            // The first round goes with the target's first probe.
+            return TargetState(target: t, offsetNs: offset, ring: SlotRing(capacity: capacity),
+                               replied: ReplyBits(count: Int(window)), route: TargetRoute(nextRoundMono: startMono + offset))
         }
         self.state = Mutex(State(targets: states, startMono: startMono))
     }
@@ -275,6 +295,7 @@ public final class ProbeEngine: Sendable {
                 s.targets[index].addresses.append(address)
                 s.targets[index].current = Int32(s.targets[index].addresses.count - 1)
             }
+            rounds.addressChanged(&s.targets[index].route)
             let target = s.targets[index].target
             s.batch.addresses.append(AddressRecord(targetID: target.id, sinceNs: wall, address: address.text))
             s.events.append(.addressChanged(target: target.name, from: old, to: address))
@@ -318,7 +339,8 @@ public final class ProbeEngine: Sendable {
     private func earliestDue(_ s: State) -> Int64 {
         var earliest = Int64.max
         for i in s.targets.indices where s.targets[i].active {
-            earliest = min(earliest, s.startMono + s.targets[i].offsetNs + Int64(s.targets[i].nextSequence) * config.intervalNs)
+            earliest = min(earliest, s.startMono + s.targets[i].offsetNs + Int64(s.targets[i].nextSequence) * config.intervalNs,
+                           rounds.deadline(s.targets[i].route))
         }
         return earliest
     }
@@ -350,6 +372,7 @@ public final class ProbeEngine: Sendable {
                 send(target: i, &s)
                 s.targets[i].nextSequence += 1
             }
+            if rounds.isOn { advanceRoutes(&s) }
             if let missed = earliestMissed {
                 let wallNow = clock.wallNs()
                 let monoNow = clock.monotonicNs()
@@ -393,6 +416,26 @@ public final class ProbeEngine: Sendable {
             s.targets[i].failingSince = 0
         }
         if verbose { s.events.append(.probe(target: target.name, sequence: k, sendError: error)) }
+        if rounds.isOn && k >= lossLag {
+            let j = k - lossLag
+            if s.targets[i].ring[Int(j % UInt64(ringCapacity))].holds(j, capacity: ringCapacity) && !s.targets[i].replied.isSet(j) {
+                rounds.noteLoss(&s.targets[i].route, nowMono: slot.sentMono)
+            }
+        }
+    }
+
+    /// Starts the path rounds that are due and closes those timed out.
+    private func advanceRoutes(_ s: inout State) {
+        let now = clock.monotonicNs()
+        for i in s.targets.indices where s.targets[i].active {
+            let current = s.targets[i].current
+            let path = s.targets[i].target.path
+            rounds.advance(&s.targets[i].route, targetIndex: i, targetID: s.targets[i].target.id,
+                           destination: current >= 0 ? s.targets[i].addresses[Int(current)] : nil,
+                           nowMono: now, clock: clock, send: { destination, sequence, payload, ttl in
+                               transport.sendEcho(to: destination, path: path, sequence: sequence, payload: payload, hopLimit: ttl)
+                           }, baseSequence: UInt16(truncatingIfNeeded: s.targets[i].nextSequence), into: &s.batch)
+        }
     }
 
     // MARK: Reload
@@ -426,6 +469,7 @@ public final class ProbeEngine: Sendable {
             let since = monoNow + Self.addLeadNs - s.startMono - s.targets[i].offsetNs
             let next = since <= 0 ? 0 : UInt64((since + config.intervalNs - 1) / config.intervalNs)
             s.targets[i].nextSequence = max(s.targets[i].nextSequence, next)
+            s.targets[i].route.nextRoundMono = max(s.targets[i].route.nextRoundMono, slotTime(s, s.targets[i], s.targets[i].nextSequence))
             s.targets[i].active = true
             s.targets[i].failingSince = 0
             s.targets[i].icmpErrorStreak = 0
@@ -445,6 +489,8 @@ public final class ProbeEngine: Sendable {
         state.withLock { s in
             guard s.targets[index].active else { return }
             s.targets[index].active = false
+            // Its round in flight is stored as it stands: no deadline closes it now.
+            rounds.close(&s.targets[index].route, into: &s.batch)
             s.batch.targetChanges.append(.removed(targetID: s.targets[index].target.id, endNs: wallNow))
         }
     }
@@ -487,6 +533,12 @@ public final class ProbeEngine: Sendable {
             return false
 
         case let .echoReply(from, identifier, sequence, payload, kernelNs):
+            if ProbePayload.isPathPayload(payload) {
+                guard let p = ProbePayload.decode(payload, expectedSize: config.payloadSize) else { return false }
+                return matchPath(&s, p, identifier: identifier, sequence: sequence, from: from, authenticFor: from,
+                                 type: ICMPType.echoReply(for: from.family).rawValue, code: 0, kernelNs: kernelNs,
+                                 monoNow: monoNow, wallNow: wallNow)
+            }
             guard let p = ProbePayload.decode(payload, expectedSize: config.payloadSize),
                   p.runID == config.runID,
                   Int(p.targetIndex) < s.targets.count,
@@ -521,6 +573,11 @@ public final class ProbeEngine: Sendable {
             return true
 
         case let .icmpError(family, type, code, reporter, destination, identifier, sequence, quoted, kernelNs):
+            if rounds.isOn, let matched = matchPathError(&s, family: family, type: type, code: code, reporter: reporter,
+                                                          destination: destination, identifier: identifier, sequence: sequence,
+                                                          quoted: quoted, kernelNs: kernelNs, monoNow: monoNow, wallNow: wallNow) {
+                return matched
+            }
             guard let (ti, k, sentMono, sentWall) = findErrorProbe(s, destination: destination, sequence: sequence, quoted: quoted,
                                                                    identifier: identifier, family: family)
             else { return false }
@@ -541,6 +598,47 @@ public final class ProbeEngine: Sendable {
         }
     }
 
+    /// An answer to a path probe whose payload came back (an echo reply, or
+    /// an error that quoted it), checked as a probe's reply is.
+    private func matchPath(_ s: inout State, _ p: ProbePayload, identifier: UInt16, sequence: UInt16, from: IPAddress,
+                           authenticFor address: IPAddress, type: UInt8, code: UInt8, kernelNs: Int64?,
+                           monoNow: Int64, wallNow: Int64) -> Bool {
+        let ti = Int(p.targetIndex)
+        guard p.isPath, p.runID == config.runID, ti < s.targets.count,
+              identifier == transport.identifier(for: address.family, path: s.targets[ti].target.path),
+              p.isAuthentic(key: config.key, address: address) else { return false }
+        return rounds.answer(&s.targets[ti].route, round: p.sequence >> 8, ttl: Int(p.sequence & 0xFF), sequence: sequence,
+                             from: from, type: type, code: code, rtt: { sent in
+                                 self.receivedMono(kernelNs, monoNow: monoNow, wallNow: wallNow, sentMono: sent) - sent
+                             }, into: &s.batch)
+    }
+
+    /// An ICMP error (time exceeded, mostly) for a path probe: by its quoted
+    /// payload, or, quoting the echo header alone, by destination,
+    /// identifier and 16-bit sequence among the rounds in flight. nil: not
+    /// a path probe's, the target's probes may match it.
+    private func matchPathError(_ s: inout State, family: IPFamily, type: UInt8, code: UInt8, reporter: IPAddress,
+                                destination: IPAddress, identifier: UInt16, sequence: UInt16, quoted: [UInt8],
+                                kernelNs: Int64?, monoNow: Int64, wallNow: Int64) -> Bool? {
+        if ProbePayload.isPathPayload(quoted) {
+            guard let p = ProbePayload.decodeQuoted(quoted) else { return false }
+            return matchPath(&s, p, identifier: identifier, sequence: sequence, from: reporter, authenticFor: destination,
+                             type: type, code: code, kernelNs: kernelNs, monoNow: monoNow, wallNow: wallNow)
+        }
+        guard ProbePayload.decodeQuoted(quoted) == nil else { return nil }
+        for ti in s.targets.indices {
+            guard let round = s.targets[ti].route.round,
+                  round.destination == destination || (destination.scopeID == 0 && round.destination.bytes == destination.bytes),
+                  identifier == transport.identifier(for: family, path: s.targets[ti].target.path),
+                  round.probes.contains(where: { $0.sequence == sequence }) else { continue }
+            return rounds.answer(&s.targets[ti].route, round: nil, ttl: nil, sequence: sequence, from: reporter,
+                                 type: type, code: code, rtt: { sent in
+                                     self.receivedMono(kernelNs, monoNow: monoNow, wallNow: wallNow, sentMono: sent) - sent
+                                 }, into: &s.batch)
+        }
+        return nil
+    }
+
     /// True when probe k of the target was sent and is one of its `window`
     /// newest probes.
     private func inWindow(_ t: TargetState, _ k: UInt64) -> Bool {
@@ -559,7 +657,7 @@ public final class ProbeEngine: Sendable {
                                 identifier: UInt16, family: IPFamily) -> (Int, UInt64, Int64, Int64)? {
         func onPath(_ ti: Int) -> Bool { identifier == transport.identifier(for: family, path: s.targets[ti].target.path) }
         if let p = ProbePayload.decodeQuoted(quoted) {
-            guard p.runID == config.runID, Int(p.targetIndex) < s.targets.count, onPath(Int(p.targetIndex)),
+            guard !p.isPath, p.runID == config.runID, Int(p.targetIndex) < s.targets.count, onPath(Int(p.targetIndex)),
                   UInt16(truncatingIfNeeded: p.sequence) == sequence,
                   inWindow(s.targets[Int(p.targetIndex)], p.sequence),
                   p.isAuthentic(key: config.key, address: destination) else { return nil }

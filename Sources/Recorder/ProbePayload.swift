@@ -23,6 +23,13 @@
 // a PRF; a guess succeeds with probability 2^-64). The run id and magic stay
 // so that other runs and other programs are told apart before any hashing.
 //
+// Path probes (PathRounds.swift) carry the same layout under the magic
+// "PGEP", so nothing that matches the target's own probes can take them for
+// one: their sequence field holds round << 8 | ttl, and bytes 48..<50 a
+// compensating word that keeps the echo's checksum the same in every probe of
+// a target (Paris traceroute: a router that hashes flows over the checksum
+// sends every probe of a round the same way). Their padding starts at 50.
+//
 // Invariant: `decode` accepts only a payload byte-identical to what
 // `encode(size:)` produced for the same fields and size. Datagram sockets
 // deliver replies with the right id/sequence but a zeroed or truncated
@@ -31,6 +38,10 @@
 
 public struct ProbePayload: Hashable, Sendable {
     public static let magic: [UInt8] = Array("PGEM".utf8)
+    /// The magic of a path probe's payload.
+    public static let pathMagic: [UInt8] = Array("PGEP".utf8)
+    /// A path probe's payload: the fields, then the checksum's compensating word.
+    public static let pathMinimumSize = 50
     /// Magic, run id, target index, sequence, two send times and the tag.
     public static let minimumSize = 48
     /// The bytes the tag covers, before the address.
@@ -42,9 +53,14 @@ public struct ProbePayload: Hashable, Sendable {
     public var sentMonoNs: Int64
     public var sentWallNs: Int64
     public var tag: UInt64
+    /// True for a path probe's payload (magic "PGEP").
+    public var isPath: Bool
+    /// A path probe's compensating word (bytes 48..<50); 0 in any other.
+    public var compensation: UInt16 = 0
 
     public init(runID: UInt64, targetIndex: UInt32, sequence: UInt64,
-                sentMonoNs: Int64 = 0, sentWallNs: Int64 = 0, tag: UInt64 = 0) {
+                sentMonoNs: Int64 = 0, sentWallNs: Int64 = 0, tag: UInt64 = 0, isPath: Bool = false) {
+        self.isPath = isPath
         self.runID = runID
         self.targetIndex = targetIndex
         self.sequence = sequence
@@ -56,9 +72,9 @@ public struct ProbePayload: Hashable, Sendable {
     /// The payload with its tag for a probe sent to `destination`.
     public static func sealed(runID: UInt64, targetIndex: UInt32, sequence: UInt64,
                               sentMonoNs: Int64, sentWallNs: Int64,
-                              key: SipHashKey, destination: IPAddress) -> ProbePayload {
+                              key: SipHashKey, destination: IPAddress, isPath: Bool = false) -> ProbePayload {
         var p = ProbePayload(runID: runID, targetIndex: targetIndex, sequence: sequence,
-                             sentMonoNs: sentMonoNs, sentWallNs: sentWallNs)
+                             sentMonoNs: sentMonoNs, sentWallNs: sentWallNs, isPath: isPath)
         p.tag = p.expectedTag(key: key, address: destination)
         return p
     }
@@ -81,7 +97,7 @@ public struct ProbePayload: Hashable, Sendable {
                     shift -= 8
                 }
             }
-            for byte in Self.magic { buffer[at] = byte; at += 1 }
+            for byte in isPath ? Self.pathMagic : Self.magic { buffer[at] = byte; at += 1 }
             put(runID); put(targetIndex); put(sequence); put(sentMonoNs); put(sentWallNs)
             for byte in address.bytes { buffer[at] = byte; at += 1 }
             return sipHash24(key, UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[0..<at])))
@@ -91,17 +107,18 @@ public struct ProbePayload: Hashable, Sendable {
     /// The payload of `size` bytes; sizes below `minimumSize` are raised to
     /// it, since a probe we cannot recognise is worthless.
     public func encode(size: Int) -> [UInt8] {
-        let size = max(size, Self.minimumSize)
+        let size = max(size, isPath ? Self.pathMinimumSize : Self.minimumSize)
         var bytes = [UInt8]()
         bytes.reserveCapacity(size)
-        bytes.append(contentsOf: Self.magic)
+        bytes.append(contentsOf: isPath ? Self.pathMagic : Self.magic)
         appendBigEndian(runID, to: &bytes)
         appendBigEndian(targetIndex, to: &bytes)
         appendBigEndian(sequence, to: &bytes)
         appendBigEndian(sentMonoNs, to: &bytes)
         appendBigEndian(sentWallNs, to: &bytes)
         appendBigEndian(tag, to: &bytes)
-        for index in Self.minimumSize..<size {
+        if isPath { appendBigEndian(compensation, to: &bytes) }
+        for index in bytes.count..<size {
             bytes.append(UInt8(truncatingIfNeeded: index))
         }
         return bytes
@@ -113,7 +130,7 @@ public struct ProbePayload: Hashable, Sendable {
     public static func decode(_ bytes: [UInt8], expectedSize: Int) -> ProbePayload? {
         // decodeQuoted checks the magic and every padding byte present; the
         // exact length is what makes this the strict form.
-        guard expectedSize >= minimumSize, bytes.count == expectedSize else { return nil }
+        guard expectedSize >= minimumSize, bytes.count == max(expectedSize, isPathPayload(bytes) ? pathMinimumSize : 0) else { return nil }
         return decodeQuoted(bytes)
     }
 
@@ -122,16 +139,27 @@ public struct ProbePayload: Hashable, Sendable {
     /// echo header, RFC 1812 ones more, RFC 4443 as much as fits in 1280).
     /// Whatever padding was quoted must still match the pattern.
     public static func decodeQuoted(_ bytes: [UInt8]) -> ProbePayload? {
-        guard bytes.count >= minimumSize, Array(bytes[0..<4]) == magic else { return nil }
-        for index in minimumSize..<bytes.count where bytes[index] != UInt8(truncatingIfNeeded: index) {
+        let isPath = isPathPayload(bytes)
+        let fieldsEnd = isPath ? pathMinimumSize : minimumSize
+        guard bytes.count >= fieldsEnd, isPath || Array(bytes[0..<4]) == magic else { return nil }
+        for index in fieldsEnd..<bytes.count where bytes[index] != UInt8(truncatingIfNeeded: index) {
             return nil
         }
-        return ProbePayload(runID: readBigEndian(bytes, at: 4, as: UInt64.self),
-                            targetIndex: readBigEndian(bytes, at: 12, as: UInt32.self),
-                            sequence: readBigEndian(bytes, at: 16, as: UInt64.self),
-                            sentMonoNs: readBigEndian(bytes, at: 24, as: Int64.self),
-                            sentWallNs: readBigEndian(bytes, at: 32, as: Int64.self),
-                            tag: readBigEndian(bytes, at: 40, as: UInt64.self))
+        var p = ProbePayload(runID: readBigEndian(bytes, at: 4, as: UInt64.self),
+                             targetIndex: readBigEndian(bytes, at: 12, as: UInt32.self),
+                             sequence: readBigEndian(bytes, at: 16, as: UInt64.self),
+                             sentMonoNs: readBigEndian(bytes, at: 24, as: Int64.self),
+                             sentWallNs: readBigEndian(bytes, at: 32, as: Int64.self),
+                             tag: readBigEndian(bytes, at: 40, as: UInt64.self), isPath: isPath)
+        if isPath { p.compensation = readBigEndian(bytes, at: 48, as: UInt16.self) }
+        return p
+    }
+
+    /// True when the bytes begin with a path probe's magic: such a payload
+    /// (or quote) is the path rounds' business, never the target's probes'.
+    public static func isPathPayload(_ bytes: [UInt8]) -> Bool {
+        bytes.count >= 4 && bytes[0] == pathMagic[0] && bytes[1] == pathMagic[1]
+            && bytes[2] == pathMagic[2] && bytes[3] == pathMagic[3]
     }
 }
 

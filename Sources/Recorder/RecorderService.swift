@@ -52,6 +52,10 @@ public struct RecordOptions: Sendable {
     /// --retain: raw probes sent longer ago than this are pruned (once an
     /// hour, in small steps); nil keeps everything.
     public var retainNs: Int64?
+    /// --path-interval: each target's path is probed in a round this often
+    /// (and every --interval while it loses probes); 0: never.
+    public var pathIntervalNs: Int64 = RecordOptions.defaultPathIntervalNs
+    public static let defaultPathIntervalNs: Int64 = 30_000_000_000
     public init(targets: [TargetSpec], intervalNs: Int64, payloadSize: Int, flushNs: Int64,
                 databasePath: String, verbose: Bool, version: String, user: String? = nil,
                 umask: mode_t = 0o077, maxHeldProbes: Int = RecordOptions.defaultMaxHeldProbes,
@@ -114,6 +118,9 @@ public enum RecorderService {
         }
         if o.payloadSize < ProbePayload.minimumSize || o.payloadSize > 65_000 {
             throw RecorderError("--size must be between \(ProbePayload.minimumSize) (what a probe's own fields need) and 65000 bytes.")
+        }
+        if o.pathIntervalNs != 0 && o.pathIntervalNs < 1_000_000_000 {
+            throw RecorderError("--path-interval must be 0 (no path rounds) or at least 1s.")
         }
         if o.flushNs < minimumIntervalNs || o.flushNs > 60_000_000_000 {
             throw RecorderError("--flush must be between 10ms and 60s.")

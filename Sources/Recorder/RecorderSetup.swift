@@ -100,7 +100,8 @@ struct Recording {
             })
 
         let engine = ProbeEngine(
-            config: EngineConfig(runID: runID, intervalNs: options.intervalNs, payloadSize: options.payloadSize),
+            config: EngineConfig(runID: runID, intervalNs: options.intervalNs, payloadSize: options.payloadSize,
+                                 pathIntervalNs: options.pathIntervalNs),
             sessionID: sessionID, targets: targets, transport: transport, clock: clock,
             startMono: monoNow + untilAligned, verbose: options.verbose)
         for (i, a) in initial.enumerated() { if let a { engine.setAddress(a, forTarget: i) } }

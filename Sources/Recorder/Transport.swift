@@ -68,8 +68,9 @@ public protocol ICMPTransport: AnyObject, Sendable {
     func identifier(for family: IPFamily, path: Int) -> UInt16
     /// Sends one echo request on a path. Returns nil on success, else the
     /// errno of the failed send (ENETUNREACH, EHOSTUNREACH, ...): the probe
-    /// still counts.
-    func sendEcho(to destination: IPAddress, path: Int, sequence: UInt16, payload: [UInt8]) -> Int32?
+    /// still counts. `hopLimit`: the IPv4 TTL / IPv6 hop limit of this one
+    /// request (a path probe, PathRounds.swift); nil: the socket's default.
+    func sendEcho(to destination: IPAddress, path: Int, sequence: UInt16, payload: [UInt8], hopLimit: Int?) -> Int32?
     /// Waits at most `timeoutMilliseconds` for packets and returns all that
     /// are ready (empty on timeout). Never blocks longer than the timeout.
     func receive(timeoutMilliseconds: Int32) -> [Incoming]
@@ -83,6 +84,11 @@ extension ICMPTransport {
 
     /// Sends on the single path (path 0).
     public func sendEcho(to destination: IPAddress, sequence: UInt16, payload: [UInt8]) -> Int32? {
-        sendEcho(to: destination, path: 0, sequence: sequence, payload: payload)
+        sendEcho(to: destination, path: 0, sequence: sequence, payload: payload, hopLimit: nil)
+    }
+
+    /// Sends with the socket's own TTL / hop limit.
+    public func sendEcho(to destination: IPAddress, path: Int, sequence: UInt16, payload: [UInt8]) -> Int32? {
+        sendEcho(to: destination, path: path, sequence: sequence, payload: payload, hopLimit: nil)
     }
 }

@@ -179,7 +179,8 @@ struct Writer {
 
 extension WriteBatch {
     /// Drops the oldest probes so that `keeping` remain, with the replies and
-    /// ICMP errors of the dropped ones (rows no report could place), and
+    /// ICMP errors of the dropped ones (rows no report could place) and the
+    /// path rounds that began before the first kept probe, and
     /// records the dropped stretch as a `gap` (reason 'dropped'): reports show
     /// it as no data, not loss. A gap from an earlier drop in the same outage
     /// of the database (`growing`) is extended instead (same start: the row
@@ -193,6 +194,8 @@ extension WriteBatch {
         let droppedRange = firstDropped..<firstKept
         replies.removeAll { droppedRange.contains($0.sentNs) }
         icmpErrors.removeAll { droppedRange.contains($0.sentNs) }
+        // Path rounds of the dropped stretch go too: it is "no data" for them as well.
+        pathProbes.removeAll { $0.roundNs < firstKept }
         var gap = growing ?? GapRecord(sessionID: session, startNs: firstDropped, endNs: firstKept, reason: .dropped)
         gap.endNs = max(gap.endNs, firstKept)
         gaps.removeAll { $0.reason == .dropped && $0.startNs == gap.startNs }
@@ -209,6 +212,8 @@ extension WriteBatch {
         addresses += other.addresses
         gaps += other.gaps
         targetChanges += other.targetChanges
+        pathProbes += other.pathProbes
+        pathHops += other.pathHops
         foreignPackets += other.foreignPackets
         heartbeatNs = max(heartbeatNs, other.heartbeatNs)
     }

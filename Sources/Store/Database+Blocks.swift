@@ -278,6 +278,8 @@ extension Database {
             probes += try delete("DELETE FROM probe WHERE sent_ns < ?1")
             other += try delete("DELETE FROM reply WHERE sent_ns < ?1")
             other += try delete("DELETE FROM icmp_error WHERE sent_ns < ?1")
+            // Path rounds go with the probes of their time (the same retention).
+            if try userVersion() >= 7 { other += try delete("DELETE FROM path_probe WHERE round_ns < ?1") }
             // Whole blocks that end by the bound.
             probes += try withStatement("SELECT coalesce(sum(count), 0) FROM block WHERE start_ns <= ?1 - \(Database.blockSpanNs)") { statement in
                 statement.bind(bound, at: 1)

@@ -104,6 +104,7 @@ extension Database {
                 statement.bind(address.sinceNs, at: 2)
                 statement.bind(address.address, at: 3)
             }
+            try insertPaths(batch.pathProbes, batch.pathHops)
             try applyTargetChanges(batch.targetChanges, session: session)
             try insertAll(batch.gaps, "INSERT OR REPLACE INTO gap(session_id, start_ns, end_ns, reason) VALUES (?1, ?2, ?3, ?4)") { statement, gap in
                 statement.bind(gap.sessionID, at: 1)
@@ -120,6 +121,34 @@ extension Database {
         }
         updated.expire(nowNs: nowNs)
         moves = updated
+    }
+
+    /// A batch's path rounds and hop addresses. OR IGNORE: a round is keyed
+    /// by its first send's wall time, and only a wall clock stepped back onto
+    /// that very nanosecond could repeat a key; refusing the whole batch (at
+    /// every retry) for it would lose the target's probes too.
+    private func insertPaths(_ probes: [PathProbeRecord], _ hops: [PathHopRecord]) throws {
+        try insertAll(probes, """
+            INSERT OR IGNORE INTO path_probe(round_ns, target_id, ttl, to_target, sent_ns, send_error, rtt_ns, source, type, code)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+            """) { statement, probe in
+            statement.bind(probe.roundNs, at: 1)
+            statement.bind(probe.targetID, at: 2)
+            statement.bind(Int64(probe.ttl), at: 3)
+            statement.bind(probe.toTarget ? 1 : 0, at: 4)
+            statement.bind(probe.sentNs, at: 5)
+            statement.bind(probe.sendError.map(Int64.init), at: 6)
+            statement.bind(probe.rttNs, at: 7)
+            statement.bind(probe.from, at: 8)
+            statement.bind(probe.icmpType.map(Int64.init), at: 9)
+            statement.bind(probe.icmpCode.map(Int64.init), at: 10)
+        }
+        try insertAll(hops, "INSERT OR IGNORE INTO path_hop(target_id, ttl, since_ns, address) VALUES (?1, ?2, ?3, ?4)") { statement, hop in
+            statement.bind(hop.targetID, at: 1)
+            statement.bind(Int64(hop.ttl), at: 2)
+            statement.bind(hop.sinceNs, at: 3)
+            statement.bind(hop.address, at: 4)
+        }
     }
 
     /// A reloaded targets file's changes, in order. A target probed since

@@ -19,6 +19,7 @@ let migrations: [Migration] = [
     Migration(version: 4, sql: schemaVersion4),
     Migration(version: 5, sql: schemaVersionProbeOptions),
     Migration(version: 6, sql: schemaVersionTargetSpans),
+    Migration(version: 7, sql: schemaVersionPaths),
 ]
 
 /// The highest schema version this build knows.
@@ -246,5 +247,42 @@ CREATE TABLE session_target_span (
     start_ns   INTEGER NOT NULL,     -- the session's start, or the first slot of a target added while it ran
     end_ns     INTEGER,              -- when the target was removed; NULL: probed until the session's end
     PRIMARY KEY (session_id, target_id, start_ns)
+) WITHOUT ROWID;
+"""#
+
+// Version 7: each target's path, round by round (issue 13). Tables of their
+// own: a path probe is not one of the target's probes (it must never change
+// their counts), and a round's rows are keyed by the round. Its CREATE text
+// is also in schema.sql, byte for byte.
+private let schemaVersionPaths = #"""
+-- Path rounds (user_version 7; Sources/Recorder/PathRounds.swift): every
+-- TTL-limited echo request of a round towards a target, one row, stored like
+-- a probe. A round is one probe per hop 1..distance-1 (the router at hop h
+-- answers "time exceeded") and one to the target itself, sent within a few
+-- milliseconds; rounds never touch the target's own probes or their counts.
+CREATE TABLE path_probe (
+    round_ns   INTEGER NOT NULL,     -- sent_ns of the round's first probe: names the round
+    target_id  INTEGER NOT NULL REFERENCES target(id),
+    ttl        INTEGER NOT NULL,     -- the TTL / hop limit it was sent with, 1-30; the target's probe carries the round's distance
+    to_target  INTEGER NOT NULL,     -- 1: the round's probe to the target itself (its last), 0: a hop's
+    sent_ns    INTEGER NOT NULL,     -- wall clock at the send call
+    send_error INTEGER,              -- NULL: sent; > 0: errno of the failed send (the probe never left)
+    rtt_ns     INTEGER,              -- the answer's receive time (kernel timestamp) - sent_ns, on the monotonic clock; NULL: no answer
+    source     TEXT,                 -- numeric address that answered (with %zone if link-local); NULL: no answer
+    type       INTEGER,              -- the answer's ICMP type as on the wire (v4: 11 time exceeded, 0 echo reply, 3 unreachable; v6: 3, 129, 1)
+    code       INTEGER,              -- the answer's ICMP code as on the wire
+    PRIMARY KEY (round_ns, target_id, ttl)
+) WITHOUT ROWID;
+
+-- The address each hop of a target's path answered from, from since_ns on
+-- (until the next row of the same target and TTL), as `address` is for
+-- targets: a row when a hop first answers and whenever it answers from a
+-- new address for several rounds in a row (a route change).
+CREATE TABLE path_hop (
+    target_id INTEGER NOT NULL REFERENCES target(id),
+    ttl       INTEGER NOT NULL,      -- the hop, 1-30
+    since_ns  INTEGER NOT NULL,      -- round_ns of the first round it answered from this address
+    address   TEXT NOT NULL,         -- numeric IPv4 or IPv6 address
+    PRIMARY KEY (target_id, ttl, since_ns)
 ) WITHOUT ROWID;
 """#

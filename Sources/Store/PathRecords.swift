@@ -49,3 +49,29 @@ public struct PathProbeRecord: Sendable, Hashable {
     /// The answer's round-trip time, nil without an answer.
     public var rttNs: Nanoseconds? { receivedNs.map { $0 - sentNs } }
 }
+
+/// The address a hop of a target's path answered from, from `sinceNs` on
+/// (until the next record of the same target and TTL): a route's history.
+public struct PathHopRecord: Sendable, Hashable {
+    public var targetID: Int64
+    public var ttl: Int
+    /// The round in which the hop first answered from this address.
+    public var sinceNs: Nanoseconds
+    public var address: String
+    public init(targetID: Int64, ttl: Int, sinceNs: Nanoseconds, address: String) {
+        self.targetID = targetID; self.ttl = ttl; self.sinceNs = sinceNs; self.address = address
+    }
+}
+
+extension PathAnswer {
+    /// The answer an ICMP type stands for, in the family of the address
+    /// that sent it (RFC 792: 0, 11, 3; RFC 4443: 129, 3, 1).
+    public init(icmpType type: Int, isIPv6: Bool) {
+        switch (isIPv6, type) {
+        case (false, 0), (true, 129): self = .echoReply
+        case (false, 11), (true, 3): self = .timeExceeded
+        case (false, 3), (true, 1): self = .unreachable
+        default: self = .otherError
+        }
+    }
+}

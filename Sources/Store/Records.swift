@@ -157,6 +157,10 @@ public struct WriteBatch: Sendable {
     public var icmpErrors: [ICMPErrorRecord] = []
     public var addresses: [AddressRecord] = []
     public var gaps: [GapRecord] = []
+    /// Path probes of the rounds that closed since the last batch (PathRecords.swift).
+    public var pathProbes: [PathProbeRecord] = []
+    /// Hops that answered from a new address.
+    public var pathHops: [PathHopRecord] = []
     /// Targets added or removed since the last batch, in order.
     public var targetChanges: [SessionTargetChange] = []
     /// Foreign packets counted since the last batch (added to the session's count).
@@ -166,7 +170,7 @@ public struct WriteBatch: Sendable {
     public init() {}
     public var isEmpty: Bool {
         probes.isEmpty && replies.isEmpty && icmpErrors.isEmpty && addresses.isEmpty
-            && gaps.isEmpty && targetChanges.isEmpty && foreignPackets == 0
+            && gaps.isEmpty && targetChanges.isEmpty && foreignPackets == 0 && pathProbes.isEmpty && pathHops.isEmpty
     }
 }
 

@@ -26,6 +26,9 @@ extension Pingem {
         @Option(help: ArgumentHelp("Time between two probes of one target (10ms or more).", valueName: "duration"))
         var interval: String = "1s"
 
+        @Option(help: ArgumentHelp("How often each target's path is probed hop by hop (TTL 1, 2, ...; every --interval while it loses probes); 0: never.", valueName: "duration"))
+        var pathInterval: String = "30s"
+
         @Option(help: ArgumentHelp("ICMP payload bytes (48 or more, as ping's -s).", valueName: "bytes"))
         var size: Int = 56
 
@@ -69,7 +72,7 @@ extension Pingem {
                 guard let mask = UInt32(umask, radix: 8) else {
                     throw ValidationError("--umask must be an octal mode between 000 and 777, e.g. 077.")
                 }
-                return RecordOptions(
+                var recordOptions = RecordOptions(
                     targets: specs, intervalNs: try duration(interval, "interval"), payloadSize: size,
                     flushNs: try duration(flush, "flush"), databasePath: database.path,
                     verbose: verbose, version: Pingem.version, user: user, umask: mask,
@@ -77,6 +80,8 @@ extension Pingem {
                     retainNs: try retain.map { try duration($0, "retain") },
                     probeDefaults: try probeOptions.options,
                     targetsFile: targetsFile, fileTargets: fileSpecs)
+                recordOptions.pathIntervalNs = pathInterval == "0" ? 0 : try duration(pathInterval, "path-interval")
+                return recordOptions
             }
         }
 

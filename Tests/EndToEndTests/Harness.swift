@@ -191,11 +191,13 @@ final class TestNamespace {
     func startResponder(_ destinations: [ResponderDestination]) throws -> Responder {
         let configURL = directory.appendingPathComponent("responder.json")
         let logURL = directory.appendingPathComponent("responder.log")
+        let pathLogURL = directory.appendingPathComponent("responder-paths.log")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(["destinations": destinations]).write(to: configURL)
         let child = try start(
-            [E2E.responder, "--tun", "tun0", "--config", configURL.path, "--log", logURL.path],
+            [E2E.responder, "--tun", "tun0", "--config", configURL.path, "--log", logURL.path,
+             "--path-log", pathLogURL.path],
             label: "responder")
         let deadline = Date().addingTimeInterval(10)
         while !FileManager.default.fileExists(atPath: logURL.path) {
@@ -205,7 +207,7 @@ final class TestNamespace {
             if Date() > deadline { throw E2EError("pingem-responder did not attach to tun0 within 10 s") }
             usleep(20_000)
         }
-        return Responder(child: child, logURL: logURL)
+        return Responder(child: child, logURL: logURL, pathLogURL: pathLogURL)
     }
 
     func destroy() {
@@ -228,6 +230,8 @@ typealias ResponderDestination = DestinationConfig
 struct Responder {
     let child: ChildProcess
     let logURL: URL
+    /// What pingem's path probes met (Tests/Responder/Routers.swift).
+    let pathLogURL: URL
 
     /// SIGTERM, then the log: the responder flushes it and exits 0.
     func stop() throws -> [ResponderLogLine] {
@@ -237,12 +241,15 @@ struct Responder {
         return try readLog()
     }
 
-    func readLog() throws -> [ResponderLogLine] {
-        let text = try String(contentsOf: logURL, encoding: .utf8)
+    func readLog() throws -> [ResponderLogLine] { try Self.lines(logURL) }
+
+    /// The path log, after `stop()`.
+    func readPathLog() throws -> [PathLogLine] { try Self.lines(pathLogURL) }
+
+    private static func lines<Line: Decodable>(_ url: URL) throws -> [Line] {
+        let text = try String(contentsOf: url, encoding: .utf8)
         let decoder = JSONDecoder()
-        return try text.split(separator: "\n").map {
-            try decoder.decode(ResponderLogLine.self, from: Data($0.utf8))
-        }
+        return try text.split(separator: "\n").map { try decoder.decode(Line.self, from: Data($0.utf8)) }
     }
 }
 

@@ -171,20 +171,7 @@ var pingemBinary: String { ProcessInfo.processInfo.environment["PINGEM_E2E_PINGE
         let responder = try namespace.startResponder([
             .init(address: "198.18.0.10", behaviour: .clean), .init(address: "fd00:18::10", behaviour: .clean),
         ])
-        // nobody (65534) must reach the binary and write the database.
-        let work = namespace.directory.appendingPathComponent("nobody")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        chmod(namespace.directory.path, 0o755)
-        chmod(work.path, 0o777)
-        var binary = pingemBinary
-        if !traversableByOthers(binary) {
-            // The build dir is not reachable (e.g. under /root): use a copy.
-            let copy = work.appendingPathComponent("pingem").path
-            try FileManager.default.copyItem(atPath: binary, toPath: copy)
-            chmod(copy, 0o755)
-            binary = copy
-        }
-        try #require(traversableByOthers(binary), "skip: \(binary) is not reachable by nobody even in a 0755 copy")
+        let (binary, work) = try nobodysPingem(in: namespace)
         let db = work.appendingPathComponent("nobody.db").path
         let recorder = try namespace.start(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
             binary, "record", "v4=198.18.0.10", "v6=fd00:18::10", "--db", db, "--interval", "100ms"], label: "nobody")
@@ -206,6 +193,25 @@ var pingemBinary: String { ProcessInfo.processInfo.environment["PINGEM_E2E_PINGE
             #expect(target.summary.received > 0)
         }
     }
+}
+
+/// The pingem binary and a folder that user nobody (65534) can reach and
+/// write, for a recorder run unprivileged on datagram sockets.
+func nobodysPingem(in namespace: TestNamespace) throws -> (binary: String, work: URL) {
+    let work = namespace.directory.appendingPathComponent("nobody")
+    try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+    chmod(namespace.directory.path, 0o755)
+    chmod(work.path, 0o777)
+    var binary = pingemBinary
+    if !traversableByOthers(binary) {
+        // The build dir is not reachable (e.g. under /root): use a copy.
+        let copy = work.appendingPathComponent("pingem").path
+        try FileManager.default.copyItem(atPath: binary, toPath: copy)
+        chmod(copy, 0o755)
+        binary = copy
+    }
+    try #require(traversableByOthers(binary), "skip: \(binary) is not reachable by nobody even in a 0755 copy")
+    return (binary, work)
 }
 
 /// Whether every directory on the way to `path` lets others search it and

@@ -18,7 +18,7 @@ final class ManualClock: RecorderClock {
 }
 
 final class FakeTransport: ICMPTransport {
-    struct Sent: Equatable { var destination: IPAddress; var sequence: UInt16; var payload: [UInt8]; var mono: Int64 }
+    struct Sent: Equatable { var destination: IPAddress; var sequence: UInt16; var payload: [UInt8]; var mono: Int64; var hopLimit: Int? = nil }
     let kind = SocketKind.raw
     let families: Set<IPFamily> = [.v4, .v6]
     let clock: ManualClock
@@ -27,8 +27,8 @@ final class FakeTransport: ICMPTransport {
     let failing = Mutex<[IPAddress: Int32]>([:])
     init(clock: ManualClock) { self.clock = clock }
     func identifier(for family: IPFamily, path: Int) -> UInt16 { family == .v4 ? 0x1234 : 0x5678 }
-    func sendEcho(to destination: IPAddress, path: Int, sequence: UInt16, payload: [UInt8]) -> Int32? {
-        sent.withLock { $0.append(Sent(destination: destination, sequence: sequence, payload: payload, mono: clock.monotonicNs())) }
+    func sendEcho(to destination: IPAddress, path: Int, sequence: UInt16, payload: [UInt8], hopLimit: Int?) -> Int32? {
+        sent.withLock { $0.append(Sent(destination: destination, sequence: sequence, payload: payload, mono: clock.monotonicNs(), hopLimit: hopLimit)) }
         return failing.withLock { $0[destination] }
     }
     func receive(timeoutMilliseconds: Int32) -> [Incoming] { [] }

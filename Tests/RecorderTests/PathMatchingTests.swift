@@ -13,7 +13,7 @@ final class TwoPathTransport: ICMPTransport {
     let families: Set<IPFamily> = [.v4, .v6]
     let sent = Mutex<[Sent]>([])
     func identifier(for family: IPFamily, path: Int) -> UInt16 { 0x1000 + UInt16(path) * 2 + (family == .v6 ? 1 : 0) }
-    func sendEcho(to destination: IPAddress, path: Int, sequence: UInt16, payload: [UInt8]) -> Int32? {
+    func sendEcho(to destination: IPAddress, path: Int, sequence: UInt16, payload: [UInt8], hopLimit: Int?) -> Int32? {
         sent.withLock { $0.append(Sent(destination: destination, path: path, sequence: sequence, payload: payload)) }
         return nil
     }

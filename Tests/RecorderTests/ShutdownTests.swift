@@ -12,7 +12,7 @@ final class SilentTransport: ICMPTransport {
     let families: Set<IPFamily> = [.v4]
     let sends = Atomic(0)
     func identifier(for family: IPFamily, path: Int) -> UInt16 { 0x4242 }
-    func sendEcho(to destination: IPAddress, path: Int, sequence: UInt16, payload: [UInt8]) -> Int32? {
+    func sendEcho(to destination: IPAddress, path: Int, sequence: UInt16, payload: [UInt8], hopLimit: Int?) -> Int32? {
         sends.add(1, ordering: .relaxed)
         return nil
     }

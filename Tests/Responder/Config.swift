@@ -30,6 +30,8 @@ import Glibc
 //   must lie on the TUN's subnet or the kernel drops the error as martian.
 // - cut_bytes [12]: garbage-first's IPv6 truncated reply keeps this many payload
 //   bytes (IPv4's truncated reply is always the bare 8-byte ICMP header).
+// - path: the routers in front of the destination, for pingem's path
+//   probes (Routers.swift); absent: the destination is the first hop.
 
 enum Behaviour: String, Codable, Sendable {
     case clean, slow, lossy, outage, late, duplicate, unreachable
@@ -48,6 +50,7 @@ struct DestinationConfig: Codable, Sendable {
     var every: Int?
     var router: String?
     var cut_bytes: Int?
+    var path: PathConfig?
 }
 
 struct ResponderConfig: Codable, Sendable {

@@ -93,7 +93,15 @@ final class ResponderLog: Sendable {
         }
     }
 
-    private func write(_ line: LogLine) {
+    /// Writes a line of another shape (the path log's) at once.
+    func writeLine<Line: Encodable>(_ line: Line) {
+        state.withLock { state in
+            guard !state.closed else { return }
+            write(line)
+        }
+    }
+
+    private func write<Line: Encodable>(_ line: Line) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard var data = try? encoder.encode(line) else { return }

@@ -102,6 +102,16 @@ struct EchoRequest: Sendable {
         family == 4 ? Int(packet[1]) : Int((packet[0] & 0x0F) << 4 | packet[1] >> 4)
     }
 
+    /// The TTL (IPv4, RFC 791 byte 8) or hop limit (IPv6, RFC 8200 byte 7)
+    /// the request arrived with.
+    var hopLimit: Int { Int(packet[family == 4 ? 8 : 7]) }
+
+    /// The request's ICMP checksum field as received.
+    var checksum: UInt16 {
+        let start = family == 4 ? ipv4Header.count : 40
+        return UInt16(packet[start + 2]) << 8 | UInt16(packet[start + 3])
+    }
+
     /// The ICMP message bytes (type through end of data) of the request.
     var icmpMessage: ArraySlice<UInt8> {
         packet[(family == 4 ? ipv4Header.count : 40)...]

@@ -1,14 +1,15 @@
 import Foundation
 import Glibc
 
-// pingem-responder --tun NAME --config FILE --log FILE
+// pingem-responder --tun NAME --config FILE --log FILE [--path-log FILE]
 //
 // Test host for pingem's end-to-end tests. Attaches to an existing TUN
 // device (the test creates it, its addresses and routes), answers ICMP echo
 // per destination address as the config says (see Config.swift) and logs
 // every request and what it sent back (see Log.swift). The log file appears
 // only once the TUN is attached, so a test can wait for it as the "ready"
-// signal. SIGTERM/SIGINT flush the log and exit 0.
+// signal. SIGTERM/SIGINT flush the log and exit 0. pingem's path probes
+// meet the destination's routers (Routers.swift) and go to the path log.
 
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("pingem-responder: \(message)\n".utf8))
@@ -151,6 +152,7 @@ func send(_ packet: PlannedPacket, tun: Int32, log: ResponderLog, line: Int) {
 let tunName = argument("--tun")
 let configPath = argument("--config")
 let logPath = argument("--log")
+let pathLogPath = CommandLine.arguments.contains("--path-log") ? argument("--path-log") : nil
 
 let config: ResponderConfig
 do {
@@ -174,13 +176,19 @@ pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
 let tun = attachTUN(tunName)
 let log: ResponderLog
-do { log = try ResponderLog(path: logPath) } catch { fail("\(error)") }
+let pathLog: ResponderLog?
+do {
+    pathLog = try pathLogPath.map { try ResponderLog(path: $0) }
+    log = try ResponderLog(path: logPath)
+} catch { fail("\(error)") }
+var pathStates: [String: PathState] = [:]
 
 let signalSet = stopSignals
 Thread.detachNewThread {
     var set = signalSet
     var received: Int32 = 0
     sigwait(&set, &received)
+    pathLog?.close()
     log.close()
     exit(0)
 }
@@ -196,6 +204,17 @@ while true {
     let receivedRealtime = realtimeNanoseconds()
     guard let request = EchoRequest(packet: Array(buffer[0..<count])) else { continue }
     let destination = addressText(request.destination)
+    if let fields = pathProbeFields(request.payload) {
+        var state = pathStates[destination] ?? PathState()
+        let (line, packets) = planPath(request, fields: fields, config: destinations[destination]?.config.path,
+                                       state: &state, now: receivedAt, time: receivedRealtime)
+        pathStates[destination] = state
+        for packet in packets {
+            _ = packet.bytes.withUnsafeBytes { write(tun, $0.baseAddress, $0.count) }
+        }
+        pathLog?.writeLine(line)
+        continue
+    }
     let pingem = PingemPayload(request.payload)
     var state = destinations[destination]
         ?? DestinationState(config: DestinationConfig(address: destination, behaviour: .silent))

@@ -39,10 +39,11 @@ import TestSupport
     @Test func newerSchemaVersion() throws {
         let path = folder.file("new.db")
         try makeDatabase(path)
-        RawSQLite(path).execute("PRAGMA user_version = 7")
-        expectRefused(path) { $0 == .newerSchema(found: 7, known: latestSchemaVersion) }
+        let newer = latestSchemaVersion + 1
+        RawSQLite(path).execute("PRAGMA user_version = \(newer)")
+        expectRefused(path) { $0 == .newerSchema(found: newer, known: latestSchemaVersion) }
         let error = #expect(throws: OpenError.self) { _ = try Database(path: path, mode: .readOnly) }
-        #expect(error?.description == "\(path) was written by a newer pingem (schema version 7, this one knows up to \(latestSchemaVersion)): upgrade pingem.")
+        #expect(error?.description == "\(path) was written by a newer pingem (schema version \(newer), this one knows up to \(latestSchemaVersion)): upgrade pingem.")
     }
 
     @Test func randomBytes() throws {
