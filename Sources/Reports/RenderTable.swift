@@ -77,7 +77,7 @@ private let pathColumns = ["HOP", "ADDRESS", "SENT", "LOSS%", "FWD LOSS%", "P50 
 /// then where its loss begins in words.
 private func pathBlock(_ target: TargetReport, color: Bool) -> [String] {
     guard !target.path.isEmpty else {
-        return ["path: no path rounds in this window (paths off, or recorded before pingem had paths)"]
+        return ["path: no path rounds in this window (paths off, recorded before pingem had paths, or a window over 7 days)"]
     }
     var rows = [TableRow(cells: pathColumns, isHeader: true)]
     for hop in target.path {

@@ -53,6 +53,20 @@ public struct ReportInput: Sendable, Equatable {
         return part
     }
 
+    /// The longest window whose path rounds a report reads and judges: a
+    /// week of 10 targets with 12-hop paths every 30 s is 2.4 million rows,
+    /// a month ten million, and hourly summaries do not keep per-hop counts
+    /// yet. A longer window's path is empty and its `where` unknown.
+    public static let pathWindowLimitNs: Nanoseconds = 7 * 86_400 * 1_000_000_000
+
+    /// Adds the selected targets' path rounds of the window (`pingem report`
+    /// shows them; export and serve do not, and never read them).
+    public mutating func loadPathProbes(from db: Database, options: ReportOptions) throws {
+        guard options.until - options.since <= Self.pathWindowLimitNs else { return }
+        let ids: Set<Int64>? = options.targets.isEmpty ? nil : Set(try selectTargets(targets, options.targets).map(\.id))
+        pathProbes = try db.pathProbes(targets: ids, from: options.since, to: options.until)
+    }
+
     /// What every report reads, whatever it reads of the probes: targets,
     /// the window's sessions and gaps, and the selected targets' addresses;
     /// with the selected targets and their ids (nil: all).

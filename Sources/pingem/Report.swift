@@ -80,7 +80,8 @@ extension Pingem {
             do {
                 if vantages.count == 1 {
                     let db = try Database(path: vantages[0].path, mode: .readOnly)
-                    let input = try ReportInput.load(from: db, options: options, summaries: !exact)
+                    var input = try ReportInput.load(from: db, options: options, summaries: !exact)
+                    try input.loadPathProbes(from: db, options: options)
                     report = try makeReport(input, options)
                 } else {
                     var opened: [(vantage: String, db: Database)] = []

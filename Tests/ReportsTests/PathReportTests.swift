@@ -131,7 +131,7 @@ private func pathReport(epoch: Nanoseconds? = 50 * second) throws -> Report {
         var input = pathInput()
         input.pathProbes = []
         let table = render(try makeReport(input, options()), as: .table, color: false, timeZone: utc, path: true)
-        #expect(table.contains("\n  path: no path rounds in this window (paths off, or recorded before pingem had paths)\n"))
+        #expect(table.contains("\n  path: no path rounds in this window (paths off, recorded before pingem had paths, or a window over 7 days)\n"))
         #expect(table.contains("10.0 s, where: unknown\n"))
     }
 
