@@ -98,7 +98,8 @@ const zoom = (function () {
   const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
   // fine: a fetched level of minute epochs; raw: fetched single probes; each
   // { key, since, until, sig, level | probes, stale }. pending: the fetch under way.
-  let fine = null, raw = null, pending = null, failed = null, failure = "", set = null;
+  // whole: the next drawing shows the whole window (a new window was chosen).
+  let fine = null, raw = null, pending = null, failed = null, failure = "", set = null, whole = false;
   const viewEl = document.getElementById("view");
   function epochName(ms) { return ms % 86400000 === 0 ? ms / 86400000 + " d" : ms % 3600000 === 0 ? ms / 3600000 + " h" : ms / 60000 + " min"; }
   function note(text) { const n = document.getElementById("live-zoom"); if (n) n.textContent = text; }
@@ -109,7 +110,8 @@ const zoom = (function () {
     const m = [...text.matchAll(/(\d+) ([A-Z][a-z]{2}) (\d{4}) (\d\d):(\d\d):(\d\d)/g)];
     if (m.length !== 2) return null;
     const at = function (x) { return new Date(+x[3], MONTHS.indexOf(x[2]), +x[1], +x[4], +x[5], +x[6]).getTime(); };
-    return [Math.max(D.since_ms, at(m[0])), Math.min(D.until_ms, at(m[1]))];
+    // The page keeps a view inside its window itself; with the data at hand, so does this.
+    return D ? [Math.max(D.since_ms, at(m[0])), Math.min(D.until_ms, at(m[1]))] : [at(m[0]), at(m[1])];
   }
   function plotWidth() { const c = document.querySelector("#panels .graph canvas"); return c ? c.parentElement.clientWidth - PLOT_MARGINS_PX : 0; }
   function absBounds(D, L) { return L.bounds_ms.map(function (b) { return D.since_ms + b; }); }
@@ -143,8 +145,11 @@ const zoom = (function () {
   function inside(r, view) { return r && r.shown && view[0] >= r.shown[0] && view[1] <= r.shown[1]; }
   // Runs the page's script on serve's data and what zoom fetched, at the view shown.
   function show() {
-    const view = currentView(baseData());
-    if (!fine && !raw) { runAt(base, view); return; }
+    // Another window or a chosen epoch: what was fetched belongs to the old one.
+    if (!zoomable()) { fine = null; raw = null; }
+    if (!fine && !raw) { runAt(base, whole ? null : currentView(null)); whole = false; return; }
+    const view = whole ? null : currentView(baseData());
+    whole = false;
     const D = JSON.parse(base);
     if (fine) {
       const level = spliced(D, fine);
@@ -217,11 +222,25 @@ const zoom = (function () {
         show();
       });
   }
+  // Whether serve's data lacks minute epochs and single probes (a window of
+  // more than 7 days), read without parsing it: a week's data is megabytes,
+  // and may come every second. A quote inside a JSON string is escaped, so
+  // the key cannot be matched inside a target's name.
+  function coarse(text) {
+    const key = '"levels":[{"epoch_ms":', i = text.indexOf(key);
+    return i >= 0 && text.endsWith('"probes":null}') && parseInt(text.slice(i + key.length, i + key.length + 16), 10) > FINE_MS;
+  }
+  function zoomable() {
+    const chosen = new URLSearchParams(location.search).get("epoch");
+    return !(chosen && chosen !== "auto") && coarse(base);
+  }
   // After each drawing: what the view needs that is not shown yet.
   function check() {
+    if (base === null) base = document.getElementById("data").textContent;
+    // A window of 7 days or less embeds minute epochs (and single probes up
+    // to 6 hours) itself; a chosen epoch draws that epoch and nothing finer.
+    if (!zoomable()) { note(""); return; }
     const D = baseData();
-    // A window of 7 days or less embeds minute epochs (and single probes up to 6 hours) itself.
-    if (D.probes || D.levels[0].epoch_ms <= FINE_MS) return;
     const view = currentView(D) || [D.since_ms, D.until_ms], width = plotWidth();
     if (raw && raw.shown && !(view[0] >= raw.since && view[1] <= raw.until)) { raw = null; show(); return; }
     let want = null;
@@ -241,10 +260,14 @@ const zoom = (function () {
     // New data from serve: what zoom fetched stays shown, and is fetched
     // again once serve's epochs of its range changed.
     update: function () {
-      const D = baseData();
-      [fine, raw].forEach(function (r) { if (r && signature(D, r.since, r.until) !== r.sig) r.stale = true; });
+      if (fine || raw) {
+        const D = baseData();
+        [fine, raw].forEach(function (r) { if (r && signature(D, r.since, r.until) !== r.sig) r.stale = true; });
+      }
       show();
     },
+    // Another window, epoch or timeout chosen: its first data shows it whole.
+    reset: function () { fine = null; raw = null; set = null; whole = true; if (pending) { pending.controller.abort(); pending = null; } },
   };
 })();
 
@@ -282,6 +305,7 @@ document.addEventListener("DOMContentLoaded", function () {
       if (c[1] === "last") { params.delete("since"); params.delete("until"); }
       history.replaceState(null, "", location.pathname + "?" + params.toString() + location.hash);
       setStatus("loading " + c[1] + " " + select.value);
+      zoom.reset();
       connect();
     });
   });

@@ -4,7 +4,7 @@
 // of an 8-day history at a zoom of one hour: live.js fetches that range's
 // minute epochs from /level, and hover on one says exactly what
 // `pingem report --epoch 1m` says of that minute; at ten minutes it fetches
-// single probes from /probes; with serve gone, zooming out to where the page
+// single probes from /probes; a chosen epoch fetches nothing; with serve gone, zooming out to where the page
 // would need new minute epochs falls back to the embedded hours, with a note.
 import Foundation
 import Glibc
@@ -104,11 +104,22 @@ private func pageMs(_ value: Any?) -> String {
         let expected = history.rttMs(a: probe).map { "reply after \(pageMs(NSNumber(value: $0)))" } ?? "lost (no reply)"
         #expect(closer.tip.contains(expected), "\(closer) lacks \(expected)")
 
+        // A chosen epoch draws that epoch and nothing finer: zoomed to the same
+        // hour, nothing is fetched (the fetch above came well within this wait).
+        try browser.send("Page.navigate", ["url": "about:blank"], session: page)
+        try browser.send("Page.navigate", ["url": base + "&epoch=1h#from=\(ms(from))&to=\(ms(to))"], session: page)
+        _ = try waitForPage { $0.drawn == "1" && $0.view.hasPrefix("Showing ") }
+        usleep(2_000_000)
+        let chosen = try waitForPage { $0.drawn == "1" }
+        #expect(chosen.level == "3600s" && chosen.zoom == "", "\(chosen)")
+
         let problems = browser.pageProblems
         #expect(problems.isEmpty, "\(problems.map { "\($0.method) \($0.params)" })")
 
         // serve gone: zooming out (the wheel, over the first graph) to where
         // new minute epochs are needed shows the embedded hours and says why.
+        try open("#from=\(ms(from))&to=\(ms(to))")
+        _ = try waitForPage { $0.level == "60s" }
         serve.signal(SIGKILL); serve.wait(timeout: 5)
         _ = try browser.evaluate("""
             (function () { const o = document.querySelector(".overlay"), r = o.getBoundingClientRect();
