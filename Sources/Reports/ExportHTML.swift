@@ -169,26 +169,54 @@ func renderExportData(_ figures: ExportFigures, _ options: ExportOptions) throws
         out += "\"histogram\":" + histograms[i] + "}"
     }
     out += "],\"levels\":["
-    for (l, (width, report)) in levels.enumerated() {
-        if l > 0 { out += "," }
-        // The epochs' bounds as the report cut them (local days are 23 or 25
-        // hours at a daylight saving change), from since_ms: each epoch's
-        // start, then the last one's end.
-        out += "{\"epoch_ms\":\(ms(width)),\"bounds_ms\":[" + epochBounds(report, since: r.since) + "],\"targets\":["
-        for (i, target) in report.targets.enumerated() {
-            if i > 0 { out += "," }
-            out += epochColumns(target.epochs)
-        }
-        out += "]}"
-    }
+    out += levels.map { width, report in levelJSON(width, report, since: r.since) }.joined(separator: ",")
     out += "],\"probes\":"
     if span <= options.rawProbeLimitNs && options.chosenEpochNs == nil && !classified.isEmpty {
-        out += "[" + classified.map { probeColumns($0, since: r.since) }.joined(separator: ",") + "]"
+        out += probesJSON(classified, since: r.since)
     } else {
         out += "null"
     }
     out += "}"
     return out
+}
+
+/// One level of the data block: its width, the epochs' bounds as the report
+/// cut them (local days are 23 or 25 hours at a daylight saving change), in
+/// ms from `since` (each epoch's start, then the last one's end), and each
+/// target's columns.
+private func levelJSON(_ width: Nanoseconds, _ report: Report, since: Nanoseconds) -> String {
+    "{\"epoch_ms\":\(ms(width)),\"bounds_ms\":[" + epochBounds(report, since: since) + "],\"targets\":["
+        + report.targets.map { epochColumns($0.epochs) }.joined(separator: ",") + "]}"
+}
+
+/// The data block's single probes: one object per target.
+private func probesJSON(_ classified: [[ClassifiedProbe]], since: Nanoseconds) -> String {
+    "[" + classified.map { probeColumns($0, since: since) }.joined(separator: ",") + "]"
+}
+
+/// One level of the page's data over the window of `options`, at the epoch
+/// it chose (`chosenEpochNs`): exactly what exportData embeds as that level
+/// for that window, bounds in ms from its start. serve's page fetches these
+/// (GET /level) for epochs finer than a long window embeds. `input` is what
+/// exportInput reads for `options`.
+public func exportLevel(_ input: ReportInput, _ options: ExportOptions) throws -> String {
+    guard let width = options.chosenEpochNs else { throw ReportError("Choose an epoch width for the level.") }
+    let figures = try exportFigures(input, options, widths: [width], histograms: false)
+    return levelJSON(width, figures.reports[0], since: options.report.since)
+}
+
+/// The single probes of the page's data over the window of `options` (no
+/// chosen epoch), as exportData embeds them for a window of at most
+/// `rawProbeLimitNs`, from raw probes: serve's page fetches these
+/// (GET /probes) when it zooms into a long window.
+public func exportProbes(_ input: ReportInput, _ options: ExportOptions) throws -> String {
+    let span = options.report.until - options.report.since
+    guard options.chosenEpochNs == nil, span <= options.rawProbeLimitNs, input.summaries.isEmpty else {
+        throw ReportError("Single probes are given for windows of at most \(trimmed(Double(options.rawProbeLimitNs) / 3.6e12, 1)) hours.")
+    }
+    // Any width classifies the same probes: the coarsest embedded is the cheapest.
+    let figures = try exportFigures(input, options, widths: [exportLevelWidths(options).last!], histograms: false)
+    return probesJSON(figures.classified, since: options.report.since)
 }
 
 private func ms(_ ns: Nanoseconds) -> String { String(floorDivide(ns, 1_000_000)) }

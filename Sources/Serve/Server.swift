@@ -115,7 +115,7 @@ func wallClockNs() -> Nanoseconds {
     return Nanoseconds(t.tv_sec) * 1_000_000_000 + Nanoseconds(t.tv_nsec)
 }
 
-/// The router: `/`, `/live.js`, `/events`, `/metrics`.
+/// The router: `/`, `/live.js`, `/events`, `/level`, `/probes`, `/metrics`.
 public func makeRouter(_ configuration: ServeConfiguration, metrics: MetricsService,
                        feeds: LiveFeeds? = nil) -> Router<BasicRequestContext> {
     let router = Router()
@@ -134,6 +134,14 @@ public func makeRouter(_ configuration: ServeConfiguration, metrics: MetricsServ
     }
     router.get("/live.js") { _, _ -> Response in
         text(liveScript, type: "text/javascript; charset=utf-8")
+    }
+    // Finer epochs and single probes of a range, for the live page's zoom
+    // into a long window (LevelEndpoint.swift).
+    for (path, probes) in [("/level", false), ("/probes", true)] {
+        router.get(RouterPath(path)) { request, _ -> Response in
+            let (status, body) = await levelResponse(LevelRequest(request, probes: probes), configuration: configuration)
+            return text(body, type: status == .ok ? "application/json" : "text/plain; charset=utf-8", status: status)
+        }
     }
     router.get("/metrics") { _, _ -> Response in
         text(metrics.scrape(now: wallClockNs()), type: "text/plain; version=0.0.4; charset=utf-8")

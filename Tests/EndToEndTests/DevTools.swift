@@ -150,6 +150,21 @@ final class DevToolsBrowser: Sendable {
         }
     }
 
+    /// What a page must never cause: an uncaught exception, a console error
+    /// or warning, a CSP violation (the page itself logs nothing).
+    var pageProblems: [(method: String, params: [String: Any])] {
+        events.filter { event in
+            switch event.method {
+            case "Runtime.exceptionThrown": return true
+            case "Runtime.consoleAPICalled": return ["error", "assert", "warning"].contains(event.params["type"] as? String ?? "")
+            case "Log.entryAdded":
+                let entry = event.params["entry"] as? [String: Any] ?? [:]
+                return ["error", "warning"].contains(entry["level"] as? String ?? "") || entry["source"] as? String == "security"
+            default: return false
+            }
+        }
+    }
+
     var chromiumLog: String { String((try? String(contentsOfFile: logPath, encoding: .utf8))?.suffix(3000) ?? "") }
 
     /// Attaches to the first page target (the about:blank Chromium opened),

@@ -214,16 +214,7 @@ private let stateScript = """
         #expect(live.errors.isEmpty, "\(live.errors)")
         // (The events do arrive: Runtime.enable announces the page's context.)
         #expect(browser.events.contains { $0.method == "Runtime.executionContextCreated" })
-        let problems = browser.events.filter { event in
-            switch event.method {
-            case "Runtime.exceptionThrown": return true
-            case "Runtime.consoleAPICalled": return ["error", "assert", "warning"].contains(event.params["type"] as? String ?? "")
-            case "Log.entryAdded":
-                let entry = event.params["entry"] as? [String: Any] ?? [:]
-                return ["error", "warning"].contains(entry["level"] as? String ?? "") || entry["source"] as? String == "security"
-            default: return false
-            }
-        }
+        let problems = browser.pageProblems
         #expect(problems.isEmpty, "\(problems.map { "\($0.method) \($0.params)" })")
 
         _ = try responder.stop()
