@@ -270,7 +270,12 @@ extension Database {
                 return try statement.step() ? statement.int64(at: 0) : nil
             }
             if let rowBound, rowBound < bound, rowBound > oldest { bound = rowBound }
-            var probes: Int64 = 0, other: Int64 = 0
+            // An hour the upkeep is compacting holds its probes twice until
+            // its last rows go (a block, and rows that are copies of it):
+            // deleted both ways, they count once. (The cutoff's own hour is
+            // cut, not deleted whole; its copies, if it is being compacted,
+            // still count twice.)
+            var probes: Int64 = -(try copiedRows(before: bound).probes), other: Int64 = 0
             func delete(_ sql: String) throws -> Int64 {
                 try run(sql) { $0.bind(bound, at: 1) }
                 return Int64(sqlite3_changes(sqliteConnection))

@@ -274,9 +274,11 @@ extension Database {
     /// The probe rows that are copies of probes in blocks (hours marked in
     /// `compacting`), and how many of them hold an rtt_ns: what counts of
     /// rows plus block probes count twice.
-    func copiedRows() throws -> (probes: Int64, withRTT: Int64) {
+    /// `before`: only of the hours that end by then.
+    func copiedRows(before: Nanoseconds = .max) throws -> (probes: Int64, withRTT: Int64) {
         guard try userVersion() >= 4 else { return (0, 0) }
-        let hours = try fetchAll("SELECT start_ns FROM compacting") { $0.int64(at: 0) }
+        let hours = try fetchAll("SELECT start_ns FROM compacting WHERE start_ns <= ?1 - \(Database.blockSpanNs)",
+                                 bind: { $0.bind(before, at: 1) }) { $0.int64(at: 0) }
         var copies: (probes: Int64, withRTT: Int64) = (0, 0)
         for hour in hours {
             let end = hour + Database.blockSpanNs

@@ -208,6 +208,28 @@ import TestSupport
         #expect(try Self.canonical(database) == before)
     }
 
+    @Test func pruneCountsTheProbesOfAnHourBeingCompactedOnce() throws {
+        // Stopped between its blocks and its deletes, the hour holds every
+        // probe twice (block and copy rows); prune deletes both and counts
+        // each probe once (`pingem prune` says how many it deleted).
+        struct Stop: Error {}
+        let database = try Database(path: folder.file("prune-mid.db"), mode: .readWrite)
+        database.rowsPerCompactionChunk = 1_000
+        try Self.fill(database)
+        let before = try Self.canonical(database)
+        let end = Self.t0 + Self.hour
+        database.compactionPhase = { phase in
+            if phase == .blocksWritten { database.beforeWriteTransaction = { throw Stop() } }
+        }
+        #expect(throws: Stop.self) { try database.compact(hoursEndingBefore: end, limit: 1) }
+        database.beforeWriteTransaction = nil
+        database.compactionPhase = nil
+        var pruning = Database.Pruning(cutoff: end)
+        while try !pruning.step(database) {}
+        #expect(pruning.probes == Int64(before.probes.filter { $0.sentNs < end }.count))
+        #expect(try Self.canonical(database).probes == before.probes.filter { $0.sentNs >= end })
+    }
+
     @Test func aCompactionStoppedBetweenItsStepsIsFinishedByTheNext() throws {
         struct Stop: Error {}
         for stopAt in [CompactionPhase.copied, .blocksWritten] {
