@@ -103,6 +103,8 @@ func makeHistory(at path: String, start: Int64) throws {
         (["report", "--timeout", "0s"], ""),
         (["report", "--outage-min", "0"], "--outage-min"),
         (["report", "--no-such-flag"], ""),
+        (["report", "--path", "--format", "json"], "drop --path or use --format table"),
+        (["report", "--path", "--format", "csv"], "drop --path or use --format table"),
         (["record"], "no target given"),
         (["record", "--interval", "1ms", "127.0.0.1"], "at least 10ms"),
         (["record", "--size", "47", "127.0.0.1"], "--size"),
