@@ -83,6 +83,9 @@ public struct Epoch: Sendable, Equatable {
     public var start: Nanoseconds
     public var end: Nanoseconds
     public var summary: Summary
+    /// The epoch's path rounds, hop by hop (the target last): what a view's
+    /// hop strip colours. Empty without path rounds in the epoch.
+    public var path: [PathHopCounts] = []
     public init(start: Nanoseconds, end: Nanoseconds, summary: Summary) {
         self.start = start; self.end = end; self.summary = summary
     }

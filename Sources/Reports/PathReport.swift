@@ -15,13 +15,18 @@ func pathJudge(_ target: TargetRecord, input: ReportInput, options: ReportOption
 }
 
 extension TargetReport {
-    /// Fills `path` and every `where`: the window's and each epoch's when
-    /// they lost probes (else nil), each outage's.
+    /// Fills `path`, each epoch's hop counts and every `where`: the window's
+    /// and each epoch's when they lost probes (else nil), each outage's.
     mutating func judgePath(_ judge: PathJudge, since: Nanoseconds, until: Nanoseconds) {
         path = judge.hops.map(PathHop.init)
         if summary.lost > 0 { summary.lossWhere = judge.lossWhere(from: since, to: until) }
-        for i in epochs.indices where epochs[i].summary.lost > 0 {
-            epochs[i].summary.lossWhere = judge.lossWhere(from: epochs[i].start, to: epochs[i].end)
+        for i in epochs.indices {
+            if epochs[i].summary.lost > 0 {
+                epochs[i].summary.lossWhere = judge.lossWhere(from: epochs[i].start, to: epochs[i].end)
+            }
+            if !judge.rounds.isEmpty {
+                epochs[i].path = pathHopCounts(judge.rounds(from: epochs[i].start, to: epochs[i].end))
+            }
         }
         for i in outages.indices {
             outages[i].lossWhere = judge.lossWhere(from: outages[i].start, to: outages[i].end)

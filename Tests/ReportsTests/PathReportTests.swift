@@ -93,6 +93,22 @@ private func pathReport(epoch: Nanoseconds? = 50 * second) throws -> Report {
         #expect(epochs[1]["where"] is NSNull)
     }
 
+    @Test func eachEpochCountsItsOwnRoundsHopByHop() throws {
+        let epochs = try pathReport().targets[0].epochs
+        let counts = { (ttl: Int, answered: Int, forwardLost: Int) in
+            PathHopCounts(ttl: ttl, isTarget: ttl == 5, sent: 10, answered: answered, forwardLost: forwardLost)
+        }
+        // The outage's two rounds lost hop 3 onwards: forward loss at 3, 4 and the target.
+        #expect(epochs.map(\.path) == [
+            [counts(1, 10, 0), counts(2, 10, 0), counts(3, 8, 2), counts(4, 8, 2), counts(5, 8, 2)],
+            (1...5).map { counts($0, 10, 0) },
+        ])
+        // Without rounds, no epoch has a path.
+        var input = pathInput()
+        input.pathProbes = []
+        #expect(try makeReport(input, options(epoch: 50 * second)).targets[0].epochs.allSatisfy { $0.path.isEmpty })
+    }
+
     @Test func aHopThatNeverAnsweredHasANullAddressAndEveryRoundThePathHad() throws {
         var input = pathInput()
         input.pathProbes = pathProbeRecords(repeatedRounds("+-+|+", 3) + ["+-b|+"], from: t0)

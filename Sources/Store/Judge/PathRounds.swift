@@ -139,11 +139,39 @@ public struct PathHopFigures: Sendable, Equatable {
     public var forwardLossPct: Double? { lossPercent(lost: forwardLost, sent: sent, unknown: 0) }
 }
 
+/// One hop's counts over a period: what a view colours per epoch (its
+/// figures without the RTTs and addresses, which an epoch strip does not
+/// draw and would cost a sort and a dictionary per epoch and hop).
+public struct PathHopCounts: Sendable, Equatable {
+    public var ttl: Int
+    public var isTarget: Bool
+    public var sent: Int
+    public var answered: Int
+    /// Unanswered probes whose every later probe of the round went unanswered too.
+    public var forwardLost: Int
+
+    public init(ttl: Int, isTarget: Bool, sent: Int, answered: Int, forwardLost: Int) {
+        self.ttl = ttl; self.isTarget = isTarget; self.sent = sent; self.answered = answered
+        self.forwardLost = forwardLost
+    }
+
+    public init(_ f: PathHopFigures) {
+        self.init(ttl: f.ttl, isTarget: f.isTarget, sent: f.sent, answered: f.answered, forwardLost: f.forwardLost)
+    }
+}
+
+/// Each hop's counts over `rounds` (in round order), as pathHopFigures
+/// gives them.
+public func pathHopCounts(_ rounds: some Collection<PathRound>) -> [PathHopCounts] {
+    pathHopFigures(rounds, keepingAnswers: false).map(PathHopCounts.init)
+}
+
 /// Each hop's figures over `rounds` (in round order), by TTL, then the
 /// target's, whose TTL is the distance most rounds had (on a tie the latest).
-public func pathHopFigures(_ rounds: some Collection<PathRound>) -> [PathHopFigures] {
+/// Without `keepingAnswers` only the counts are made (rtt and addresses empty).
+public func pathHopFigures(_ rounds: some Collection<PathRound>, keepingAnswers: Bool = true) -> [PathHopFigures] {
     var hops: [Int: HopTally] = [:]
-    var target = HopTally()
+    var target = HopTally(keepingAnswers: keepingAnswers)
     var distances: [Int: (count: Int, last: Nanoseconds)] = [:]
     for round in rounds {
         let probes = round.probes
@@ -155,7 +183,7 @@ public func pathHopFigures(_ rounds: some Collection<PathRound>) -> [PathHopFigu
             if round.target != nil && i == probes.count - 1 {
                 target.add(probe, forwardLost: forwardLost, roundNs: round.roundNs)
             } else {
-                hops[probe.ttl, default: HopTally()].add(probe, forwardLost: forwardLost, roundNs: round.roundNs)
+                hops[probe.ttl, default: HopTally(keepingAnswers: keepingAnswers)].add(probe, forwardLost: forwardLost, roundNs: round.roundNs)
             }
         }
         if let t = round.target {
@@ -172,6 +200,7 @@ public func pathHopFigures(_ rounds: some Collection<PathRound>) -> [PathHopFigu
 
 /// A hop's counts while its rounds are walked.
 private struct HopTally {
+    var keepingAnswers: Bool
     var sent = 0, answered = 0, forwardLost = 0
     var rtts: [Nanoseconds] = []
     var addresses: [String] = []
@@ -182,6 +211,7 @@ private struct HopTally {
         if lost { forwardLost += 1 }
         guard probe.answered else { return }
         answered += 1
+        guard keepingAnswers else { return }
         if let rtt = probe.rttNs { rtts.append(rtt) }
         if let from = probe.from {
             if answers[from] == nil { addresses.append(from) }
