@@ -29,6 +29,10 @@ import Glibc
 // - loss_from_ttl f, loss_every N [1]: rounds whose number r (from the
 //   payload) has r % N == N - 1 lose every request with TTL >= f at hop f
 //   (forwarding loss from hop f on, the target included).
+// - loss_during_outage: instead of every Nth round, the rounds that arrive
+//   while the destination's own "outage" behaviour drops its ordinary
+//   requests (Config.swift's window) lose from hop f: an outage that begins
+//   at hop f, seen by the path rounds as by the target's probes.
 // - change_after_s, hops_after: a route change, that many seconds after the
 //   destination's first path request the hops are hops_after.
 
@@ -50,6 +54,7 @@ struct PathConfig: Codable, Sendable {
     var hops: [HopConfig]
     var loss_from_ttl: Int?
     var loss_every: Int?
+    var loss_during_outage: Bool?
     var change_after_s: Double?
     var hops_after: [HopConfig]?
 }
@@ -91,7 +96,7 @@ struct PathState {
 
 /// What one path request meets on its way: the log line and the packets.
 func planPath(_ request: EchoRequest, fields: (round: UInt64, ttl: Int), config: PathConfig?,
-              state: inout PathState, now: Int64, time: Int64) -> (PathLogLine, [PlannedPacket]) {
+              state: inout PathState, now: Int64, time: Int64, duringOutage: Bool = false) -> (PathLogLine, [PlannedPacket]) {
     let first = state.firstRequest ?? now
     state.firstRequest = first
     var hops = config?.hops ?? []
@@ -106,7 +111,8 @@ func planPath(_ request: EchoRequest, fields: (round: UInt64, ttl: Int), config:
     let reached = min(ttl, hops.count + 1)  // the hop where the request ends (hops.count + 1: the destination)
     if let from = config?.loss_from_ttl, reached >= from {
         let every = UInt64(max(config?.loss_every ?? 1, 1))
-        if fields.round % every == every - 1 {
+        let lost = config?.loss_during_outage == true ? duringOutage : fields.round % every == every - 1
+        if lost {
             line.action = "forward-loss"
             line.hop = from <= hops.count ? from : nil
             return (line, [])

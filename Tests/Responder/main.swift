@@ -79,6 +79,14 @@ struct DestinationState {
 
 let milli: Int64 = 1_000_000
 
+/// Whether `now` lies in an outage destination's window, counted from its
+/// first ordinary request (`first`).
+func inOutage(_ config: DestinationConfig, first: Int64, now: Int64) -> Bool {
+    guard config.behaviour == .outage else { return false }
+    let elapsed = Double(now - first) / 1e9
+    return elapsed >= (config.outage_start_s ?? 3) && elapsed < (config.outage_end_s ?? 6)
+}
+
 /// Decides what to do with one request: the log's action and the packets.
 func plan(_ request: EchoRequest, pingem: PingemPayload?, state: inout DestinationState, now: Int64)
     -> (action: String, packets: [PlannedPacket])
@@ -100,9 +108,7 @@ func plan(_ request: EchoRequest, pingem: PingemPayload?, state: inout Destinati
         let drop = splitmix64((config.seed ?? 0) ^ sequence) % 100 < UInt64(config.loss_percent ?? 30)
         return drop ? ("drop", []) : ("reply", [reply()])
     case .outage:
-        let elapsed = Double(now - first) / 1e9
-        let inside = elapsed >= (config.outage_start_s ?? 3) && elapsed < (config.outage_end_s ?? 6)
-        return inside ? ("drop", []) : ("reply", [reply()])
+        return inOutage(config, first: first, now: now) ? ("drop", []) : ("reply", [reply()])
     case .late:
         guard state.requests % max(config.every ?? 4, 1) == 0 else { return ("reply", [reply()]) }
         var packet = reply()
@@ -206,8 +212,10 @@ while true {
     let destination = addressText(request.destination)
     if let fields = pathProbeFields(request.payload) {
         var state = pathStates[destination] ?? PathState()
-        let (line, packets) = planPath(request, fields: fields, config: destinations[destination]?.config.path,
-                                       state: &state, now: receivedAt, time: receivedRealtime)
+        let ordinary = destinations[destination]
+        let duringOutage = ordinary.map { inOutage($0.config, first: $0.firstRequest ?? receivedAt, now: receivedAt) } ?? false
+        let (line, packets) = planPath(request, fields: fields, config: ordinary?.config.path,
+                                       state: &state, now: receivedAt, time: receivedRealtime, duringOutage: duringOutage)
         pathStates[destination] = state
         for packet in packets {
             _ = packet.bytes.withUnsafeBytes { write(tun, $0.baseAddress, $0.count) }
