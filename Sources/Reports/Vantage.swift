@@ -91,7 +91,8 @@ public func makeVantageReport(_ databases: [(vantage: String, db: Database)], _ 
                 found.formUnion(o.targets)
                 if o.targets.isEmpty { continue }
             }
-            let input = try ReportInput.load(from: db, options: o, summaries: summaries)
+            var input = try ReportInput.load(from: db, options: o, summaries: summaries)
+            try input.loadPathProbes(from: db, options: o)
             reports.append((vantage, try makeReport(input, o)))
         } catch let error as ReportError {
             throw error

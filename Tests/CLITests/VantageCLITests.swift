@@ -9,7 +9,11 @@ import TestSupport
 
 /// One session from `start` with, per target, one probe a second: an RTT in
 /// milliseconds, or nil for a probe never answered.
-private func writeVantage(_ path: String, start: Int64, _ targets: [(name: String, host: String, rtts: [Int64?])]) throws {
+/// With `pathLossFromHop`, a path round with each probe: hops 1 and 2 and
+/// the target (TTL 3), everything from that hop on unanswered where the
+/// probe was.
+private func writeVantage(_ path: String, start: Int64, _ targets: [(name: String, host: String, rtts: [Int64?])],
+                          pathLossFromHop: Int? = nil) throws {
     let db = try Database(path: path, mode: .readWrite)
     let records = try targets.map { try db.target(name: $0.name, host: $0.host) }
     let session = try db.beginTestSession(intervalNs: second, startedNs: start, targets: records.map(\.id))
@@ -17,8 +21,17 @@ private func writeVantage(_ path: String, start: Int64, _ targets: [(name: Strin
     for (record, target) in zip(records, targets) {
         batch.addresses.append(AddressRecord(targetID: record.id, sinceNs: start, address: target.host))
         for (k, rtt) in target.rtts.enumerated() {
-            batch.probes.append(ProbeRecord(sentNs: start + Int64(k) * second, targetID: record.id,
-                                            rttNs: rtt.map { $0 * 1_000_000 }))
+            let sent = start + Int64(k) * second
+            batch.probes.append(ProbeRecord(sentNs: sent, targetID: record.id, rttNs: rtt.map { $0 * 1_000_000 }))
+            guard let from = pathLossFromHop else { continue }
+            for ttl in 1...3 {
+                let answered = rtt != nil || ttl < from
+                batch.pathProbes.append(PathProbeRecord(
+                    targetID: record.id, roundNs: sent + 1000, ttl: ttl, toTarget: ttl == 3, sentNs: sent + 1000 + Int64(ttl),
+                    receivedNs: answered ? sent + 2_000_000 : nil, from: answered ? (ttl == 3 ? target.host : "198.18.9.\(ttl)") : nil,
+                    answer: answered ? (ttl == 3 ? .echoReply : .timeExceeded) : nil,
+                    icmpType: answered ? (ttl == 3 ? 0 : 11) : nil, icmpCode: answered ? 0 : nil))
+            }
         }
     }
     batch.probes.sort { ($0.sentNs, $0.targetID) < ($1.sentNs, $1.targetID) }
@@ -42,7 +55,7 @@ private func writeVantage(_ path: String, start: Int64, _ targets: [(name: Strin
         ])
         try writeVantage(office, start: Self.start, [
             ("router", "198.18.0.1", [30, nil, 30, nil, 30, nil, 30, 30, 30, 30]),
-        ])
+        ], pathLossFromHop: 2)
         return (dir, home, office)
     }
 
@@ -87,6 +100,22 @@ private func writeVantage(_ path: String, start: Int64, _ targets: [(name: Strin
         #expect(lost == [0, 2, 3])
         let epochs = targets.map { ($0["epochs"] as? [[String: Any]] ?? []).map { $0["lost"] as? Int ?? -1 } }
         #expect(epochs == [[0, 0], [2, 0], [2, 1]])
+    }
+
+    @Test func eachVantageJudgesWhereFromItsOwnPath() throws {
+        let (dir, home, office) = try databases()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let json = try pingem(["report", "--db", home, "--db", "work=\(office)", "--format", "json"] + Self.window)
+        #expect(json.status == 0, "\(json.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let targets = try #require(object["targets"] as? [[String: Any]])
+        let wheres = targets.map { target in
+            ((target["summary"] as? [String: Any])?["where"] as? [String: Any])?.mapValues { "\($0)" } ?? [:]
+        }
+        // home recorded no path rounds: its loss is unknown; work's began at hop 2.
+        #expect(wheres == [[:], ["segment": "unknown", "ttl": "<null>", "address": "<null>"],
+                           ["segment": "path", "ttl": "2", "address": "198.18.9.2"]], "\(wheres)")
+        #expect(targets.map { ($0["path"] as? [Any])?.count ?? -1 } == [0, 0, 3])
     }
 
     @Test func oneDatabaseKeepsTheOldShape() throws {
