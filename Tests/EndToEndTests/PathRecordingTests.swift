@@ -202,7 +202,9 @@ import Store
     /// An outage that begins at hop 3, right behind a router that rate-limits
     /// its answers (mtr would show it losing half): every stored round the
     /// responder dropped is lost from hop 3, and report blames hop 3, by its
-    /// address, for the outage and the window, on both socket kinds.
+    /// address, for the outage and the window, on both socket kinds; at the
+    /// same time, over IPv6, one that begins at hop 2 (a router quoting 8
+    /// bytes), and a gateway outage.
     @Test(arguments: ["raw", "datagram"]) func anOutageBeyondTheGatewayIsBlamedOnItsHop(kind: String) throws {
         let namespace = try TestNamespace(pingSockets: kind == "datagram")
         defer { namespace.destroy() }
@@ -211,6 +213,12 @@ import Store
                 HopConfig(address: "198.18.0.121"), HopConfig(address: "198.18.0.122", answer_every: 2),
                 HopConfig(address: "198.18.0.123"), HopConfig(address: "198.18.0.124"),
             ], loss_from_ttl: 3, loss_during_outage: true)),
+            .init(address: "fd00:18::70", behaviour: .outage, outage_start_s: 3, outage_end_s: 11, path: PathConfig(hops: [
+                HopConfig(address: "fd00:18::121"), HopConfig(address: "fd00:18::122", quote_bytes: 8),
+            ], loss_from_ttl: 2, loss_during_outage: true)),
+            .init(address: "198.18.0.72", behaviour: .outage, outage_start_s: 3, outage_end_s: 11, path: PathConfig(hops: [
+                HopConfig(address: "198.18.0.131"), HopConfig(address: "198.18.0.132"),
+            ], loss_from_ttl: 1, loss_during_outage: true)),
         ])
         var command = [pingemBinary]
         var db = namespace.directory.appendingPathComponent("where.db").path
@@ -219,7 +227,7 @@ import Store
             command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", binary]
             db = work.appendingPathComponent("where.db").path
         }
-        let recorder = try namespace.start(command + ["record", "far=198.18.0.70", "--db", db, "--interval", "200ms",
+        let recorder = try namespace.start(command + ["record", "far=198.18.0.70", "far6=fd00:18::70", "gw=198.18.0.72", "--db", db, "--interval", "200ms",
                                                       "--path-interval", "5s", "--flush", "500ms"], label: "where-\(kind)")
         usleep(14_000_000)
         recorder.signal(SIGINT)
@@ -229,13 +237,16 @@ import Store
 
         // The responder's word: the rounds whose probe to the target (TTL 5,
         // the distance) it dropped at hop 3.
-        let dropped = Set(pathLog.filter { $0.action == "forward-loss" && $0.ttl >= 5 }.map(\.round))
-        #expect(pathLog.filter { $0.action == "forward-loss" }.allSatisfy { $0.hop == 3 && $0.ttl >= 3 })
+        let farLog = pathLog.filter { $0.destination == "198.18.0.70" }
+        let dropped = Set(farLog.filter { $0.action == "forward-loss" && $0.ttl >= 5 }.map(\.round))
+        #expect(farLog.filter { $0.action == "forward-loss" }.allSatisfy { $0.hop == 3 && $0.ttl >= 3 })
         // During the loss (seen 2 s after its first lost probe) rounds run
         // every --interval (but wait 0.5 s for their answers), not every 5 s:
         // the 8 s outage meets far more than its two 5 s rounds (wide margin).
         try #require(dropped.count >= 5, "\(dropped.count) rounds met the outage")
-        let rows = try Database(path: db, mode: .readOnly).pathProbes(targets: nil, from: 0, to: .max)
+        let database = try Database(path: db, mode: .readOnly)
+        let farID = try #require(try database.targets().first { $0.name == "far" }?.id)
+        let rows = try database.pathProbes(targets: [farID], from: 0, to: .max)
         let byRound = Dictionary(grouping: rows, by: \.roundNs).values
         let lostRounds = byRound.filter { $0.contains { $0.toTarget && $0.receivedNs == nil } }
         #expect(lostRounds.count == dropped.count, "stored rounds that lost the target, against the responder's")
@@ -246,15 +257,23 @@ import Store
         let report = runCommand([pingemBinary, "report", "--db", db, "--format", "json", "--last", "1h"])
         try #require(report.status == 0, "\(report.stderr)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any])
-        let target = try #require((json["targets"] as? [[String: Any]])?.first)
-        let outages = try #require(target["outages"] as? [[String: Any]])
-        try #require(outages.count == 1, "outages: \(outages)")
+        let targets = try #require(json["targets"] as? [[String: Any]])
         // JSON numbers come back as NSNumber: compare the fields as text.
         let fields = { (w: Any?) in (w as? [String: Any])?.mapValues { "\($0)" } }
-        let blamed = ["segment": "path", "ttl": "3", "address": "198.18.0.123"]
-        #expect(fields(outages[0]["where"]) == blamed)
-        #expect(fields((target["summary"] as? [String: Any])?["where"]) == blamed)
-        // The rate-limited hop in front loses about half, none of it forward.
+        let expected = ["far": ["segment": "path", "ttl": "3", "address": "198.18.0.123"],
+                        "far6": ["segment": "path", "ttl": "2", "address": "fd00:18::122"],
+                        "gw": ["segment": "gateway", "ttl": "1", "address": "198.18.0.131"]]
+        try #require(targets.count == 3)
+        for target in targets {
+            let name = target["target"] as? String ?? "?"
+            let outages = target["outages"] as? [[String: Any]] ?? []
+            try #require(outages.count == 1, "\(name): outages \(outages)")
+            #expect(fields(outages[0]["where"]) == expected[name], "\(name)")
+            #expect(fields((target["summary"] as? [String: Any])?["where"]) == expected[name], "\(name)")
+        }
+        // The rate-limited hop in front of far's hop 3 loses about half: it is
+        // not where the loss begins.
+        let target = try #require(targets.first { $0["target"] as? String == "far" })
         let path = try #require(target["path"] as? [[String: Any]])
         #expect(path.map { $0["ttl"] as? Int } == [1, 2, 3, 4, 5])
         #expect(path[1]["address"] as? String == "198.18.0.122" && (path[1]["loss_pct"] as? Double ?? 0) > 30)
