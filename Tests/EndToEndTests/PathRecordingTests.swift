@@ -41,13 +41,7 @@ import Store
         let namespace = try TestNamespace(pingSockets: kind == "datagram")
         defer { namespace.destroy() }
         let responder = try namespace.startResponder(Self.destinations)
-        var command = [pingemBinary]
-        var db = namespace.directory.appendingPathComponent("paths.db").path
-        if kind == "datagram" {
-            let (binary, work) = try nobodysPingem(in: namespace)
-            command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", binary]
-            db = work.appendingPathComponent("paths.db").path
-        }
+        let (command, db) = try recorderCommand(kind, in: namespace, database: "paths.db")
         let recorder = try namespace.start(command + ["record"] + Self.targets.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
             + ["--db", db, "--interval", "200ms", "--path-interval", "1s", "--flush", "500ms"], label: "record-\(kind)")
         usleep(9_000_000)
@@ -220,13 +214,7 @@ import Store
                 HopConfig(address: "198.18.0.131"), HopConfig(address: "198.18.0.132"),
             ], loss_from_ttl: 1, loss_during_outage: true)),
         ])
-        var command = [pingemBinary]
-        var db = namespace.directory.appendingPathComponent("where.db").path
-        if kind == "datagram" {
-            let (binary, work) = try nobodysPingem(in: namespace)
-            command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", binary]
-            db = work.appendingPathComponent("where.db").path
-        }
+        let (command, db) = try recorderCommand(kind, in: namespace, database: "where.db")
         let recorder = try namespace.start(command + ["record", "far=198.18.0.70", "far6=fd00:18::70", "gw=198.18.0.72", "--db", db, "--interval", "200ms",
                                                       "--path-interval", "5s", "--flush", "500ms"], label: "where-\(kind)")
         usleep(14_000_000)
@@ -283,5 +271,14 @@ import Store
         #expect(table.stdout.contains("loss begins at hop 3, 198.18.0.123, and continues to the target: beyond your gateway"),
                 "\(table.stdout)")
         #expect(table.stdout.contains("where: hop 3, 198.18.0.123"))
+    }
+
+    /// pingem as root on raw sockets, or as nobody on datagram sockets (then
+    /// from a copy and a database folder nobody may use), and its database.
+    func recorderCommand(_ kind: String, in namespace: TestNamespace, database: String) throws -> ([String], String) {
+        guard kind == "datagram" else { return ([pingemBinary], namespace.directory.appendingPathComponent(database).path) }
+        let (binary, work) = try nobodysPingem(in: namespace)
+        return (["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", binary],
+                work.appendingPathComponent(database).path)
     }
 }
