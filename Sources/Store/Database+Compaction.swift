@@ -30,7 +30,8 @@ internal import CSQLite
 extension Database {
     /// Moves complete hours that ended at or before `cutoff` from probe rows
     /// into blocks, oldest first, a whole hour (every target) at a time,
-    /// until at least `limit` target-hours are done. Returns how many
+    /// until at least `limit` target-hours are done, and the same for path
+    /// rounds into path blocks (Database+PathBlocks). Returns how many
     /// target-hours it compacted; none means nothing that old is left.
     ///
     /// A whole hour, because the hour's rows interleave every target (the key
@@ -63,7 +64,9 @@ extension Database {
                 if attempts == 2 { break }
             }
         }
-        return compacted
+        // Path rounds on the same cadence, with their own limit: they are
+        // small, and waiting for the probes would let them pile up as rows.
+        return compacted + (try compactPaths(hoursEndingBefore: cutoff, limit: limit))
     }
 
     /// A stretch [from, to) of the hour's rows as copied, with its fingerprint.
@@ -308,4 +311,8 @@ extension Database {
 /// Where a compaction is, for tests that act between its steps.
 enum CompactionPhase {
     case copied, blocksWritten
+    /// A path block written, its rows not yet deleted (same transaction).
+    case pathBlockStored
+    /// A target-hour of path rounds moved (committed).
+    case pathHourMoved
 }
