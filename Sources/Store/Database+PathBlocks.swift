@@ -25,14 +25,10 @@ extension Database {
     /// Writes (or replaces, or with no probes deletes) one path block.
     func storePathBlock(_ probes: [PathProbeRecord], target: Int64, start: Nanoseconds) throws {
         guard let first = probes.first, let last = probes.last else {
-            try run("DELETE FROM path_block WHERE start_ns = ?1 AND target_id = ?2") { statement in
-                statement.bind(start, at: 1)
-                statement.bind(target, at: 2)
-            }
+            try run("DELETE FROM path_block WHERE start_ns = ?1 AND target_id = ?2") { $0.bind(start, at: 1); $0.bind(target, at: 2) }
             return
         }
-        let data = PathBlockCodec.encode(probes)
-        try withStatement("""
+        try run("""
             INSERT OR REPLACE INTO path_block(start_ns, target_id, count, first_round_ns, last_round_ns, data)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
             """) { statement in
@@ -41,11 +37,7 @@ extension Database {
             statement.bind(Int64(probes.count), at: 3)
             statement.bind(first.roundNs, at: 4)
             statement.bind(last.roundNs, at: 5)
-            data.withUnsafeBytes { bytes in
-                let code = sqlite3_bind_blob(statement.sqliteStatement, 6, bytes.baseAddress, Int32(bytes.count), SQLITE_TRANSIENT)
-                precondition(code == SQLITE_OK, "bind blob: \(code)")
-            }
-            try statement.run()
+            statement.bind(PathBlockCodec.encode(probes), at: 6)
         }
     }
 
@@ -169,16 +161,7 @@ extension Database {
         guard try userVersion() >= 8 else { return 0 }
         var compacted = 0
         while compacted < limit {
-            let oldest = try withStatement(
-                "SELECT round_ns FROM path_probe WHERE round_ns >= ?1 AND round_ns < ?2 ORDER BY round_ns LIMIT 1"
-            ) { statement -> Int64? in
-                statement.bind(Database.compactableSent.lowerBound, at: 1)
-                statement.bind(Database.compactableSent.upperBound, at: 2)
-                return try statement.step() ? statement.int64(at: 0) : nil
-            }
-            guard let oldest else { break }
-            let hour = Database.blockStart(of: oldest)
-            guard hour <= cutoff - Database.blockSpanNs else { break }
+            guard let hour = try oldestCompactableHour("path_probe", "round_ns", endingBy: cutoff) else { break }
             let targets = try fetchAll(
                 "SELECT DISTINCT target_id FROM path_probe WHERE round_ns >= ?1 AND round_ns < ?2 ORDER BY target_id",
                 bind: { $0.bind(hour, at: 1); $0.bind(hour + Database.blockSpanNs, at: 2) }) { $0.int64(at: 0) }
