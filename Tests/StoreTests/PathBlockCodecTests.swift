@@ -3,17 +3,21 @@ import Testing
 import TestSupport
 @testable import Store
 
-/// The path block codec gives back every field of every path probe exactly,
-/// for realistic rounds and hostile inputs, and refuses damaged bytes with a
-/// StoreError.
+// The path block codec gives back every field of every path probe exactly,
+// for realistic rounds and hostile inputs, and refuses damaged bytes with a
+// StoreError.
 @Suite struct PathBlockCodecTests {
+    static func decoded(_ bytes: [UInt8], targetID: Int64) throws -> [PathProbeRecord] {
+        var probes: [PathProbeRecord] = []
+        try bytes.withUnsafeBytes { try PathBlockCodec.decode($0, targetID: targetID, into: &probes) }
+        return probes
+    }
+
     func roundTrip(_ probes: [PathProbeRecord], sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let bytes = PathBlockCodec.encode(probes)
-        var decoded: [PathProbeRecord] = []
-        try bytes.withUnsafeBytes { try PathBlockCodec.decode($0, targetID: probes.first?.targetID ?? 7, into: &decoded) }
-        #expect(decoded == probes, sourceLocation: sourceLocation)
+        let back = try Self.decoded(PathBlockCodec.encode(probes), targetID: probes.first?.targetID ?? 7)
+        #expect(back == probes, sourceLocation: sourceLocation)
         // Byte for byte, not only String equality (canonical equivalence).
-        #expect(decoded.map { $0.from.map { Array($0.utf8) } } == probes.map { $0.from.map { Array($0.utf8) } },
+        #expect(back.map { $0.from.map { Array($0.utf8) } } == probes.map { $0.from.map { Array($0.utf8) } },
                 sourceLocation: sourceLocation)
     }
 
