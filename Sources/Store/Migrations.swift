@@ -295,7 +295,7 @@ CREATE TABLE path_hop (
 private let schemaVersionPathBlocks = #"""
 -- Path probes of one target whose rounds began in one UTC hour, compacted
 -- losslessly into one row (user_version 8; Sources/Store/PathBlockCodec.swift),
--- about 4.5 bytes per path probe instead of about 60 as a path_probe row:
+-- about 5 bytes per path probe instead of about 51 as a path_probe row:
 -- every column of path_probe comes back exactly. The recorder moves a
 -- target-hour here on the probe blocks' cadence (once the hour ended more
 -- than 30 minutes ago), its block written and its rows deleted in one
