@@ -1,4 +1,4 @@
--- pingem database schema (user_version 7).
+-- pingem database schema (user_version 8).
 --
 -- This file is the documented schema and the one source of truth for the
 -- tables: a test proves that a database made by `pingem record` has exactly
@@ -182,6 +182,26 @@ CREATE TABLE block (
     first_sent_ns INTEGER NOT NULL,  -- sent_ns of its first probe
     last_sent_ns  INTEGER NOT NULL,  -- sent_ns of its last probe
     data          BLOB NOT NULL,     -- the probes (sent_ns, rtt_ns, send_error), Sources/Store/BlockCodec.swift
+    PRIMARY KEY (start_ns, target_id)
+) WITHOUT ROWID;
+
+-- Path probes of one target whose rounds began in one UTC hour, compacted
+-- losslessly into one row (user_version 8; Sources/Store/PathBlockCodec.swift),
+-- about 5 bytes per path probe instead of about 51 as a path_probe row:
+-- every column of path_probe comes back exactly. The recorder moves a
+-- target-hour here on the probe blocks' cadence (once the hour ended more
+-- than 30 minutes ago), its block written and its rows deleted in one
+-- transaction, so a path probe is in `path_probe` or in a path block, never
+-- both. Rows written later into a compacted hour stay rows until the next
+-- compaction of that hour; a row under a key (round_ns, target_id, ttl) a
+-- block holds is passed over, as the recorder's INSERT OR IGNORE would.
+CREATE TABLE path_block (
+    start_ns       INTEGER NOT NULL, -- the hour: a multiple of 3600 s since the epoch (UTC); rounds with round_ns in [start_ns, start_ns + 1 h)
+    target_id      INTEGER NOT NULL REFERENCES target(id),
+    count          INTEGER NOT NULL, -- path probes in the block, at least 1
+    first_round_ns INTEGER NOT NULL, -- round_ns of its first probe
+    last_round_ns  INTEGER NOT NULL, -- round_ns of its last probe
+    data           BLOB NOT NULL,    -- the path probes (every path_probe column but target_id), Sources/Store/PathBlockCodec.swift
     PRIMARY KEY (start_ns, target_id)
 ) WITHOUT ROWID;
 

@@ -258,9 +258,13 @@ public enum BlockCodec {
 
 /// MSB-first bit string into bytes.
 struct BitWriter {
-    private(set) var bytes: [UInt8] = [BlockCodec.version]
+    private(set) var bytes: [UInt8]
     private var accumulator: UInt64 = 0  // pending bits, right-aligned
     private var pending = 0              // how many, < 8 after each write
+
+    /// A bit string after its format's version byte (BlockCodec's, or
+    /// PathBlockCodec's, which shares these bits).
+    init(version: UInt8 = BlockCodec.version) { bytes = [version] }
 
     /// Writes the low `bits` bits of `value` (0...64).
     mutating func write(_ value: UInt64, bits: Int) {

@@ -216,7 +216,8 @@ extension Database {
     public struct PruneStep: Sendable, Equatable {
         /// Probes deleted (rows and probes inside blocks).
         public var probes: Int64
-        /// Reply and ICMP error rows deleted.
+        /// Reply and ICMP error rows deleted, and path probes (rows and
+        /// inside path blocks).
         public var otherRows: Int64
         /// Nothing sent before the cutoff is left.
         public var done: Bool
@@ -260,6 +261,7 @@ extension Database {
                     """),
                 try first("SELECT min(sent_ns) FROM reply WHERE sent_ns < ?1"),
                 try first("SELECT min(sent_ns) FROM icmp_error WHERE sent_ns < ?1"),
+                try oldestPathRound(before: cutoff),
             ].compactMap { $0 }.min()
             guard let oldest else { return PruneStep(probes: 0, otherRows: 0, done: true) }
             var bound = oldest <= cutoff - Database.blockSpanNs ? oldest + Database.blockSpanNs : cutoff
@@ -284,7 +286,7 @@ extension Database {
             other += try delete("DELETE FROM reply WHERE sent_ns < ?1")
             other += try delete("DELETE FROM icmp_error WHERE sent_ns < ?1")
             // Path rounds go with the probes of their time (the same retention).
-            if try userVersion() >= 7 { other += try delete("DELETE FROM path_probe WHERE round_ns < ?1") }
+            other += try prunePaths(before: bound, cutoff: cutoff)
             // Whole blocks that end by the bound.
             probes += try withStatement("SELECT coalesce(sum(count), 0) FROM block WHERE start_ns <= ?1 - \(Database.blockSpanNs)") { statement in
                 statement.bind(bound, at: 1)

@@ -30,7 +30,8 @@ internal import CSQLite
 extension Database {
     /// Moves complete hours that ended at or before `cutoff` from probe rows
     /// into blocks, oldest first, a whole hour (every target) at a time,
-    /// until at least `limit` target-hours are done. Returns how many
+    /// until at least `limit` target-hours are done, and the same for path
+    /// rounds into path blocks (Database+PathBlocks). Returns how many
     /// target-hours it compacted; none means nothing that old is left.
     ///
     /// A whole hour, because the hour's rows interleave every target (the key
@@ -44,16 +45,7 @@ extension Database {
         var compacted = 0
         var attempts = 0
         while compacted < limit {
-            let oldest = try withStatement(
-                "SELECT sent_ns FROM probe WHERE sent_ns >= ?1 AND sent_ns < ?2 ORDER BY sent_ns LIMIT 1"
-            ) { statement -> Int64? in
-                statement.bind(Database.compactableSent.lowerBound, at: 1)
-                statement.bind(Database.compactableSent.upperBound, at: 2)
-                return try statement.step() ? statement.int64(at: 0) : nil
-            }
-            guard let oldest else { break }
-            let hour = Database.blockStart(of: oldest)
-            guard hour <= cutoff - Database.blockSpanNs else { break }
+            guard let hour = try oldestCompactableHour("probe", "sent_ns", endingBy: cutoff) else { break }
             if let done = try compactHour(hour) {
                 compacted += done
                 attempts = 0
@@ -63,7 +55,24 @@ extension Database {
                 if attempts == 2 { break }
             }
         }
-        return compacted
+        // Path rounds on the same cadence, with their own limit: they are
+        // small, and waiting for the probes would let them pile up as rows.
+        return compacted + (try compactPaths(hoursEndingBefore: cutoff, limit: limit))
+    }
+
+    /// The hour of the oldest row of `table` (by `column`, its key's first
+    /// column), if it ends by `cutoff`: the next hour to compact.
+    func oldestCompactableHour(_ table: String, _ column: String, endingBy cutoff: Nanoseconds) throws -> Nanoseconds? {
+        let oldest = try withStatement(
+            "SELECT \(column) FROM \(table) WHERE \(column) >= ?1 AND \(column) < ?2 ORDER BY \(column) LIMIT 1"
+        ) { statement -> Int64? in
+            statement.bind(Database.compactableSent.lowerBound, at: 1)
+            statement.bind(Database.compactableSent.upperBound, at: 2)
+            return try statement.step() ? statement.int64(at: 0) : nil
+        }
+        guard let oldest else { return nil }
+        let hour = Database.blockStart(of: oldest)
+        return hour <= cutoff - Database.blockSpanNs ? hour : nil
     }
 
     /// A stretch [from, to) of the hour's rows as copied, with its fingerprint.
@@ -308,4 +317,8 @@ extension Database {
 /// Where a compaction is, for tests that act between its steps.
 enum CompactionPhase {
     case copied, blocksWritten
+    /// A path block written, its rows not yet deleted (same transaction).
+    case pathBlockStored
+    /// A target-hour of path rounds moved (committed).
+    case pathHourMoved
 }

@@ -88,32 +88,6 @@ extension Database {
         }
     }
 
-    /// The path probes of the rounds with from <= round_ns < to, in
-    /// (target, round, ttl) order; targets nil = all. Empty in a database
-    /// older than paths (schema 7), opened read-only and so not migrated.
-    public func pathProbes(targets: Set<Int64>?, from: Nanoseconds, to: Nanoseconds) throws -> [PathProbeRecord] {
-        guard from < to, try userVersion() >= 7 else { return [] }
-        let rows = try fetchAll("""
-            SELECT target_id, round_ns, ttl, to_target, sent_ns, send_error, rtt_ns, source, type, code FROM path_probe
-            WHERE round_ns >= ?1 AND round_ns < ?2 ORDER BY target_id, round_ns, ttl
-            """, bind: { statement in
-                statement.bind(from, at: 1)
-                statement.bind(to, at: 2)
-            }) { row in
-            let sent = row.int64(at: 4)
-            let from = row.optionalString(at: 7)
-            let type = row.optionalInt64(at: 8).map(Int.init)
-            return PathProbeRecord(
-                targetID: row.int64(at: 0), roundNs: row.int64(at: 1), ttl: Int(row.int64(at: 2)),
-                toTarget: row.int64(at: 3) != 0, sentNs: sent, sendError: row.optionalInt64(at: 5).map(Int32.init),
-                receivedNs: row.optionalInt64(at: 6).map { sent + $0 }, from: from,
-                answer: type.map { PathAnswer(icmpType: $0, isIPv6: from?.contains(":") ?? false) },
-                icmpType: type, icmpCode: row.optionalInt64(at: 9).map(Int.init))
-        }
-        guard let targets else { return rows }
-        return rows.filter { targets.contains($0.targetID) }
-    }
-
     /// Every hop's address history, in (target, ttl, since) order; targets
     /// nil = all.
     public func pathHops(targets: Set<Int64>?) throws -> [PathHopRecord] {

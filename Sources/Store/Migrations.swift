@@ -20,6 +20,7 @@ let migrations: [Migration] = [
     Migration(version: 5, sql: schemaVersionProbeOptions),
     Migration(version: 6, sql: schemaVersionTargetSpans),
     Migration(version: 7, sql: schemaVersionPaths),
+    Migration(version: 8, sql: schemaVersionPathBlocks),
 ]
 
 /// The highest schema version this build knows.
@@ -284,5 +285,31 @@ CREATE TABLE path_hop (
     since_ns  INTEGER NOT NULL,      -- round_ns of the first round it answered from this address
     address   TEXT NOT NULL,         -- numeric IPv4 or IPv6 address
     PRIMARY KEY (target_id, ttl, since_ns)
+) WITHOUT ROWID;
+"""#
+
+// Version 8: path rounds compacted into hour blocks (issue 13, "storage stays
+// lean"): a table of their own, keyed like `block`, because a path probe has
+// fields a probe has not (ttl, source, type, code). Its CREATE text is also in
+// schema.sql, byte for byte, after `block`.
+private let schemaVersionPathBlocks = #"""
+-- Path probes of one target whose rounds began in one UTC hour, compacted
+-- losslessly into one row (user_version 8; Sources/Store/PathBlockCodec.swift),
+-- about 5 bytes per path probe instead of about 51 as a path_probe row:
+-- every column of path_probe comes back exactly. The recorder moves a
+-- target-hour here on the probe blocks' cadence (once the hour ended more
+-- than 30 minutes ago), its block written and its rows deleted in one
+-- transaction, so a path probe is in `path_probe` or in a path block, never
+-- both. Rows written later into a compacted hour stay rows until the next
+-- compaction of that hour; a row under a key (round_ns, target_id, ttl) a
+-- block holds is passed over, as the recorder's INSERT OR IGNORE would.
+CREATE TABLE path_block (
+    start_ns       INTEGER NOT NULL, -- the hour: a multiple of 3600 s since the epoch (UTC); rounds with round_ns in [start_ns, start_ns + 1 h)
+    target_id      INTEGER NOT NULL REFERENCES target(id),
+    count          INTEGER NOT NULL, -- path probes in the block, at least 1
+    first_round_ns INTEGER NOT NULL, -- round_ns of its first probe
+    last_round_ns  INTEGER NOT NULL, -- round_ns of its last probe
+    data           BLOB NOT NULL,    -- the path probes (every path_probe column but target_id), Sources/Store/PathBlockCodec.swift
+    PRIMARY KEY (start_ns, target_id)
 ) WITHOUT ROWID;
 """#

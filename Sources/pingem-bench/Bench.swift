@@ -27,6 +27,8 @@ struct Generate: ParsableCommand {
     @Option(help: "Random loss, e.g. 0.5%.") var loss: String = "0.5%"
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Flag(help: "Leave every probe in plain rows (no compaction into blocks).") var plain = false
+    @Flag(help: "Record path rounds too: 12 hops every --path-interval, every --interval while losing.") var paths = false
+    @Option(help: "Time between two path rounds of a target (with --paths).") var pathInterval: String = "30s"
 
     func run() throws {
         guard !FileManager.default.fileExists(atPath: db) else {
@@ -35,11 +37,15 @@ struct Generate: ParsableCommand {
         var o = try generateOptions(targets: targets, days: days, interval: interval, rtt: rtt,
                                     jitter: jitter, loss: loss, seed: seed)
         o.compact = !plain
+        if paths {
+            do { o.pathIntervalNs = try parseDuration(pathInterval) } catch let e as ReportError { throw ValidationError(e.description) }
+        }
         let database = try Database(path: db, mode: .readWrite)
         let r = try generateHistory(into: database, o) { fraction in
             if isatty(2) == 1 { FileHandle.standardError.write(Data(String(format: "\r%5.1f %%", fraction * 100).utf8)) }
         }
         if isatty(2) == 1 { FileHandle.standardError.write(Data("\r".utf8)) }
+        if paths { print("\(r.pathProbes) path probes") }
         print("\(r.probes) probes (\(r.replies) replies, \(r.lost) lost) in \(String(format: "%.1f", r.seconds)) s: \(Int(Double(r.probes) / r.seconds)) probes/s")
     }
 }

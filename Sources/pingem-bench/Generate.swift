@@ -52,10 +52,13 @@ struct GenerateOptions {
     /// than 30 minutes before the history's "now" at each batch), so a long
     /// history never sits in plain rows. Off only to measure plain rows.
     var compact = true
+    /// Record path rounds too (PathSynthesizer) every this often, nil: none.
+    var pathIntervalNs: Int64? = nil
 }
 
 struct GenerateResult {
     var probes: Int = 0
+    var pathProbes: Int = 0
     var replies: Int = 0
     var lost: Int = 0
     var summarizedHours = 0
@@ -78,7 +81,10 @@ func generateHistory(into db: Database, _ o: GenerateOptions, progress: ((Double
         targets.append(try db.target(name: "bench-\(i + 1)", host: "198.18.\(i / 250).\(i % 250 + 1)"))
     }
     let sessions = plannedSessions(from: startNs, to: o.endNs, intervalNs: o.intervalNs, rng: &rng)
-    var synthesizer = ProbeSynthesizer(o, outages: plannedOutages(from: startNs, totalNs: totalNs, o, rng: &rng))
+    let outages = plannedOutages(from: startNs, totalNs: totalNs, o, rng: &rng)
+    var synthesizer = ProbeSynthesizer(o, outages: outages)
+    // Paths draw from their own generator: the probes are the same with and without them.
+    synthesizer.paths = o.pathIntervalNs.map { PathSynthesizer(o, intervalNs: $0, outages: outages, targets: targets) }
     let clock = ContinuousClock()
     let began = clock.now
     for (si, session) in sessions.enumerated() {
@@ -102,6 +108,7 @@ func generateHistory(into db: Database, _ o: GenerateOptions, progress: ((Double
     }
     if o.compact { try db.compact(hoursEndingBefore: o.endNs - 30 * 60 * 1_000_000_000, limit: .max) }
     var result = synthesizer.result
+    result.pathProbes = synthesizer.paths?.written ?? 0
     result.seconds = seconds(clock.now - began)
     // Hourly summaries of the whole history, as the recorder would have
     // written them while recording (timed apart from the ingest).
@@ -128,7 +135,7 @@ private func plannedSessions(from startNs: Int64, to endNs: Int64, intervalNs: I
 
 /// One outage of a target: [start, end), and whether a router answers its
 /// probes with host unreachable.
-private struct PlannedOutage {
+struct PlannedOutage {
     var start: Int64
     var end: Int64
     var unreachable: Bool
@@ -162,6 +169,10 @@ private struct ProbeSynthesizer {
     let perTarget: Double
     /// ~100k probes per transaction.
     let batchSlots: Int64
+    var paths: PathSynthesizer? = nil
+    /// The send times of the batch's lost probes, by target: what makes the
+    /// recorder run rounds every --interval.
+    var lostInBatch: [[Int64]]
 
     init(_ o: GenerateOptions, outages: [[PlannedOutage]]) {
         self.o = o
@@ -169,6 +180,7 @@ private struct ProbeSynthesizer {
         nextOutage = [Int](repeating: 0, count: o.targets)
         perTarget = Double(o.intervalNs) / Double(o.targets)
         batchSlots = Int64(max(1, 100_000 / o.targets))
+        lostInBatch = Array(repeating: [], count: o.targets)
     }
 
     mutating func writeSession(_ session: (start: Int64, end: Int64), id: Int64, targets: [TargetRecord],
@@ -176,6 +188,7 @@ private struct ProbeSynthesizer {
         let slots = (session.end - session.start) / o.intervalNs
         var k: Int64 = 0
         var pendingLate: [ReplyRecord] = []
+        paths?.begin(session.start)
         while k < slots {
             var batch = WriteBatch()
             let upto = min(slots, k + batchSlots)
@@ -189,6 +202,8 @@ private struct ProbeSynthesizer {
             batch.replies = pendingLate
             pendingLate = []
             batch.heartbeatNs = session.start + k * o.intervalNs
+            paths?.addRounds(until: batch.heartbeatNs, lost: lostInBatch, to: &batch)
+            for i in lostInBatch.indices { lostInBatch[i].removeAll(keepingCapacity: true) }
             try db.write(batch, session: id)
             // The recorder's own maintenance call, with the batch's time as now.
             if o.compact { try db.compact(hoursEndingBefore: batch.heartbeatNs - 30 * 60 * 1_000_000_000, limit: .max) }
@@ -208,6 +223,7 @@ private struct ProbeSynthesizer {
         result.probes += 1
         if let outage = outage(of: index, at: sent) {
             result.lost += 1
+            lostInBatch[index].append(sent)
             if outage.unreachable {
                 batch.icmpErrors.append(ICMPErrorRecord(
                     sentNs: sent, targetID: id, rttNs: Int64(1_000_000 + rng.unit() * 4_000_000),
@@ -215,6 +231,7 @@ private struct ProbeSynthesizer {
             }
         } else if rng.unit() < o.loss {
             result.lost += 1
+            lostInBatch[index].append(sent)
         } else {
             let phase = Double(sent % dayNs) / Double(dayNs)
             let diurnal = 1 + 0.25 * sin(2 * .pi * phase)

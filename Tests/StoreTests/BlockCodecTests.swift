@@ -113,17 +113,7 @@ import TestSupport
         huge[1] = 0xFF
         expectCorrupt(huge)
         // Random damage: any outcome but a crash (some flips still decode).
-        var random = SplitMix64(seed: 3)
-        for _ in 0..<2000 {
-            var damaged = bytes
-            for _ in 0..<Int.random(in: 1...4, using: &random) {
-                damaged[Int.random(in: 0..<damaged.count, using: &random)] ^= UInt8.random(in: 1...255, using: &random)
-            }
-            _ = try? decode(damaged)
-        }
-        for _ in 0..<500 {
-            _ = try? decode((0..<Int.random(in: 0..<64, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) })
-        }
+        decodeDamaged(bytes, seed: 3, flipped: 2000, random: 500, decode)
     }
 
     /// Prints (never asserts) the decode speed, for docs/BENCHMARKS.md's

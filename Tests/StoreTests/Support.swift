@@ -66,3 +66,20 @@ func schemaSQL() throws -> String {
 let sampleSession = NewSession(
     runID: 0xFEED_FACE_CAFE_BEEF, pid: 4242, hostname: "probe-host", version: "0.1.0",
     socketKind: "datagram", intervalNs: 1_000_000_000, payloadBytes: 56, startedNs: 1_700_000_000_000_000_000)
+
+/// Random damage to an encoded block and random bytes, for a codec's
+/// decoder: any outcome but a crash or a hang (some damage still decodes).
+func decodeDamaged(_ bytes: [UInt8], seed: UInt64, flipped: Int, random: Int, randomPrefix: [UInt8] = [],
+                   _ decode: ([UInt8]) throws -> Void) {
+    var generator = SplitMix64(seed: seed)
+    for _ in 0..<flipped {
+        var damaged = bytes
+        for _ in 0..<Int.random(in: 1...4, using: &generator) {
+            damaged[Int.random(in: 0..<damaged.count, using: &generator)] ^= UInt8.random(in: 1...255, using: &generator)
+        }
+        _ = try? decode(damaged)
+    }
+    for _ in 0..<random {
+        _ = try? decode(randomPrefix + (0..<Int.random(in: 0..<64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+    }
+}
