@@ -89,10 +89,18 @@ public func exportInput(from db: Database, _ options: ExportOptions, exact: Bool
 /// exportInput, with the summaries read before kept in `kept` (serve's live page).
 public func exportInput(from db: Database, _ options: ExportOptions, exact: Bool,
                         kept: inout KeptSummaries) throws -> ReportInput {
-    guard !exact && exportUsesSummaries(options) else { return try ReportInput.load(from: db, options: options.report) }
-    var load = options.report
-    load.epochNs = exportLevelWidths(options).first
-    return try ReportInput.load(from: db, options: load, summaries: true, kept: &kept)
+    var input: ReportInput
+    if !exact && exportUsesSummaries(options) {
+        var load = options.report
+        load.epochNs = exportLevelWidths(options).first
+        input = try ReportInput.load(from: db, options: load, summaries: true, kept: &kept)
+    } else {
+        input = try ReportInput.load(from: db, options: options.report)
+    }
+    // As `pingem report` reads them: the hop strips and every outage's
+    // `where` come from the same rounds the report judges.
+    try input.loadPathProbes(from: db, options: options.report)
+    return input
 }
 
 /// The page's data block as JSON (not yet escaped for HTML). With summaries
@@ -165,7 +173,8 @@ func renderExportData(_ figures: ExportFigures, _ options: ExportOptions) throws
         out += "{\"target\":\(jsonString(target.target)),\"host\":\(jsonString(target.host)),"
         out += "\"addresses\":[" + target.addresses.map(jsonString).joined(separator: ",") + "],"
         out += "\"summary\":" + summaryObject(target.summary) + ","
-        out += "\"outages\":[" + target.outages.map { "[\(ms($0.start)),\(ms($0.end)),\($0.lost)]" }.joined(separator: ",") + "],"
+        out += "\"outages\":[" + target.outages.map(outageJSON).joined(separator: ",") + "],"
+        if !target.path.isEmpty { out += "\"path\":[" + target.path.map(pathRowJSON).joined(separator: ",") + "]," }
         out += "\"histogram\":" + histograms[i] + "}"
     }
     out += "],\"levels\":["
@@ -187,6 +196,46 @@ func renderExportData(_ figures: ExportFigures, _ options: ExportOptions) throws
 private func levelJSON(_ width: Nanoseconds, _ report: Report, since: Nanoseconds) -> String {
     "{\"epoch_ms\":\(ms(width)),\"bounds_ms\":[" + epochBounds(report, since: since) + "],\"targets\":["
         + report.targets.map { epochColumns($0.epochs) }.joined(separator: ",") + "]}"
+}
+
+/// An outage as [start, end, lost], and its `where` in the report's words
+/// when a path round saw it: "unknown" (no rounds: paths off, not yet
+/// discovered) is left off, so a page without path rounds says nothing of it.
+private func outageJSON(_ o: Outage) -> String {
+    let label = o.lossWhere.segment == .unknown ? "" : "," + jsonString(whereLabel(o.lossWhere))
+    return "[\(ms(o.start)),\(ms(o.end)),\(o.lost)\(label)]"
+}
+
+/// One row of a target's hop strip: the window's hop, the target last.
+private func pathRowJSON(_ hop: PathHop) -> String {
+    "{\"ttl\":\(hop.ttl)," + (hop.isTarget ? "\"target\":true," : "")
+        + "\"address\":" + (hop.address.map(jsonString) ?? "null") + ",\"sent\":\(hop.sent),\"answered\":\(hop.answered),"
+        + "\"loss_pct\":" + (hop.lossPct.map { fixed($0, 3) } ?? "null") + ","
+        + "\"forward_loss_pct\":" + (hop.forwardLossPct.map { fixed($0, 3) } ?? "null") + "}"
+}
+
+/// An epoch's hop counts in a few characters, since most epochs are clean:
+/// "" without rounds; else "R/m", R the most probes any hop was sent (the
+/// epoch's rounds) and m the highest router TTL, then one "ttl:sent:
+/// answered:forward-lost" for each hop that differs from R sent, R
+/// answered, none forward lost ("t" for the target). So a hop not listed is
+/// a router up to m or the target, sent and answered R times, or a router
+/// above m, not probed; a router up to m or a target not probed at all is
+/// listed as "ttl:0:0:0" or "t:0:0:0".
+func hopCells(_ path: [PathHopCounts]) -> String {
+    guard let rounds = path.map(\.sent).max() else { return "" }
+    let routers = path.filter { !$0.isTarget }
+    let highest = routers.map(\.ttl).max() ?? 0
+    var text = "\(rounds)/\(highest)"
+    func odd(_ name: String, _ hop: PathHopCounts?) {
+        guard let hop else { text += " \(name):0:0:0"; return }
+        if hop.sent != rounds || hop.answered != rounds || hop.forwardLost != 0 {
+            text += " \(name):\(hop.sent):\(hop.answered):\(hop.forwardLost)"
+        }
+    }
+    if highest > 0 { for ttl in 1...highest { odd(String(ttl), routers.first { $0.ttl == ttl }) } }
+    odd("t", path.first(where: \.isTarget))
+    return text
 }
 
 /// The data block's single probes: one object per target.
@@ -267,6 +316,10 @@ private func epochColumns(_ epochs: [Epoch]) -> String {
             if i > 0 { columns[c] += "," }
             columns[c] += cells[c]
         }
+    }
+    // The hop strip's cells, only for a target with path rounds in the level.
+    if epochs.contains(where: { !$0.path.isEmpty }) {
+        columns.append("\"path\":[" + epochs.map { jsonString(hopCells($0.path)) }.joined(separator: ","))
     }
     return "{" + columns.map { $0 + "]" }.joined(separator: ",") + "}"
 }

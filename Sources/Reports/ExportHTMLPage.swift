@@ -35,6 +35,7 @@ func htmlPage(title: String, data: String) -> String {
         <span><i class="sw err"></i>ICMP/send error</span>
         <span><i class="sw outage"></i>outage</span>
         <span><i class="sw nodata"></i>no data: recorder not running</span>
+        <span id="legend-hops" hidden>hops: <i class="sw hopok"></i>answered <i class="sw quiet"></i>no answer, later hops did (not loss) <i class="sw l3"></i>forward loss</span>
         </div>
         </header>
         <main id="panels"></main>
@@ -52,10 +53,12 @@ func htmlPage(title: String, data: String) -> String {
 let pageStyle = #"""
 :root { --bg:#ffffff; --fg:#1d2330; --muted:#5f6b7a; --grid:#e3e7ee; --panel:#f7f9fc; --border:#d5dbe5;
   --smoke:#2f6fd0; --median:#0d3f8f; --loss:#e0201b; --l1:#f5a623; --l2:#ec6a1c; --l3:#d81b1b; --l4:#7d0a0a; --late:#0a9f9f; --err:#8e2fc9; --nodata:#8a94a3; --outage:#e0201b;
+  --hopok:#b9e2c2; --quiet:#c9ced6;
   color-scheme: light dark; }
 @media (prefers-color-scheme: dark) {
   :root { --bg:#14171c; --fg:#e4e8ee; --muted:#9aa5b4; --grid:#2b313b; --panel:#1b1f26; --border:#343b47;
-    --smoke:#6ea8ff; --median:#cfe1ff; --loss:#ff4d47; --l1:#ffb84d; --l2:#ff8033; --l3:#ff3b3b; --l4:#ff9ecf; --late:#3fd0d0; --err:#c77dff; --nodata:#6b7482; --outage:#ff4d47; }
+    --smoke:#6ea8ff; --median:#cfe1ff; --loss:#ff4d47; --l1:#ffb84d; --l2:#ff8033; --l3:#ff3b3b; --l4:#ff9ecf; --late:#3fd0d0; --err:#c77dff; --nodata:#6b7482; --outage:#ff4d47;
+    --hopok:#2c5a38; --quiet:#4d5561; }
 }
 * { box-sizing: border-box; }
 body { margin:0; padding:12px 16px; background:var(--bg); color:var(--fg); font:13px/1.35 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
@@ -69,6 +72,9 @@ button { font:inherit; padding:3px 10px; border:1px solid var(--border); border-
 .sw.smoke { background:var(--smoke); opacity:.45; } .sw.median { background:var(--median); height:3px; vertical-align:2px; }
 .sw.l1 { background:var(--l1); } .sw.l2 { background:var(--l2); } .sw.l3 { background:var(--l3); } .sw.l4 { background:var(--l4); } .sw.late { background:var(--late); } .sw.err { background:var(--err); }
 .sw.outage { background:var(--outage); opacity:.3; }
+.sw.hopok { background:var(--hopok); } .sw.quiet { background:var(--quiet); }
+.graph .hop-label { position:absolute; pointer-events:none; font-size:9px; line-height:9px; padding:0 3px; border-radius:2px;
+  background:var(--panel); opacity:.85; white-space:nowrap; }
 .sw.nodata { background:repeating-linear-gradient(45deg, var(--nodata) 0 2px, transparent 2px 5px); border:1px solid var(--nodata); }
 .panel { display:flex; gap:12px; border:1px solid var(--border); border-radius:6px; background:var(--panel); padding:8px; margin-bottom:8px; break-inside:avoid; }
 .graph { flex:1 1 auto; min-width:0; position:relative; }
@@ -129,7 +135,7 @@ document.getElementById("subtitle").textContent = "Times in local time (" + zone
 
 function colors() {
   const s = getComputedStyle(document.documentElement), c = {};
-  ["bg", "fg", "muted", "grid", "panel", "smoke", "median", "loss", "l1", "l2", "l3", "l4", "late", "err", "nodata", "outage"].forEach(function (k) { c[k] = s.getPropertyValue("--" + k).trim(); });
+  ["bg", "fg", "muted", "grid", "panel", "smoke", "median", "loss", "l1", "l2", "l3", "l4", "late", "err", "nodata", "outage", "hopok", "quiet"].forEach(function (k) { c[k] = s.getPropertyValue("--" + k).trim(); });
   return c;
 }
 let C = colors();
@@ -148,6 +154,13 @@ const panels = D.targets.map(function (target, i) {
   }
   const canvas = document.createElement("canvas"), overlay = document.createElement("canvas"); overlay.className = "overlay";
   graph.appendChild(h2); graph.appendChild(canvas); graph.appendChild(overlay);
+  // The hop strip's row labels: TTL and address, "* * *" for a hop that never answered.
+  const hops = target.path || [], labels = hops.map(function (h) {
+    const label = document.createElement("span"); label.className = "hop-label";
+    label.textContent = h.ttl + "  " + (h.address === null ? "* * *" : h.address) + (h.target ? "  (target)" : "");
+    graph.appendChild(label); return label;
+  });
+  section.dataset.hopRows = String(hops.length);
   const aside = document.createElement("aside"); aside.className = "summary";
   const hist = document.createElement("canvas"); aside.appendChild(hist);
   const table = document.createElement("table"); aside.appendChild(table);
@@ -164,16 +177,19 @@ const panels = D.targets.map(function (target, i) {
     ["Jitter", fmtMs(r.jitter), false],
     ["Outages", target.outages.length ? target.outages.length + ", worst " + fmtDur(worst[1] - worst[0]) : "none", target.outages.length > 0],
   ];
+  if (worst && worst[3]) rows.push(["Worst outage", worst[3], true]);
   rows.forEach(function (row) {
     const tr = document.createElement("tr"), a = document.createElement("td"), b = document.createElement("td");
     a.textContent = row[0]; b.textContent = row[1]; if (row[2]) b.className = "bad";
     tr.appendChild(a); tr.appendChild(b); table.appendChild(tr);
   });
   section.appendChild(graph); section.appendChild(aside); panelsEl.appendChild(section);
-  return { i: i, target: target, canvas: canvas, overlay: overlay, hist: hist, geom: null };
+  return { i: i, target: target, canvas: canvas, overlay: overlay, hist: hist, labels: labels, geom: null };
 });
+document.getElementById("legend-hops").hidden = !D.targets.some(function (t) { return t.path && t.path.length; });
 
-const M = { left: 58, right: 12, top: 6, plotH: 170, strip: 20, axis: 34 };
+const M = { left: 58, right: 12, top: 6, plotH: 170, strip: 20, axis: 34, hopRow: 11 };
+const HOP_TOP = M.top + M.plotH + M.strip + M.axis + 4;
 function X(g, t) { return M.left + (t - v0) / (v1 - v0) * g.w; }
 function T(g, x) { return v0 + (x - M.left) / g.w * (v1 - v0); }
 
@@ -203,9 +219,45 @@ const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 720
 function epochRange(L, k) { return [since + L.bounds_ms[k], since + L.bounds_ms[k + 1]]; }
 function epochIndex(L, t) { let lo = 0, hi = L.bounds_ms.length; while (lo < hi) { const m = (lo + hi) >> 1; if (since + L.bounds_ms[m] <= t) lo = m + 1; else hi = m; } return lo - 1; }
 
+// Loss classes, not a faint gradient: one lost probe in 300 is as visible as the class colour.
+function lossColor(frac) { return frac < 0.01 ? C.l1 : frac < 0.05 ? C.l2 : frac < 0.2 ? C.l3 : C.l4; }
+
+// An epoch's hop cell (hopCells in ExportHTML.swift) as [sent, answered,
+// forward lost] per row of `rows`; null without rounds.
+function hopCounts(cell, rows) {
+  if (!cell) return null;
+  const parts = cell.split(" "), head = parts[0].split("/"), R = +head[0], m = +head[1], odd = {};
+  for (let j = 1; j < parts.length; j++) { const f = parts[j].split(":"); odd[f[0]] = [+f[1], +f[2], +f[3]]; }
+  return rows.map(function (h) { const key = h.target ? "t" : String(h.ttl); return odd[key] || (h.target || h.ttl <= m ? [R, R, 0] : [0, 0, 0]); });
+}
+// The hop strip: one row per hop (the target last), one cell per epoch of the
+// level drawn. Forward loss (that hop and every later one lost) in the loss
+// classes; a hop that did not answer while later ones did is a router that
+// merely does not reply: pale grey, never loss; no rounds: empty.
+function drawHops(p, ctx, g, L) {
+  const rows = p.target.path || [], cells = L.targets[p.i].path;
+  p.labels.forEach(function (label, j) { label.style.left = (M.left + 2) + "px"; label.style.top = (p.canvas.offsetTop + HOP_TOP + j * M.hopRow) + "px"; });
+  if (!rows.length) return;
+  ctx.save(); ctx.beginPath(); ctx.rect(M.left, HOP_TOP, g.w, rows.length * M.hopRow); ctx.clip();
+  const k0 = Math.max(0, epochIndex(L, v0)), k1 = Math.min(L.bounds_ms.length - 1, epochIndex(L, v1) + 2);
+  for (let k = k0; cells && k < k1; k++) {
+    const counts = hopCounts(cells[k], rows); if (!counts) continue;
+    const r = epochRange(L, k), x0 = X(g, r[0]), w = Math.max(1, X(g, r[1]) - x0);
+    counts.forEach(function (c, j) {
+      if (c[0] === 0) return;
+      ctx.fillStyle = c[2] > 0 ? lossColor(c[2] / c[0]) : c[1] < c[0] ? C.quiet : C.hopok;
+      ctx.fillRect(x0, HOP_TOP + j * M.hopRow, w, M.hopRow - 2);
+    });
+  }
+  ctx.restore();
+  ctx.fillStyle = C.muted; ctx.textAlign = "right"; ctx.textBaseline = "middle"; ctx.font = "10px system-ui, sans-serif";
+  ctx.fillText("hops", M.left - 6, HOP_TOP + 4);
+}
+function hopsHeight(p) { const n = (p.target.path || []).length; return n ? 4 + n * M.hopRow : 0; }
+
 function draw(p) {
   const dpr = window.devicePixelRatio || 1, cssW = p.canvas.parentElement.clientWidth;
-  const cssH = M.top + M.plotH + M.strip + M.axis;
+  const cssH = M.top + M.plotH + M.strip + M.axis + hopsHeight(p);
   [p.canvas, p.overlay].forEach(function (c) { c.width = Math.round(cssW * dpr); c.height = Math.round(cssH * dpr); c.style.height = cssH + "px"; });
   p.overlay.style.top = p.canvas.offsetTop + "px";
   const g = { w: cssW - M.left - M.right, cssW: cssW };
@@ -253,16 +305,19 @@ function draw(p) {
     const x0 = X(g, epochRange(NL, k)[0]), x1 = X(g, epochRange(NL, e)[1]);
     ctx.fillRect(x0, plotTop, Math.max(1, x1 - x0), stripTop + 18 - plotTop); k = e;
   }
-  // Outages.
+  // Outages, each labelled with its where where there is room.
   ctx.fillStyle = C.outage;
+  let labelEnd = -Infinity;
   p.target.outages.forEach(function (o) {
     if (o[1] < v0 || o[0] > v1) return;
     const x0 = X(g, o[0]), w = Math.max(2, X(g, o[1]) - x0);
     ctx.globalAlpha = 0.16; ctx.fillRect(x0, plotTop, w, M.plotH); ctx.globalAlpha = 0.9; ctx.fillRect(x0, plotTop, w, 3);
+    if (o[3] && x0 >= labelEnd) {
+      ctx.save(); ctx.globalAlpha = 1; ctx.font = "10px system-ui, sans-serif"; ctx.textAlign = "left"; ctx.textBaseline = "top";
+      ctx.fillText(o[3], Math.max(M.left, x0) + 2, plotTop + 5); labelEnd = Math.max(M.left, x0) + ctx.measureText(o[3]).width + 8; ctx.restore();
+    }
   });
   ctx.globalAlpha = 1;
-  // Loss classes, not a faint gradient: one lost probe in 300 is as visible as the class colour.
-  function lossColor(frac) { return frac < 0.01 ? C.l1 : frac < 0.05 ? C.l2 : frac < 0.2 ? C.l3 : C.l4; }
   if (raw) {
     ctx.fillStyle = C.median;
     const r = g.w / (v1 - v0) * 400 > 3 ? 2 : 1.3;
@@ -321,6 +376,7 @@ function draw(p) {
     if (step < 86400000 && (midnight || t - step < v0)) ctx.fillText(DAYS[d.getDay()] + " " + d.getDate() + " " + MONTHS[d.getMonth()], x, axisY + 13);
   }
   ctx.textAlign = "right"; ctx.fillText(raw ? "single probes" : "epoch " + fmtDur(L.epoch_ms), M.left + g.w, axisY + 13);
+  drawHops(p, ctx, g, L);
   p.Y = Y;
   document.documentElement.dataset.level = raw ? "probes" : String(L.epoch_ms / 1000) + "s";
   drawOverlay(p);
@@ -347,7 +403,32 @@ function drawOverlay(p) {
   ctx.beginPath(); ctx.moveTo(x, M.top); ctx.lineTo(x, M.top + M.plotH + M.strip); ctx.stroke(); ctx.setLineDash([]);
 }
 
-function describe(p, t) {
+// The outage at t (within a pixel), with its where: the report's words.
+function outageLine(p, t) {
+  const slack = (v1 - v0) / p.geom.w;
+  const o = p.target.outages.find(function (o) { return t >= o[0] - slack && t < o[1] + slack; });
+  return o ? "\noutage " + fmtFull(o[0], true) + " – " + fmtTime(o[1], true) + ", " + o[2] + " lost" + (o[3] ? "\n" + o[3] : "") : "";
+}
+function describe(p, t) { return describeAt(p, t) + outageLine(p, t); }
+// A hop strip cell: the hop's counts in that epoch of the level drawn.
+function describeHop(p, t, j) {
+  const h = p.target.path[j], L = pickLevel(p.geom), k = epochIndex(L, t), cells = L.targets[p.i].path;
+  let s = p.target.target + "\n" + (h.target ? "target " : "hop ") + h.ttl + ", " + (h.address === null ? "* * *" : h.address) + "\n";
+  if (k < 0 || k >= L.bounds_ms.length - 1) return s;
+  const r = epochRange(L, k), secs = L.epoch_ms < 60000, counts = cells ? hopCounts(cells[k], p.target.path) : null, c = counts ? counts[j] : [0, 0, 0];
+  s += fmtFull(r[0], secs) + " – " + fmtTime(r[1], secs) + "  (" + fmtDur(L.epoch_ms) + " epoch)\n";
+  if (c[0] === 0) return s + "no path rounds";
+  s += "sent " + c[0] + ", answered " + c[1] + ", forward lost " + c[2];
+  const quiet = c[0] - c[1] - c[2];
+  if (quiet > 0) s += "\n" + quiet + " unanswered while later hops answered: not loss";
+  return s;
+}
+function hopRowAt(p, y) {
+  const j = Math.floor((y - HOP_TOP) / M.hopRow), n = (p.target.path || []).length;
+  return y >= HOP_TOP && j < n ? j : -1;
+}
+
+function describeAt(p, t) {
   const g = p.geom, name = p.target.target;
   if (useProbes(g)) {
     const raw = probes[p.i]; let j = lowerBound(raw.t, t);
@@ -384,12 +465,14 @@ panels.forEach(function (p) {
   drawHistogram(p);
   const o = p.overlay;
   function localX(e) { return e.clientX - o.getBoundingClientRect().left; }
+  function localY(e) { return e.clientY - o.getBoundingClientRect().top; }
   o.addEventListener("mousemove", function (e) {
     const x = localX(e);
     if (drag) { drag.x1 = x; if (!drag.zoom) { const dt = (drag.x0 - x) / p.geom.w * (drag.v1 - drag.v0); v0 = drag.v0 + dt; v1 = drag.v1 + dt; setView(v0, v1); } else drawOverlay(p); return; }
     hoverT = T(p.geom, x); panels.forEach(drawOverlay);
     if (x < M.left || x > M.left + p.geom.w) { tip.hidden = true; return; }
-    tip.textContent = describe(p, hoverT); tip.hidden = false;
+    const row = hopRowAt(p, localY(e));
+    tip.textContent = row >= 0 ? describeHop(p, hoverT, row) : describe(p, hoverT); tip.hidden = false;
     const tx = e.clientX + 14 + tip.offsetWidth > window.innerWidth ? e.clientX - 14 - tip.offsetWidth : e.clientX + 14;
     tip.style.left = tx + "px"; tip.style.top = (e.clientY + 14) + "px";
   });
@@ -416,11 +499,14 @@ window.addEventListener("beforeprint", drawAll);
 // A link can open a zoomed view: #from=<unix ms>&to=<unix ms>.
 const wanted = /from=(\d+)&to=(\d+)/.exec(location.hash);
 if (wanted) setView(+wanted[1], +wanted[2]); else drawAll();
-// ...and &hover=<unix ms> shows the first panel's tooltip at that instant.
-const hovered = /hover=(\d+)/.exec(location.hash);
+// ...and &hover=<unix ms> shows the first panel's tooltip at that instant
+// (&hop=<row> that of its hop strip's row).
+const hovered = /hover=(\d+)/.exec(location.hash), hopRow = /hop=(\d+)/.exec(location.hash);
 if (hovered && panels.length) {
   hoverT = +hovered[1]; panels.forEach(drawOverlay);
-  tip.textContent = describe(panels[0], hoverT); tip.hidden = false; tip.style.left = "80px"; tip.style.top = "160px";
+  const row = hopRow && +hopRow[1] < (panels[0].target.path || []).length ? +hopRow[1] : -1;
+  tip.textContent = row >= 0 ? describeHop(panels[0], hoverT, row) : describe(panels[0], hoverT);
+  tip.hidden = false; tip.style.left = "80px"; tip.style.top = "160px";
 }
 const ms = performance.now() - t0;
 document.getElementById("drawn").textContent = "Drawn in " + ms.toFixed(0) + " ms.";

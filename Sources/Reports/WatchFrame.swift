@@ -55,7 +55,9 @@ extension Watch {
             Column(title: "1h p50/p90", width: 11, priority: 6) { pair($0.hour.rtt) },
             Column(title: "loss", width: 6, priority: 4) { loss($0.hour) },
         ]
-        let outages = targets.map { t in t.outageSince.map { outageText(since: $0, now: snapshot.now, options.timeZone) } ?? "" }
+        let outages = targets.map { t in
+            t.outageSince.map { outageText(since: $0, now: snapshot.now, options.timeZone, where: t.outageWhere) } ?? ""
+        }
         let outageWidth = outages.map(\.count).max() ?? 0
         // Drop the least important columns until the strip gets its minimum;
         // label, last RTT and the last minute's loss stay, and the strip takes what is left.
@@ -118,8 +120,10 @@ extension Watch {
         return level
     }
 
-    static func outageText(since: Nanoseconds, now: Nanoseconds, _ timeZone: TimeZone) -> String {
-        "OUTAGE \(span(max(0, now - since))) since \(clock(since, timeZone))"
+    /// "OUTAGE 2m05s since 20:10:05", then ", where: hop 3, 203.0.113.9" in
+    /// the report's words when a path round saw where the loss begins.
+    static func outageText(since: Nanoseconds, now: Nanoseconds, _ timeZone: TimeZone, where lossWhere: PathWhere? = nil) -> String {
+        "OUTAGE \(span(max(0, now - since))) since \(clock(since, timeZone))" + (lossWhere.map { ", " + whereLabel($0) } ?? "")
     }
 
     /// "45s", "2m05s", "1h02m".

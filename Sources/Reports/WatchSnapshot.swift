@@ -27,10 +27,14 @@ public struct WatchTarget: Sendable, Equatable {
     /// Send time of the first lost probe of the outage the latest probes are
     /// in; nil when the target is not in an outage (or is no longer probed).
     public var outageSince: Nanoseconds?
+    /// Where that outage's loss begins (the report's judge over the hour's
+    /// path rounds); nil when no path round saw it.
+    public var outageWhere: PathWhere?
     public init(label: String, lastRTT: Double? = nil, lastLost: Bool = false, minute: Summary = Summary(),
-                hour: Summary = Summary(), epochs: [Epoch] = [], outageSince: Nanoseconds? = nil) {
+                hour: Summary = Summary(), epochs: [Epoch] = [], outageSince: Nanoseconds? = nil,
+                outageWhere: PathWhere? = nil) {
         self.label = label; self.lastRTT = lastRTT; self.lastLost = lastLost; self.minute = minute
-        self.hour = hour; self.epochs = epochs; self.outageSince = outageSince
+        self.hour = hour; self.epochs = epochs; self.outageSince = outageSince; self.outageWhere = outageWhere
     }
 }
 
@@ -45,7 +49,8 @@ public enum Watch {
                       timeoutNs: timeoutNs, outageMin: outageMin, targets: targets, timeZone: .current)
     }
 
-    /// The snapshot at `now` of `input`, loaded with `hourOptions(now:...)`.
+    /// The snapshot at `now` of `input`, loaded with `hourOptions(now:...)`
+    /// (and its path probes, for where an outage's loss begins).
     /// Targets without a probe in the hour are left out: they are history, not live.
     public static func snapshot(_ input: ReportInput, _ hour: ReportOptions) throws -> WatchSnapshot {
         let now = hour.until - 1
@@ -73,6 +78,7 @@ public enum Watch {
                     if let outage = report.outages.last, outage.start <= judged.sentNs, judged.sentNs < outage.end,
                        let latest = probes.last, now - latest.sentNs <= stale {
                         target.outageSince = outage.start
+                        if outage.lossWhere.segment != .unknown { target.outageWhere = outage.lossWhere }
                     }
                 }
             }

@@ -118,7 +118,7 @@ const zoom = (function () {
   // What the embedded finest level says of [a, b): changes when anything in it does.
   function signature(D, a, b) {
     const L = D.levels[0], t = absBounds(D, L), out = [];
-    for (let k = 0; k + 1 < t.length; k++) if (t[k] < b && t[k + 1] > a) out.push(t[k], t[k + 1], L.targets.map(function (c) { return [c.sent[k], c.lost[k], c.late[k], c.errors[k], c.unknown[k], c.coverage[k]]; }));
+    for (let k = 0; k + 1 < t.length; k++) if (t[k] < b && t[k + 1] > a) out.push(t[k], t[k + 1], L.targets.map(function (c) { return [c.sent[k], c.lost[k], c.late[k], c.errors[k], c.unknown[k], c.coverage[k], c.path ? c.path[k] : null]; }));
     return JSON.stringify(out);
   }
   // The finest level with the fetched minute epochs in place of the embedded
@@ -136,8 +136,11 @@ const zoom = (function () {
       epoch_ms: F.level.epoch_ms,
       bounds_ms: L.bounds_ms.slice(0, kA).concat(f.slice(fA, fB).map(function (x) { return x - D.since_ms; }), L.bounds_ms.slice(kB)),
       targets: L.targets.map(function (cols, i) {
-        const o = {};
-        Object.keys(cols).forEach(function (key) { o[key] = cols[key].slice(0, kA).concat(F.level.targets[i][key].slice(fA, fB), cols[key].slice(kB)); });
+        // A column only one side has (the hop strip's, where the other had no
+        // path rounds) is null, no rounds, on the other.
+        const o = {}, theirs = F.level.targets[i], keys = Object.keys(cols).concat(Object.keys(theirs).filter(function (k) { return !(k in cols); }));
+        function column(c, key) { return c[key] || c.sent.map(function () { return null; }); }
+        keys.forEach(function (key) { o[key] = column(cols, key).slice(0, kA).concat(column(theirs, key).slice(fA, fB), column(cols, key).slice(kB)); });
         return o;
       }),
     };

@@ -19,7 +19,8 @@ struct SnapshotReader {
             if db == nil { db = try Database(path: path, mode: .readOnly) }
             let hour = Reports.Watch.hourOptions(now: nowNs(), timeoutNs: timeoutNs,
                                                  outageMin: judgement.outageMin, targets: judgement.target)
-            let input = try ReportInput.load(from: db!, options: hour)
+            var input = try ReportInput.load(from: db!, options: hour)
+            try input.loadPathProbes(from: db!, options: hour)
             return Reports.Watch.frame(try Reports.Watch.snapshot(input, hour), options)
         } catch {
             db = nil

@@ -4,6 +4,7 @@ import Foundation
 import Store
 import Testing
 @testable import Reports
+import TestSupport
 
 private let utc = TimeZone(identifier: "UTC")!
 
@@ -149,4 +150,32 @@ private func liveInput(lostFrom: Int) -> ReportInput {
     let t = try Watch.snapshot(liveInput(lostFrom: 90), Watch.hourOptions(now: at(700))).targets[0]
     #expect(t.outageSince == nil)
     #expect(t.minute.sent == 0 && t.minute.lossPct == nil)
+}
+
+// MARK: - Where (issue 13)
+
+@Test func watchFrameNamesTheSegmentOfAnOutageInTheReportsWords() {
+    var snapshot = handMadeSnapshot()
+    snapshot.targets[1].outageWhere = PathWhere(segment: .path, ttl: 3, address: "203.0.113.9")
+    let lines = Watch.frame(snapshot, WatchFrameOptions(width: 160, source: "/x.db", timeZone: utc))
+    #expect(lines[3].hasSuffix("| OUTAGE 2m15s since 21:57:44, where: hop 3, 203.0.113.9"), "\(lines[3])")
+    #expect(lines.allSatisfy { $0.count <= 160 })
+    // The router is in no outage: nothing named.
+    #expect(!lines[2].contains("where"))
+}
+
+@Test func watchSnapshotJudgesWhereTheOngoingOutagesLossBegins() throws {
+    let hour = Watch.hourOptions(now: at(100.5))
+    // Rounds every 5 s; the two in the outage lose hop 2 onwards.
+    var rounds = repeatedRounds("+++|+", 20)
+    rounds[18] = "+--|-"
+    rounds[19] = "+--|-"
+    var input = liveInput(lostFrom: 90)
+    input.pathProbes = pathProbeRecords(rounds, from: t0, spacingNs: 5 * second)
+    let t = try Watch.snapshot(input, hour).targets[0]
+    #expect(t.outageSince == at(90))
+    #expect(t.outageWhere == PathWhere(segment: .path, ttl: 2, address: "198.18.2.1"))
+    // Without rounds, where is unknown: nothing is named.
+    let without = try Watch.snapshot(liveInput(lostFrom: 90), hour).targets[0]
+    #expect(without.outageSince == at(90) && without.outageWhere == nil)
 }

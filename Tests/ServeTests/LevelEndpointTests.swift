@@ -97,4 +97,30 @@ private func msText(_ ns: Int64) -> String { String(ns / 1_000_000) }
         let (status, body) = try get("\(serve.url)/level?since=\(msText(history.since))&until=\(msText(history.until))&epoch=1h")
         #expect(status == 200, "\(body)")
     }
+
+    /// Issue 13: a fetched level carries its hop strip, exactly as the
+    /// export of that range embeds it (TestSupport's PathHistory).
+    @Test func aFetchedLevelCarriesItsHopCells() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let history = try PathHistory(at: dir.appendingPathComponent("p.db").path, start: start)
+        let serve = try RunningServe(db: history.path)
+        defer { serve.stop() }
+        let since = history.since + 240 * second, until = history.until
+        let (status, body) = try get("\(serve.url)/level?since=\(msText(since))&until=\(msText(until))&epoch=10s")
+        try #require(status == 200, "\(body)")
+        let fetched = try #require(try parsed(body) as? [String: Any])
+        let cells = try #require((fetched["targets"] as? [[String: Any]])?.first?["path"] as? [String])
+        // A round per epoch: rounds 24 to 59.
+        #expect(cells == (24..<60).map { i in
+            switch i {
+            case 30, 32: "1/5 3:1:0:1 4:1:0:1 5:1:0:1 t:1:0:1"
+            case 31: "1/5 2:1:0:1 3:1:0:1 4:1:0:1 5:1:0:1 t:1:0:1"
+            default: i % 2 == 0 ? "1/5 2:1:0:0" : "1/5"
+            }
+        })
+        let exported = try exportedData(history.path, since: since, until: until)
+        let level = try #require((exported["levels"] as? [[String: Any]])?.first { $0["epoch_ms"] as? Int == 10_000 })
+        #expect(NSDictionary(dictionary: fetched).isEqual(to: level))
+    }
 }

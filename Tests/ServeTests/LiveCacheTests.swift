@@ -14,6 +14,10 @@ import TestSupport
 /// `interval`; every 7th probe of "b" unanswered at first, and answered
 /// `lateAfter` later in a batch of its own (a late reply, as the recorder
 /// writes one that arrives after the probe's batch was cut), every 13th lost.
+/// "a" loses 5 probes in a row every 600 (an outage), and has a path round
+/// every 10th probe (so the page draws hop strips and where labels): hop 2
+/// rate-limits in every third, the loss begins at hop 3 in every seventh
+/// and in the outage's.
 struct AppendingHistory {
     let db: Database
     let interval: Int64
@@ -40,7 +44,12 @@ struct AppendingHistory {
         var k = next / interval
         while next < until {
             let rtt = 10 * ms + (k % 17) * 300_000
-            b.probes.append(ProbeRecord(sentNs: next, targetID: targets[0], rttNs: k % 13 == 0 ? nil : rtt))
+            let outage = (300..<305).contains(k % 600)
+            b.probes.append(ProbeRecord(sentNs: next, targetID: targets[0], rttNs: k % 13 == 0 || outage ? nil : rtt))
+            if k % 10 == 0 {
+                let round = k % 7 == 0 || outage ? "++--|-" : k % 3 == 0 ? "+-++|+" : "++++|+"
+                b.pathProbes += pathProbeRecords([round], target: targets[0], from: next, targetAddress: "198.18.0.1")
+            }
             if k % 7 == 0 {
                 b.probes.append(ProbeRecord(sentNs: next, targetID: targets[1], rttNs: nil))
                 unanswered.append(next)
@@ -80,6 +89,8 @@ struct AppendingHistory {
             let kept = try cache.data(input, options, stableMarginNs: margin)
             let fresh = try exportData(input, options)
             #expect(kept == fresh, "step \(step): the page made with kept epochs differs from the page made from scratch")
+            #expect(fresh.contains("\"path\":[\"") && fresh.contains(" 3:1:0:1 4:1:0:1 t:1:0:1\""), "step \(step): no hop strip")
+            #expect(fresh.contains(",\"where: hop 3, 198.18.3.1\"]"), "step \(step): no outage where")
             if step > 1 { reused += cache.kept > 0 && cache.madeEpochs < 2 * (3600 + 360 + 60) / 4 ? 1 : 0 }
         }
         // The epochs were kept (not all made again each tick): 1 s and 10 s levels.
