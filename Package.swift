@@ -47,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "pingem-bench",
             dependencies: [
-                "Store", "Reports",
+                "Store", "Reports", "Recorder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

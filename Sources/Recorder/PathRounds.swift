@@ -28,8 +28,8 @@ struct TargetRoute {
     var nextRoundMono: Int64 = .min
     var nextRound: UInt64 = 0
     var round: PathRound?
-    /// Rounds every --interval until then (the target is losing probes).
-    var losingUntilMono: Int64 = .min
+    /// Whether the target is losing probes: rounds every --interval then.
+    var losing = LossCadence()
     var lastDiscoveryMono: Int64?
     var mustDiscover = true
     /// Each hop's address as last recorded (path_hop), by TTL.
@@ -53,13 +53,43 @@ struct PathRound {
     var unanswered: Int
 }
 
+/// When a target counts as losing probes, which runs its rounds every
+/// --interval: from a lost probe that follows another within `pairNs`
+/// (10 s, or 3 intervals if longer) until `holdNs` after its last lost probe.
+/// An outage's second lost probe starts it; a lone lost probe does not: on a
+/// line with 0.5 % random loss one loss every ~200 s would otherwise keep
+/// rounds at --interval a quarter of the time and make paths cost 4 times
+/// what the probes cost (docs/STORAGE.md, "What paths cost"), for rounds
+/// that mostly cannot see a loss that is already over. Also the schedule
+/// pingem-bench generates path histories by.
+public struct LossCadence: Sendable, Equatable {
+    public static let holdNs: Int64 = 60_000_000_000
+    public static func pairNs(probeIntervalNs: Int64) -> Int64 { max(10_000_000_000, 3 * probeIntervalNs) }
+
+    var lastLossNs: Int64 = .min
+    var losingUntilNs: Int64 = .min
+
+    public init() {}
+
+    public func isLosing(at nowNs: Int64) -> Bool { nowNs < losingUntilNs }
+
+    /// Notes a lost probe found at `nowNs` (times in send order); true when
+    /// it begins a losing stretch (a round is due at once).
+    public mutating func noteLoss(at nowNs: Int64, probeIntervalNs: Int64) -> Bool {
+        defer { lastLossNs = nowNs }
+        let wasLosing = isLosing(at: nowNs)
+        let paired = lastLossNs != .min && nowNs - lastLossNs <= Self.pairNs(probeIntervalNs: probeIntervalNs)
+        guard wasLosing || paired else { return false }
+        losingUntilNs = nowNs + Self.holdNs
+        return !wasLosing
+    }
+}
+
 /// The rules of rounds, shared by every target.
 struct PathRounds: Sendable {
     static let maxTTL = 30
     /// Re-discovery however stable the path looks.
     static let rediscoverEveryNs: Int64 = 300_000_000_000
-    /// Rounds stay at --interval this long after the last lost probe.
-    static let losingHoldNs: Int64 = 60_000_000_000
     /// A probe of the target counts as lost for the cadence when no reply
     /// came within this.
     static let lossLagNs: Int64 = 2_000_000_000
@@ -91,14 +121,13 @@ struct PathRounds: Sendable {
         return r.round?.closesMono ?? r.nextRoundMono
     }
 
-    /// A probe of the target went unanswered: rounds every --interval for
-    /// the next minute, starting one interval after the last round began.
+    /// A probe of the target went unanswered: when that makes the target
+    /// losing (LossCadence), a round at once and then every --interval.
     func noteLoss(_ r: inout TargetRoute, nowMono: Int64) {
         guard isOn else { return }
-        if r.losingUntilMono < nowMono {
+        if r.losing.noteLoss(at: nowMono, probeIntervalNs: probeIntervalNs) {
             r.nextRoundMono = min(r.nextRoundMono, nowMono)
         }
-        r.losingUntilMono = nowMono + Self.losingHoldNs
     }
 
     /// The target's address changed: its path is not known any more.
@@ -120,7 +149,7 @@ struct PathRounds: Sendable {
             r.nextRoundMono = nowMono + intervalNs
             return
         }
-        let losing = nowMono < r.losingUntilMono
+        let losing = r.losing.isLosing(at: nowMono)
         if let last = r.lastDiscoveryMono, nowMono - last >= Self.rediscoverEveryNs { r.mustDiscover = true }
         let discovery = r.mustDiscover || r.distance == nil
         let count = discovery ? Self.maxTTL : r.distance!

@@ -1,6 +1,6 @@
 // The path history of `generate --paths`: rounds scheduled as the recorder's
-// PathRounds schedules them (every --path-interval, and every --interval from
-// a lost probe of the target until a minute after it), 12 hops sent a few µs
+// PathRounds schedules them (every --path-interval, and every --interval
+// while the target is losing probes, by the recorder's own LossCadence), 12 hops sent a few µs
 // apart, routers whose time-exceeded RTTs are steady with a slow path now
 // and then, a hop that rate-limits, on some targets one that never answers
 // and one with two addresses (ECMP), and in each of the target's outages
@@ -8,12 +8,11 @@
 // probes' own batches, and compacted by the Store's compaction like them.
 
 import Foundation
+import Recorder
 import Store
 
 struct PathSynthesizer {
     static let hops = 12
-    /// How long a lost probe keeps rounds at the --interval (PathRounds.losingHoldNs).
-    static let losingHoldNs: Int64 = 60_000_000_000
 
     let o: GenerateOptions
     let intervalNs: Int64
@@ -23,7 +22,7 @@ struct PathSynthesizer {
     /// Per target: when its next round is due, until when it is losing, and
     /// the next outage that has not ended.
     var nextRound: [Int64]
-    var losingUntil: [Int64]
+    var losing: [LossCadence]
     var nextOutage: [Int]
     /// Per target and hop: the router's base RTT, and whether its address
     /// has been recorded in path_hop yet.
@@ -38,7 +37,7 @@ struct PathSynthesizer {
         self.targets = targets
         rng = Random(seed: o.seed ^ 0x5041_5448_5300_0000)
         nextRound = Array(repeating: .max, count: targets.count)
-        losingUntil = Array(repeating: .min, count: targets.count)
+        losing = Array(repeating: LossCadence(), count: targets.count)
         nextOutage = Array(repeating: 0, count: targets.count)
         noted = Array(repeating: [], count: targets.count)
         var bases: [[Int64]] = []
@@ -56,7 +55,7 @@ struct PathSynthesizer {
     mutating func begin(_ startNs: Int64) {
         for i in targets.indices {
             nextRound[i] = startNs + Int64(i) * o.intervalNs / Int64(targets.count) + 1_000_000
-            losingUntil[i] = .min
+            losing[i] = LossCadence()
         }
     }
 
@@ -66,10 +65,9 @@ struct PathSynthesizer {
         for i in targets.indices {
             var li = 0
             while true {
-                // PathRounds.noteLoss: a loss starts rounds at once and holds them for a minute.
+                // PathRounds.noteLoss: a loss that makes the target losing starts a round at once.
                 if li < lost[i].count, lost[i][li] <= nextRound[i] {
-                    if losingUntil[i] < lost[i][li] { nextRound[i] = lost[i][li] }
-                    losingUntil[i] = lost[i][li] + Self.losingHoldNs
+                    if losing[i].noteLoss(at: lost[i][li], probeIntervalNs: o.intervalNs) { nextRound[i] = lost[i][li] }
                     li += 1
                     continue
                 }
@@ -78,7 +76,7 @@ struct PathSynthesizer {
                 addRound(target: i, at: roundNs, to: &batch)
                 // The schedule's own noise: the sender wakes tens of µs late.
                 let late = Int64(rng.exponential(mean: 40_000))
-                nextRound[i] = roundNs + (roundNs < losingUntil[i] ? o.intervalNs : intervalNs) + late
+                nextRound[i] = roundNs + (losing[i].isLosing(at: roundNs) ? o.intervalNs : intervalNs) + late
             }
         }
     }
