@@ -201,6 +201,23 @@ CREATE TABLE summary (
     PRIMARY KEY (target_id, hour_ns)
 ) WITHOUT ROWID;
 
+-- One target's path rounds of one UTC hour (user_version 9;
+-- Sources/Store/PathSummary.swift), as the path judge tallies them: per hop
+-- sent, answered, forward lost, an RTT accumulator and histogram, the
+-- answering addresses with their counts; the target's distances; the counts
+-- `where` needs; and the rounds that lost the target, reduced to which hops
+-- answered. Written with the hour's `summary` rows, in the same transaction,
+-- for each target with a summary or a round in the hour; like `summary`,
+-- kept when prune deletes the raw path probes. A report uses one only where
+-- it judges exactly as the raw rounds would (else it reads the rounds).
+CREATE TABLE path_summary (
+    target_id INTEGER NOT NULL REFERENCES target(id),
+    hour_ns   INTEGER NOT NULL,      -- start of the hour, a multiple of 3600 s since the Unix epoch
+    rounds    INTEGER NOT NULL,      -- path rounds of the target whose round_ns lies in the hour (also inside data)
+    data      BLOB NOT NULL,         -- the tally, compact encoding of PathSummary (varints, version byte first)
+    PRIMARY KEY (target_id, hour_ns)
+) WITHOUT ROWID;
+
 -- Hours being compacted: their blocks are written, and their probe rows are
 -- being deleted chunk by chunk, one short transaction each, so the
 -- recorder's writer never waits long for its lock. Until the hour's row
