@@ -25,8 +25,7 @@ struct PathPieces {
 /// `target`'s path pieces of the window, raw rounds judged at the report's timeout.
 func pathJudge(_ target: TargetRecord, input: ReportInput, options: ReportOptions,
                sessions: [SessionRecord]) -> PathPieces {
-    let exact = exactPathSummaries(input, options)
-    let hours = input.pathSummaries.filter { exact.contains(SummaryKey(target: target.id, hourNs: $0.hourNs)) && $0.targetID == target.id }
+    let hours = exactPathSummaries(input.pathSummaries.filter { $0.targetID == target.id }, options)
         .sorted { $0.hourNs < $1.hourNs }
     let summarized = Set(hours.map(\.hourNs))
     let probes = input.pathProbes.filter {

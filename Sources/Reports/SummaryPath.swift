@@ -49,18 +49,17 @@ func hourIsWhole(_ hourNs: Nanoseconds, _ options: ReportOptions, epochs: EpochS
 
 /// The (target, hour) path summaries of `input` that this report takes as
 /// they are: whole hours inside one epoch, judged at summaryTimeoutNs as
-/// at the report's timeout (PathSummary.judgesAlike). Undecodable ones are
+/// at the report's timeout (PathSummary.judgesAlike). Damaged ones are
 /// left to the raw rounds.
 func exactPathSummaries(_ input: ReportInput, _ options: ReportOptions) -> Set<SummaryKey> {
-    guard !input.pathSummaries.isEmpty else { return [] }
+    Set(exactPathSummaries(input.pathSummaries, options).map { SummaryKey(target: $0.targetID, hourNs: $0.hourNs) })
+}
+
+/// Those of `rows` that a report of `options` takes as they are, in order.
+func exactPathSummaries(_ rows: [PathSummaryRow], _ options: ReportOptions) -> [PathSummaryRow] {
+    guard !rows.isEmpty else { return [] }
     let epochs = (try? epochPeriods(options)).map(EpochStarts.init)
-    var exact = Set<SummaryKey>()
-    for row in input.pathSummaries where hourIsWhole(row.hourNs, options, epochs: epochs) {
-        if let s = try? row.decoded(), s.judgesAlike(timeoutNs: options.timeoutNs) {
-            exact.insert(SummaryKey(target: row.targetID, hourNs: row.hourNs))
-        }
-    }
-    return exact
+    return rows.filter { hourIsWhole($0.hourNs, options, epochs: epochs) && $0.judgesAlike(timeoutNs: options.timeoutNs) }
 }
 
 struct SummaryKey: Hashable {

@@ -72,6 +72,19 @@ public struct PathSummaryRow: Sendable, Hashable {
         self.init(targetID: summary.targetID, hourNs: summary.hourNs, data: summary.encoded())
     }
     public func decoded() throws -> PathSummary { try PathSummary(targetID: targetID, hourNs: hourNs, encoded: data) }
+
+    /// PathSummary.judgesAlike, from the encoding's first fields only (a
+    /// report asks it of every hour of its window); false when damaged.
+    public func judgesAlike(timeoutNs: Nanoseconds) -> Bool {
+        var r = VarintReader(data, what: "")
+        guard data.first == PathSummary.encodingVersion, let rawOnly = try? r.u(), rawOnly == 0,
+              let timely = try? r.i(), let slow = try? r.i(), let headroom = try? r.i() else { return false }
+        var s = PathSummary(targetID: targetID, hourNs: hourNs)
+        s.maxTimelyRTT = timely < 0 ? nil : timely
+        s.minSlowRTT = slow < 0 ? nil : slow
+        s.minUnansweredHeadroom = headroom < 0 ? nil : headroom
+        return s.judgesAlike(timeoutNs: timeoutNs)
+    }
 }
 
 extension PathTally {

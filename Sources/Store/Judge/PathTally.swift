@@ -101,9 +101,7 @@ public struct PathHopTally: Sendable, Hashable {
             later.mergeable()
             mergeable()
             rtt.append(later.rtt)
-            var bins = Dictionary(histogram.map { ($0.bucket, $0.count) }, uniquingKeysWith: +)
-            for bin in later.histogram { bins[bin.bucket, default: 0] += bin.count }
-            histogram = bins.sorted { $0.key < $1.key }.map { HistogramBin(bucket: $0.key, count: $0.value) }
+            histogram = merged(histogram, later.histogram)
         }
         for answer in later.answers { count(answer) }
     }
@@ -122,6 +120,26 @@ public struct PathHopTally: Sendable, Hashable {
         f.address = answers.max { ($0.count, $0.lastNs) < ($1.count, $1.lastNs) }?.address
         return f
     }
+}
+
+/// Two histograms' bins (each by bucket) as one, by bucket: a window of a
+/// year appends 8,760 hours to each hop's, so no hashing and no sort.
+private func merged(_ a: [HistogramBin], _ b: [HistogramBin]) -> [HistogramBin] {
+    if a.isEmpty { return b }
+    if b.isEmpty { return a }
+    var out: [HistogramBin] = []
+    out.reserveCapacity(a.count + b.count)
+    var i = 0, j = 0
+    while i < a.count || j < b.count {
+        if j == b.count || (i < a.count && a[i].bucket < b[j].bucket) {
+            out.append(a[i]); i += 1
+        } else if i == a.count || b[j].bucket < a[i].bucket {
+            out.append(b[j]); j += 1
+        } else {
+            out.append(HistogramBin(bucket: a[i].bucket, count: a[i].count + b[j].count)); i += 1; j += 1
+        }
+    }
+    return out
 }
 
 /// Counts of a hop's probes in a set of rounds.
