@@ -1,4 +1,4 @@
--- pingem database schema (user_version 8).
+-- pingem database schema (user_version 9).
 --
 -- This file is the documented schema and the one source of truth for the
 -- tables: a test proves that a database made by `pingem record` has exactly
@@ -220,6 +220,26 @@ CREATE TABLE summary (
     data      BLOB NOT NULL,         -- the summary, compact encoding of HourSummary (varints, version byte first)
     PRIMARY KEY (target_id, hour_ns)
 ) WITHOUT ROWID;
+
+-- One target's path rounds of one UTC hour (user_version 9;
+-- Sources/Store/PathSummary.swift), as the path judge tallies them: per hop
+-- sent, answered, forward lost, an RTT accumulator and histogram, the
+-- answering addresses with their counts; the target's distances; the counts
+-- `where` needs; and the rounds that lost the target, reduced to which hops
+-- answered. Written with the hour's `summary` rows, in the same transaction,
+-- for each target with a summary or a round in the hour; like `summary`,
+-- kept when prune deletes the raw path probes. A report uses one only where
+-- it judges exactly as the raw rounds would (else it reads the rounds).
+-- A rowid table, unlike its neighbours: a row is about 1.2 KB (mostly the
+-- hops' histograms), more than a WITHOUT ROWID page keeps in place, which
+-- spilled every row to overflow pages (4 times its bytes on disk).
+CREATE TABLE path_summary (
+    target_id INTEGER NOT NULL REFERENCES target(id),
+    hour_ns   INTEGER NOT NULL,      -- start of the hour, a multiple of 3600 s since the Unix epoch
+    rounds    INTEGER NOT NULL,      -- path rounds of the target whose round_ns lies in the hour (also inside data)
+    data      BLOB NOT NULL,         -- the tally, compact encoding of PathSummary (varints, version byte first)
+    PRIMARY KEY (target_id, hour_ns)
+);
 
 -- Hours being compacted: their blocks are written, and their probe rows are
 -- being deleted chunk by chunk, one short transaction each, so the

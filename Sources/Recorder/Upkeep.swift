@@ -87,10 +87,11 @@ extension RecorderService {
     ///      steps until the free pages are given back;
     ///   4. when a step has nothing of 1 to 3 to do: one hour whose summary
     ///      an older build wrote, summarized again in the current encoding
-    ///      (Database.resummarize: an hour whose probes were pruned keeps its
-    ///      own), so a history recorded before it needs no command to serve
-    ///      /metrics from summaries; at one hour per flush a year takes
-    ///      about two and a half hours.
+    ///      and given its path summaries (Database.resummarize: an hour whose
+    ///      probes were pruned keeps its own), so a history recorded before
+    ///      it needs no command to serve /metrics and long reports from
+    ///      summaries; at one hour per flush a year takes about two and a
+    ///      half hours.
     /// Reports read raw probes wherever a summary is missing.
     /// A failure is said once on stderr and retried at the next step.
     struct Maintenance {

@@ -1,32 +1,75 @@
 // A target's path in its report: the window's hop figures and the `where` of
-// the window, of each epoch and of each outage, all from Store's PathJudge
-// over the window's raw path probes. The raw path and the summary path call
-// the same two functions with the same probes, outages and lost counts, so
-// they give the same path and the same `where`.
+// the window, of each epoch and of each outage, all from Store's path judge
+// (PathJudge, PathTally) over the window's rounds: raw rounds, and the path
+// summaries of whole hours that judge exactly as their raw rounds would
+// (exactPathSummaries). Tallies are exact sums over rounds, so:
+//   * every count, address, `Epoch.path` and `where` is what the raw rounds
+//     give; a window's and an epoch's `where` from its merged tally, an
+//     outage's from the rounds of its own minutes (raw rounds, and the
+//     rounds that lost the target that each summary keeps);
+//   * a hop's RTT min, max, avg, stddev and jitter are exact, its
+//     percentiles from merged 1.5 % histograms once a summary joined.
+// The raw path and the summary path call the same functions with the same
+// input, so they give the same path and the same `where`.
 import Store
 
-/// The judge of `target`'s path rounds of the window, at the report's timeout.
+/// The pieces of one target's path over the window: its raw rounds and the
+/// summarized hours taken as they are, each in time order.
+struct PathPieces {
+    /// Raw rounds outside the summarized hours, in round order.
+    var rounds: [PathRound]
+    /// Summaries of whole hours, by hour (decoded while they are added up).
+    var hours: [PathSummaryRow]
+}
+
+/// `target`'s path pieces of the window, raw rounds judged at the report's timeout.
 func pathJudge(_ target: TargetRecord, input: ReportInput, options: ReportOptions,
-               sessions: [SessionRecord]) -> PathJudge {
+               sessions: [SessionRecord]) -> PathPieces {
+    let hours = exactPathSummaries(input.pathSummaries.filter { $0.targetID == target.id }, options)
+        .sorted { $0.hourNs < $1.hourNs }
+    let summarized = Set(hours.map(\.hourNs))
     let probes = input.pathProbes.filter {
         $0.targetID == target.id && $0.roundNs >= options.since && $0.roundNs < options.until
+            && !summarized.contains(floorDivide($0.roundNs, summaryHourNs) * summaryHourNs)
     }
-    return PathJudge(rounds: pathRounds(probes, sessions: sessions, timeoutNs: options.timeoutNs))
+    let rounds = pathRounds(probes, sessions: sessions, timeoutNs: options.timeoutNs)
+    return PathPieces(rounds: rounds.sorted { $0.roundNs < $1.roundNs }, hours: hours)
 }
 
 extension TargetReport {
     /// Fills `path`, each epoch's hop counts and every `where`: the window's
     /// and each epoch's when they lost probes (else nil), each outage's.
-    mutating func judgePath(_ judge: PathJudge, since: Nanoseconds, until: Nanoseconds) {
+    /// Summarized hours lie inside one epoch (exactPathSummaries).
+    mutating func judgePath(_ pieces: PathPieces, since: Nanoseconds, until: Nanoseconds) {
+        var window = PathTally()
+        var perEpoch = epochs.map { _ in PathTally(keepingAnswers: false) }
+        var lostRounds: [PathRound] = []
+        var epoch = 0
+        func add(at time: Nanoseconds, _ addTo: (inout PathTally) -> Void) {
+            addTo(&window)
+            while epoch < epochs.count && epochs[epoch].end <= time { epoch += 1 }
+            if epoch < epochs.count && epochs[epoch].start <= time { addTo(&perEpoch[epoch]) }
+        }
+        var next = 0
+        for row in pieces.hours {
+            while next < pieces.rounds.count && pieces.rounds[next].roundNs < row.hourNs {
+                let round = pieces.rounds[next]
+                add(at: round.roundNs) { $0.add(round) }
+                next += 1
+            }
+            // Checked by exactPathSummaries, which read raw rounds instead.
+            guard let hour = try? row.decoded() else { continue }
+            add(at: row.hourNs) { $0.append(hour.tally) }
+            lostRounds += hour.lostRounds
+        }
+        for round in pieces.rounds[next...] { add(at: round.roundNs) { $0.add(round) } }
+        let lost = pieces.rounds.filter { $0.target.map { !$0.answered } ?? false }
+        let judge = PathJudge(tally: window, rounds: (lost + lostRounds).sorted { $0.roundNs < $1.roundNs })
         path = judge.hops.map(PathHop.init)
-        if summary.lost > 0 { summary.lossWhere = judge.lossWhere(from: since, to: until) }
+        if summary.lost > 0 { summary.lossWhere = judge.lossWhere(window) }
         for i in epochs.indices {
-            if epochs[i].summary.lost > 0 {
-                epochs[i].summary.lossWhere = judge.lossWhere(from: epochs[i].start, to: epochs[i].end)
-            }
-            if !judge.rounds.isEmpty {
-                epochs[i].path = pathHopCounts(judge.rounds(from: epochs[i].start, to: epochs[i].end))
-            }
+            if epochs[i].summary.lost > 0 { epochs[i].summary.lossWhere = judge.lossWhere(perEpoch[i]) }
+            if window.rounds > 0 { epochs[i].path = perEpoch[i].counts() }
         }
         for i in outages.indices {
             outages[i].lossWhere = judge.lossWhere(from: outages[i].start, to: outages[i].end)

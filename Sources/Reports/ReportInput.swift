@@ -18,11 +18,14 @@ public struct ReportInput: Sendable, Equatable {
     /// selected target can use (see load(from:options:summaries:)).
     public var summaries: [HourSummary] = []
     /// The selected targets' path probes of the window's rounds (a round's
-    /// time, roundNs, in [since, until)), any order. Read raw in both
-    /// report paths: hourly summaries do not give path figures (they are
-    /// few: a probe per hop every --path-interval), so both paths judge the
-    /// path alike. Empty: no path rounds (paths off, an older database).
+    /// time, roundNs, in [since, until)), any order, but for hours whose
+    /// path summaries every selected target can use (loadPathProbes). Empty:
+    /// no path rounds (paths off, an older database).
     public var pathProbes: [PathProbeRecord] = []
+    /// The selected targets' path summaries of the whole hours inside the
+    /// window, still encoded (a year of 10 targets is 87,600 of them: a
+    /// report decodes each while it adds it up). Empty: judge raw rounds.
+    public var pathSummaries: [PathSummaryRow] = []
 
     public init(
         targets: [TargetRecord] = [], sessions: [SessionRecord] = [],
@@ -53,18 +56,29 @@ public struct ReportInput: Sendable, Equatable {
         return part
     }
 
-    /// The longest window whose path rounds a report reads and judges: a
-    /// week of 10 targets with 12-hop paths every 30 s is 2.4 million rows,
-    /// a month ten million, and hourly summaries do not keep per-hop counts
-    /// yet. A longer window's path is empty and its `where` unknown.
-    public static let pathWindowLimitNs: Nanoseconds = 7 * 86_400 * 1_000_000_000
-
     /// Adds the selected targets' path rounds of the window (`pingem report`
-    /// shows them; export and serve do not, and never read them).
-    public mutating func loadPathProbes(from db: Database, options: ReportOptions) throws {
-        guard options.until - options.since <= Self.pathWindowLimitNs else { return }
+    /// shows them): with `summaries`, the path summaries of its whole hours
+    /// and raw path probes only of the hours where some selected target
+    /// cannot use its summary (any window length: a year of 10 targets is
+    /// 87,600 rows); without, every raw path probe (--exact).
+    public mutating func loadPathProbes(from db: Database, options: ReportOptions, summaries: Bool = true) throws {
         let ids: Set<Int64>? = options.targets.isEmpty ? nil : Set(try selectTargets(targets, options.targets).map(\.id))
-        pathProbes = try db.pathProbes(targets: ids, from: options.since, to: options.until)
+        guard summaries else {
+            pathProbes = try db.pathProbes(targets: ids, from: options.since, to: options.until)
+            return
+        }
+        let firstWhole = floorDivide(options.since + summaryHourNs - 1, summaryHourNs) * summaryHourNs
+        pathSummaries = try db.pathSummaryRows(from: firstWhole, to: options.until - summaryHourNs + 1, targets: ids)
+        let exact = exactPathSummaries(self, options)
+        var skippable: [Nanoseconds: Bool] = [:]
+        for row in pathSummaries {
+            let usable = exact.contains(SummaryKey(target: row.targetID, hourNs: row.hourNs))
+            skippable[row.hourNs] = (skippable[row.hourNs] ?? true) && usable
+        }
+        pathProbes = []
+        for (start, end) in rangesBetween(options.since, options.until, skipping: skippable.filter(\.value).keys) {
+            pathProbes += try db.pathProbes(targets: ids, from: start, to: end)
+        }
     }
 
     /// What every report reads, whatever it reads of the probes: targets,
@@ -125,14 +139,7 @@ public struct ReportInput: Sendable, Equatable {
         let lastHour = floorDivide(options.until - 1, summaryHourNs) * summaryHourNs
         let from = skippable[firstHour] != nil ? firstHour : options.since
         let to = skippable[lastHour] != nil ? lastHour + summaryHourNs : options.until
-        var ranges: [(Nanoseconds, Nanoseconds)] = []
-        var cursor = from
-        for hour in skippable.filter(\.value).keys.sorted() {
-            if hour > cursor { ranges.append((cursor, hour)) }
-            cursor = max(cursor, hour + summaryHourNs)
-        }
-        if cursor < to { ranges.append((cursor, to)) }
-        for (start, end) in ranges {
+        for (start, end) in rangesBetween(from, to, skipping: skippable.filter(\.value).keys) {
             input.probes += try db.probes(from: start, to: end, targets: ids,
                                           reserve: estimatedProbes(input, start, end, targets: selected.count))
             input.replies += try db.replies(from: start, to: end, targets: ids)
@@ -140,6 +147,19 @@ public struct ReportInput: Sendable, Equatable {
         }
         return input
     }
+}
+
+/// [from, to) without the whole hours `skipped`, as time ranges in order.
+private func rangesBetween(_ from: Nanoseconds, _ to: Nanoseconds,
+                           skipping skipped: some Collection<Nanoseconds>) -> [(Nanoseconds, Nanoseconds)] {
+    var ranges: [(Nanoseconds, Nanoseconds)] = []
+    var cursor = from
+    for hour in skipped.sorted() {
+        if hour > cursor { ranges.append((cursor, min(hour, to))) }
+        cursor = max(cursor, hour + summaryHourNs)
+    }
+    if cursor < to { ranges.append((cursor, to)) }
+    return ranges.filter { $0.0 < $0.1 }
 }
 
 /// About how many probes the sessions sent in [from, to) to `targets`

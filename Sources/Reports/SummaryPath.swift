@@ -29,19 +29,37 @@ public func summaryIsExact(_ summary: HourSummary, _ options: ReportOptions) -> 
 
 /// `epochs`, the report's own, spares finding the epochs of each hour again.
 func summaryIsExact(_ summary: HourSummary, _ options: ReportOptions, epochs: EpochStarts?) -> Bool {
-    let end = summary.hourNs + summaryHourNs
-    guard !summary.rawOnly, summary.hourNs >= options.since, end <= options.until else { return false }
-    if let epoch = options.epochNs {
-        // Local days and hours: a half-hour zone's hours straddle two summaries.
-        let inOne = epochs.map { $0.epoch(of: summary.hourNs) == $0.epoch(of: end - 1) }
-            ?? (epochPeriods(since: summary.hourNs, until: end, epochNs: epoch, timeZone: options.timeZone).count == 1)
-        if !inOne { return false }
-    }
+    guard !summary.rawOnly, hourIsWhole(summary.hourNs, options, epochs: epochs) else { return false }
     if summary.received > 0 && summary.rtt.max > options.timeoutNs { return false }
     if let slow = summary.minSlowRTT, slow <= options.timeoutNs { return false }
     if options.outageMin < 2 && summary.omittedSingleRuns > 0 { return false }
     if let headroom = summary.minUnansweredHeadroom, options.timeoutNs > headroom { return false }
     return true
+}
+
+/// Whether the hour from `hourNs` lies inside the window and inside one epoch.
+func hourIsWhole(_ hourNs: Nanoseconds, _ options: ReportOptions, epochs: EpochStarts?) -> Bool {
+    let end = hourNs + summaryHourNs
+    guard hourNs >= options.since, end <= options.until else { return false }
+    guard let epoch = options.epochNs else { return true }
+    // Local days and hours: a half-hour zone's hours straddle two summaries.
+    return epochs.map { $0.epoch(of: hourNs) == $0.epoch(of: end - 1) }
+        ?? (epochPeriods(since: hourNs, until: end, epochNs: epoch, timeZone: options.timeZone).count == 1)
+}
+
+/// The (target, hour) path summaries of `input` that this report takes as
+/// they are: whole hours inside one epoch, judged at summaryTimeoutNs as
+/// at the report's timeout (PathSummary.judgesAlike). Damaged ones are
+/// left to the raw rounds.
+func exactPathSummaries(_ input: ReportInput, _ options: ReportOptions) -> Set<SummaryKey> {
+    Set(exactPathSummaries(input.pathSummaries, options).map { SummaryKey(target: $0.targetID, hourNs: $0.hourNs) })
+}
+
+/// Those of `rows` that a report of `options` takes as they are, in order.
+func exactPathSummaries(_ rows: [PathSummaryRow], _ options: ReportOptions) -> [PathSummaryRow] {
+    guard !rows.isEmpty else { return [] }
+    let epochs = (try? epochPeriods(options)).map(EpochStarts.init)
+    return rows.filter { hourIsWhole($0.hourNs, options, epochs: epochs) && $0.judgesAlike(timeoutNs: options.timeoutNs) }
 }
 
 struct SummaryKey: Hashable {

@@ -12,6 +12,7 @@
 // At start the totals of whole past hours come from their hourly summaries
 // (MetricsFromSummaries.swift), the rest from raw probes a day at a time;
 // after that a scrape reads only the probes sent since the previous cutoff.
+// Path rounds advance alike, by round time (MetricsPaths.swift).
 import Foundation
 import Reports
 import Store
@@ -75,6 +76,8 @@ public struct MetricsState {
     /// Probes with sent_ns < cutoff are in `totals`.
     public private(set) var cutoffNs: Nanoseconds?
     public internal(set) var totals: [MetricLabels: ProbeTotals] = [:]
+    /// Per target and hop: path rounds with round_ns < cutoff.
+    public internal(set) var pathTotals: [PathMetricKey: PathHopTotals] = [:]
     /// Latest session, for pingem_recorder_up and the start time.
     public private(set) var latestSession: SessionRecord?
     /// source and tos of every session's targets, read again each advance.
@@ -99,6 +102,7 @@ public struct MetricsState {
             ($0.id, sessionsJudging($0.id, sessions: sessions, sessionTargets: sessionTargets))
         })
         var from = cutoffNs ?? Int64.min
+        var pathFrom = from
         if cutoffNs == nil {
             // The first run: start at the first probe, not at the dawn of time.
             var first: Nanoseconds?
@@ -112,12 +116,21 @@ public struct MetricsState {
             let summarizedEnd = try addSummarized(db: db, cutoff: newCutoff, firstRawNs: first, targets: targets,
                                                   addresses: addresses, sessions: judging)
             from = max(first ?? newCutoff, summarizedEnd ?? Int64.min)
+            let pathsEnd = try addSummarizedPaths(db: db, cutoff: newCutoff, firstRawNs: first, targets: targets,
+                                                  addresses: addresses, sessions: judging)
+            pathFrom = max(first ?? newCutoff, pathsEnd ?? Int64.min)
         }
         let day: Nanoseconds = 86_400 * 1_000_000_000
         while from < newCutoff {
             let to = min(newCutoff, from > newCutoff - day ? newCutoff : from + day)
             try add(db: db, from: from, to: to, only: nil, targets: targets, addresses: addresses, sessions: judging)
             from = to
+        }
+        while pathFrom < newCutoff {
+            let to = min(newCutoff, pathFrom > newCutoff - day ? newCutoff : pathFrom + day)
+            try addPathRounds(db: db, from: pathFrom, to: to, only: nil, targets: targets, addresses: addresses,
+                              sessions: judging)
+            pathFrom = to
         }
         cutoffNs = max(cutoffNs ?? newCutoff, newCutoff)
     }
@@ -207,6 +220,7 @@ public struct MetricsState {
                 out += "pingem_icmp_errors_total\(labels(key, ",family=\"\(parts[0])\",type=\"\(parts[1])\"")) \(count)\n"
             }
         }
+        out += renderPaths(labels)
         let up = latestSession.map { $0.stoppedNs == nil && now - $0.heartbeatNs <= recorderUpWithinNs } ?? false
         out += "# HELP pingem_recorder_up 1 while the latest recorder session is running and recently committed.\n"
         out += "# TYPE pingem_recorder_up gauge\npingem_recorder_up \(up ? 1 : 0)\n"

@@ -131,14 +131,14 @@ extension MetricsState {
 
     /// True when every session that sent probes in [first, last] gave the
     /// target the same source and tos labels (else the hour is read raw).
-    private func oneLabelSet(target: Int64, _ first: Nanoseconds, _ last: Nanoseconds, sessions: [Int64: [SessionRecord]]) -> Bool {
+    func oneLabelSet(target: Int64, _ first: Nanoseconds, _ last: Nanoseconds, sessions: [Int64: [SessionRecord]]) -> Bool {
         let overlapping = (sessions[target] ?? []).filter { $0.startedNs <= last && $0.endNs >= first }
         return Set(overlapping.map { probedAs.labels(ip: "", host: "", target: target, session: $0) }).count <= 1
     }
 
     /// The labels of a summarized hour or error: those of the session that
     /// sent its (first) probe.
-    private func labels(ip: String, host: String, target: Int64, at sentNs: Nanoseconds,
+    func labels(ip: String, host: String, target: Int64, at sentNs: Nanoseconds,
                         sessions: [Int64: [SessionRecord]]) -> MetricLabels {
         var cursor = SessionCursor(sessions[target] ?? [])
         let session = cursor.session(at: sentNs)

@@ -50,16 +50,24 @@ extension Database {
     }
 
     private func buildSummaries(hour: Nanoseconds) throws {
-        try writeSummaries(try summariesFromRaw(hour: hour))
+        let fresh = try summariesFromRaw(hour: hour)
+        try writeSummaries(fresh, paths: try pathSummariesFromRaw(hour: hour, targets: fresh.map(\.targetID)))
     }
 
     /// The hours with a summary in an older encoding than this build writes,
     /// oldest first (one scan of the table). Encoding 2 lacks the per-bucket
     /// response counts, so `/metrics` reads such hours raw, and at serve's
     /// start that is almost every hour of a long history.
+    /// Hours summarized before path summaries (schema 9) count too: they
+    /// have summary rows and no path_summary rows (the builder writes one
+    /// for every target with a summary, empty without rounds).
     public func outdatedSummaryHours() throws -> [Nanoseconds] {
         guard try userVersion() >= 3 else { return [] }
-        return try fetchAll("SELECT DISTINCT hour_ns FROM summary WHERE substr(data, 1, 1) <> ?1 ORDER BY hour_ns",
+        let withoutPaths = try userVersion() >= 9 ? """
+             UNION SELECT hour_ns FROM summary AS s WHERE NOT EXISTS (
+                SELECT 1 FROM path_summary AS p WHERE p.target_id = s.target_id AND p.hour_ns = s.hour_ns)
+            """ : ""
+        return try fetchAll("SELECT hour_ns FROM summary WHERE substr(data, 1, 1) <> ?1\(withoutPaths) ORDER BY hour_ns",
                             bind: { $0.bind([HourSummary.encodingVersion], at: 1) }) { row in row.int64(at: 0) }
     }
 
@@ -68,15 +76,41 @@ extension Database {
     /// new summary must count the probes its old one counted, so an hour
     /// whose probes were pruned keeps its old summary (the only record of
     /// it). Returns whether it replaced the hour's summaries.
+    /// An hour without path summaries gets them, in the same transaction,
+    /// from the path probes still stored (prune deletes them with the
+    /// hour's probes: then they are empty, which is all that is left).
     @discardableResult
     public func resummarize(hour: Nanoseconds) throws -> Bool {
-        let fresh = try summariesFromRaw(hour: hour)
+        var fresh = try summariesFromRaw(hour: hour)
+        var summarized: [Int64] = []
+        var complete = true
         for target in try targets() {
             let old = try summarizedCounts(from: hour, to: hour + 1, target: target.id)[hour]
-            guard old == fresh.first(where: { $0.targetID == target.id })?.sent else { return false }
+            if old != nil { summarized.append(target.id) }
+            if old != fresh.first(where: { $0.targetID == target.id })?.sent { complete = false }
         }
-        try writeSummaries(fresh)
-        return true
+        if !complete { fresh = [] }
+        let hasPaths = try !pathSummaries(from: hour, to: hour + 1, targets: nil).isEmpty
+        try writeSummaries(fresh, paths: hasPaths ? [] : try pathSummariesFromRaw(hour: hour, targets: summarized))
+        return complete
+    }
+
+    /// The path summaries of `hour` for `targets` (those with an hour
+    /// summary) and any other target with rounds in it: an empty one for a
+    /// target without rounds says the hour's path was summarized.
+    private func pathSummariesFromRaw(hour: Nanoseconds, targets: [Int64]) throws -> [PathSummary] {
+        guard try userVersion() >= 9 else { return [] }
+        let end = hour + summaryHourNs
+        var probes: [Int64: [PathProbeRecord]] = [:]
+        for probe in try pathProbes(targets: nil, from: hour, to: end) { probes[probe.targetID, default: []].append(probe) }
+        // A round's probes leave within milliseconds of its round time,
+        // which may be the hour's last.
+        let sessions = try self.sessions(overlapping: hour, end + 60_000_000_000)
+        let sessionTargets = try self.sessionTargets(sessions: sessions.map(\.id))
+        return Set(targets).union(probes.keys).sorted().map { target in
+            summarizePathHour(targetID: target, hourNs: hour, probes: probes[target] ?? [],
+                              sessions: sessionsJudging(target, sessions: sessions, sessionTargets: sessionTargets))
+        }
     }
 
     /// Every target's summary of `hour`, from its raw probes (rows or blocks).
@@ -112,13 +146,29 @@ extension Database {
     /// Deletes every summary (the builder then starts again from the first
     /// probe still stored): after a change of the encoding, by pingem-bench.
     public func deleteAllSummaries() throws {
-        try inTransaction { try run("DELETE FROM summary") }
+        try inTransaction {
+            try run("DELETE FROM summary")
+            if try userVersion() >= 9 { try run("DELETE FROM path_summary") }
+        }
     }
 
-    /// Stores summaries (replacing any of the same target and hour) in one transaction.
-    public func writeSummaries(_ summaries: [HourSummary]) throws {
-        guard !summaries.isEmpty else { return }
+    /// Stores summaries and path summaries (replacing any of the same target
+    /// and hour) in one transaction.
+    public func writeSummaries(_ summaries: [HourSummary], paths: [PathSummary] = []) throws {
+        guard !summaries.isEmpty || !paths.isEmpty else { return }
         try inTransaction {
+            if !paths.isEmpty {
+                try withStatement("INSERT OR REPLACE INTO path_summary(target_id, hour_ns, rounds, data) VALUES (?1, ?2, ?3, ?4)") { statement in
+                    for path in paths {
+                        statement.reset()
+                        statement.bind(path.targetID, at: 1)
+                        statement.bind(path.hourNs, at: 2)
+                        statement.bind(Int64(path.tally.rounds), at: 3)
+                        statement.bind(path.encoded(), at: 4)
+                        try statement.run()
+                    }
+                }
+            }
             try withStatement("INSERT OR REPLACE INTO summary(target_id, hour_ns, sent, data) VALUES (?1, ?2, ?3, ?4)") { statement in
                 for summary in summaries {
                     statement.reset()
@@ -146,6 +196,27 @@ extension Database {
             }) { row in
             try HourSummary(targetID: target, hourNs: row.int64(at: 0), encoded: row.blob(at: 1))
         }
+    }
+
+    /// The path summaries of hours starting in [from, to), by target and
+    /// hour, of `targets` (nil: all), still encoded; none before schema 9 (a
+    /// database opened read-only is not migrated).
+    public func pathSummaryRows(from: Nanoseconds, to: Nanoseconds, targets: Set<Int64>?) throws -> [PathSummaryRow] {
+        guard from < to, try userVersion() >= 9 else { return [] }
+        let rows = try fetchAll("""
+            SELECT target_id, hour_ns, data FROM path_summary WHERE hour_ns >= ?1 AND hour_ns < ?2 ORDER BY target_id, hour_ns
+            """, bind: { statement in
+                statement.bind(from, at: 1)
+                statement.bind(to, at: 2)
+            }) { row in
+            PathSummaryRow(targetID: row.int64(at: 0), hourNs: row.int64(at: 1), data: row.blob(at: 2))
+        }
+        return targets.map { ids in rows.filter { ids.contains($0.targetID) } } ?? rows
+    }
+
+    /// pathSummaryRows, decoded.
+    public func pathSummaries(from: Nanoseconds, to: Nanoseconds, targets: Set<Int64>?) throws -> [PathSummary] {
+        try pathSummaryRows(from: from, to: to, targets: targets).map { try $0.decoded() }
     }
 
     /// How many probes each summarized hour in [from, to) of the target held

@@ -261,24 +261,13 @@ extension HourSummary {
 
     public init(targetID: Int64, hourNs: Nanoseconds, encoded bytes: [UInt8]) throws {
         self.init(targetID: targetID, hourNs: hourNs)
-        var at = 0
-        func corrupt() -> StoreError {
-            StoreError(resultCode: .corrupt, message: "summary of target \(targetID) at \(hourNs) cannot be decoded", sql: nil)
-        }
-        func u() throws -> UInt64 {
-            var v: UInt64 = 0, shift: UInt64 = 0
-            while true {
-                guard at < bytes.count, shift < 64 else { throw corrupt() }
-                let b = bytes[at]; at += 1
-                v |= UInt64(b & 0x7F) << shift
-                if b < 0x80 { return v }
-                shift += 7
-            }
-        }
+        // The varint reading PathSummary's decoding uses (PathSummary.swift).
+        var reader = VarintReader(bytes, what: "summary of target \(targetID) at \(hourNs)")
+        func corrupt() -> StoreError { reader.corrupt() }
+        func u() throws -> UInt64 { try reader.u() }
         func n() throws -> Int { Int(truncatingIfNeeded: try u()) }
         func i() throws -> Int64 { let v = try u(); return Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1) }
         guard let version = bytes.first, version == 2 || version == HourSummary.encodingVersion else { throw corrupt() }
-        at = 1
         rawOnly = try u() != 0
         sent = try n(); received = try n(); lost = try n(); late = try n(); duplicates = try n(); unknown = try n()
         for _ in 0..<(try n()) {
@@ -325,6 +314,6 @@ extension HourSummary {
             }
             responseBuckets = counts
         }
-        guard at == bytes.count else { throw corrupt() }
+        try reader.end()
     }
 }

@@ -21,6 +21,7 @@ let migrations: [Migration] = [
     Migration(version: 6, sql: schemaVersionTargetSpans),
     Migration(version: 7, sql: schemaVersionPaths),
     Migration(version: 8, sql: schemaVersionPathBlocks),
+    Migration(version: 9, sql: schemaVersionPathSummaries),
 ]
 
 /// The highest schema version this build knows.
@@ -312,4 +313,31 @@ CREATE TABLE path_block (
     data           BLOB NOT NULL,    -- the path probes (every path_probe column but target_id), Sources/Store/PathBlockCodec.swift
     PRIMARY KEY (start_ns, target_id)
 ) WITHOUT ROWID;
+"""#
+
+// Version 9: each target's path rounds per hour, tallied (issue 13), so a
+// report of a year, and serve's first /metrics, read hours instead of path
+// probes. A table of its own beside `summary`: its rows are written with
+// the hour's summaries, and an hour summarized by an older build has none.
+// Its CREATE text is also in schema.sql, byte for byte.
+private let schemaVersionPathSummaries = #"""
+-- One target's path rounds of one UTC hour (user_version 9;
+-- Sources/Store/PathSummary.swift), as the path judge tallies them: per hop
+-- sent, answered, forward lost, an RTT accumulator and histogram, the
+-- answering addresses with their counts; the target's distances; the counts
+-- `where` needs; and the rounds that lost the target, reduced to which hops
+-- answered. Written with the hour's `summary` rows, in the same transaction,
+-- for each target with a summary or a round in the hour; like `summary`,
+-- kept when prune deletes the raw path probes. A report uses one only where
+-- it judges exactly as the raw rounds would (else it reads the rounds).
+-- A rowid table, unlike its neighbours: a row is about 1.2 KB (mostly the
+-- hops' histograms), more than a WITHOUT ROWID page keeps in place, which
+-- spilled every row to overflow pages (4 times its bytes on disk).
+CREATE TABLE path_summary (
+    target_id INTEGER NOT NULL REFERENCES target(id),
+    hour_ns   INTEGER NOT NULL,      -- start of the hour, a multiple of 3600 s since the Unix epoch
+    rounds    INTEGER NOT NULL,      -- path rounds of the target whose round_ns lies in the hour (also inside data)
+    data      BLOB NOT NULL,         -- the tally, compact encoding of PathSummary (varints, version byte first)
+    PRIMARY KEY (target_id, hour_ns)
+);
 """#

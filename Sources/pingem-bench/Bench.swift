@@ -11,7 +11,7 @@ struct Bench: ParsableCommand {
         commandName: "pingem-bench",
         abstract: "Synthetic histories and timed reports for pingem's benchmark.",
         subcommands: [Generate.self, Run.self, Summarize.self, RecorderCommand.self, UpkeepCommand.self,
-                      EventsCommand.self]
+                      EventsCommand.self, PathSummariesCommand.self]
     )
 }
 

@@ -81,7 +81,7 @@ extension Pingem {
                 if vantages.count == 1 {
                     let db = try Database(path: vantages[0].path, mode: .readOnly)
                     var input = try ReportInput.load(from: db, options: options, summaries: !exact)
-                    try input.loadPathProbes(from: db, options: options)
+                    try input.loadPathProbes(from: db, options: options, summaries: !exact)
                     report = try makeReport(input, options)
                 } else {
                     var opened: [(vantage: String, db: Database)] = []

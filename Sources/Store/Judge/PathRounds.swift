@@ -163,69 +163,12 @@ public struct PathHopCounts: Sendable, Equatable {
 /// Each hop's counts over `rounds` (in round order), as pathHopFigures
 /// gives them.
 public func pathHopCounts(_ rounds: some Collection<PathRound>) -> [PathHopCounts] {
-    pathHopFigures(rounds, keepingAnswers: false).map(PathHopCounts.init)
+    PathTally(rounds, keepingAnswers: false).counts()
 }
 
 /// Each hop's figures over `rounds` (in round order), by TTL, then the
 /// target's, whose TTL is the distance most rounds had (on a tie the latest).
 /// Without `keepingAnswers` only the counts are made (rtt and addresses empty).
 public func pathHopFigures(_ rounds: some Collection<PathRound>, keepingAnswers: Bool = true) -> [PathHopFigures] {
-    var hops: [Int: HopTally] = [:]
-    var target = HopTally(keepingAnswers: keepingAnswers)
-    var distances: [Int: (count: Int, last: Nanoseconds)] = [:]
-    for round in rounds {
-        let probes = round.probes
-        // Walking back, "every later probe unanswered" is one running flag.
-        var laterAnswered = false
-        for (i, probe) in probes.enumerated().reversed() {
-            let forwardLost = !probe.answered && !laterAnswered
-            laterAnswered = laterAnswered || probe.answered
-            if round.target != nil && i == probes.count - 1 {
-                target.add(probe, forwardLost: forwardLost, roundNs: round.roundNs)
-            } else {
-                hops[probe.ttl, default: HopTally(keepingAnswers: keepingAnswers)].add(probe, forwardLost: forwardLost, roundNs: round.roundNs)
-            }
-        }
-        if let t = round.target {
-            let seen = distances[t.ttl]
-            distances[t.ttl] = ((seen?.count ?? 0) + 1, round.roundNs)
-        }
-    }
-    var result = hops.keys.sorted().map { hops[$0]!.figures(ttl: $0, isTarget: false) }
-    if let distance = distances.max(by: { ($0.value.count, $0.value.last) < ($1.value.count, $1.value.last) })?.key {
-        result.append(target.figures(ttl: distance, isTarget: true))
-    }
-    return result
-}
-
-/// A hop's counts while its rounds are walked.
-private struct HopTally {
-    var keepingAnswers: Bool
-    var sent = 0, answered = 0, forwardLost = 0
-    var rtts: [Nanoseconds] = []
-    var addresses: [String] = []
-    var answers: [String: (count: Int, last: Nanoseconds)] = [:]
-
-    mutating func add(_ probe: PathRoundProbe, forwardLost lost: Bool, roundNs: Nanoseconds) {
-        sent += 1
-        if lost { forwardLost += 1 }
-        guard probe.answered else { return }
-        answered += 1
-        guard keepingAnswers else { return }
-        if let rtt = probe.rttNs { rtts.append(rtt) }
-        if let from = probe.from {
-            if answers[from] == nil { addresses.append(from) }
-            answers[from] = ((answers[from]?.count ?? 0) + 1, roundNs)
-        }
-    }
-
-    func figures(ttl: Int, isTarget: Bool) -> PathHopFigures {
-        var f = PathHopFigures(ttl: ttl, isTarget: isTarget)
-        f.sent = sent; f.answered = answered; f.forwardLost = forwardLost
-        var values = rtts
-        f.rtt = exactRTTFigures(&values)
-        f.addresses = addresses
-        f.address = answers.max { ($0.value.count, $0.value.last) < ($1.value.count, $1.value.last) }?.key
-        return f
-    }
+    PathTally(rounds, keepingAnswers: keepingAnswers).figures()
 }

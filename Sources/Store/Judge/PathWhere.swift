@@ -43,27 +43,27 @@ public struct PathWhere: Sendable, Hashable {
 /// One target's path over a window: its hop figures, and `where` for any
 /// period inside the window.
 public struct PathJudge: Sendable {
-    /// The window's rounds, in round order.
+    /// The rounds `lossWhere(from:to:)` looks at, in round order: all the
+    /// window's, or (from summarized hours) only the rounds that lost the
+    /// target, which are all a period's `where` reads.
     public let rounds: [PathRound]
+    /// The window's rounds, tallied: the baseline of every period.
+    public let tally: PathTally
     /// The window's hop figures, the target last (empty without rounds).
     public let hops: [PathHopFigures]
-    /// Per TTL, the share of the window's rounds that reached the target in
-    /// which that hop answered (hops probed in no such round are absent).
-    let baseline: [Int: Double]
 
-    /// `rounds` in any order.
+    /// `rounds` in any order: the window's rounds, all raw.
     public init(rounds: [PathRound]) {
         let sorted = rounds.sorted { $0.roundNs < $1.roundNs }
-        self.rounds = sorted
-        hops = pathHopFigures(sorted)
-        var probed: [Int: (answered: Int, rounds: Int)] = [:]
-        for round in sorted where round.target?.answered == true {
-            for hop in round.hops {
-                let seen = probed[hop.ttl] ?? (0, 0)
-                probed[hop.ttl] = (seen.answered + (hop.answered ? 1 : 0), seen.rounds + 1)
-            }
-        }
-        baseline = probed.mapValues { Double($0.answered) / Double($0.rounds) }
+        self.init(tally: PathTally(sorted), rounds: sorted)
+    }
+
+    /// The window's tally and, in round order, every round of the window
+    /// that lost the target (any others too).
+    public init(tally: PathTally, rounds: [PathRound]) {
+        self.rounds = rounds
+        self.tally = tally
+        hops = tally.figures()
     }
 
     /// The rounds whose round time lies in [start, end).
@@ -82,13 +82,17 @@ public struct PathJudge: Sendable {
 
     /// Where the loss of the period [start, end) begins (the rules above).
     public func lossWhere(from start: Nanoseconds, to end: Nanoseconds) -> PathWhere {
-        let lost = rounds(from: start, to: end).filter { $0.target.map { !$0.answered } ?? false }
-        if lost.isEmpty { return .unknown }
-        let notSent = lost.filter { $0.target!.notSent }.count
-        if 2 * notSent > lost.count { return PathWhere(segment: .local) }
-        let sent = lost.filter { !$0.target!.notSent }
-        let ttls = Set(sent.flatMap { $0.hops.map(\.ttl) }).sorted()
-        for ttl in ttls where beginsAt(ttl, sent) {
+        lossWhere(PathTally(rounds(from: start, to: end).lazy.filter { $0.target.map { !$0.answered } ?? false },
+                            keepingAnswers: false))
+    }
+
+    /// Where the loss of a period inside the window begins, from its tally.
+    public func lossWhere(_ period: PathTally) -> PathWhere {
+        if period.lostRounds == 0 { return .unknown }
+        if 2 * period.lostNotSent > period.lostRounds { return PathWhere(segment: .local) }
+        let sent = period.lostRounds - period.lostNotSent
+        for ttl in period.lost.filter({ $0.value.probed > 0 }).keys.sorted()
+        where beginsAt(ttl, period.lost[ttl]!, sent: sent) {
             let address = hops.first { !$0.isTarget && $0.ttl == ttl }?.address
             return PathWhere(segment: ttl == 1 ? .gateway : .path, ttl: ttl, address: address)
         }
@@ -96,13 +100,15 @@ public struct PathJudge: Sendable {
         return PathWhere(segment: .target, ttl: target?.ttl, address: target?.address)
     }
 
-    /// Rules (a) and (b) for the hop at `ttl` over the sent rounds that lost the target.
-    private func beginsAt(_ ttl: Int, _ lost: [PathRound]) -> Bool {
-        let lostFrom = lost.filter { $0.lostFrom(ttl) }.count
-        guard 2 * lostFrom > lost.count else { return false }
-        guard let usual = baseline[ttl] else { return true }
-        let probed = lost.compactMap { $0.hop(ttl) }
-        let answered = Double(probed.filter(\.answered).count) / Double(probed.count)
+    /// Rules (a) and (b) for the hop at `ttl`, given its counts over the
+    /// `sent` rounds that lost the target.
+    private func beginsAt(_ ttl: Int, _ lost: PathProbeCounts, sent: Int) -> Bool {
+        guard 2 * lost.lostFrom > sent else { return false }
+        // The share of the window's rounds that reached the target in which
+        // the hop answered (absent: probed in no such round).
+        guard let reached = tally.reached[ttl], reached.probed > 0 else { return true }
+        let usual = Double(reached.answered) / Double(reached.probed)
+        let answered = Double(lost.answered) / Double(lost.probed)
         return usual > 0 && 2 * answered <= usual
     }
 }
