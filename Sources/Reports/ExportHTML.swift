@@ -99,7 +99,11 @@ public func exportInput(from db: Database, _ options: ExportOptions, exact: Bool
     }
     // As `pingem report` reads them: the hop strips and every outage's
     // `where` come from the same rounds the report judges.
-    try input.loadPathProbes(from: db, options: options.report)
+    // Its summaries where the finest level's epochs hold whole hours, the
+    // raw rounds elsewhere (and all of them where the probes are read raw).
+    var pathLoad = options.report
+    pathLoad.epochNs = exportLevelWidths(options).first
+    try input.loadPathProbes(from: db, options: pathLoad, summaries: !exact)
     return input
 }
 

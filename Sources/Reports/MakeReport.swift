@@ -67,7 +67,7 @@ func makeReports(
         let probedAs = latestProbing(input, target: target.id, options.since, options.until)
         let outages = outagesOf([rawStretch(classified[...], sessions: sessions)].compactMap { $0 },
                                 sessions: sessions, minimum: options.outageMin)
-        let path = pathJudge(target, input: input, options: options, sessions: sessions)
+        let path = pathJudge(target, input: input, options: options, sessions: sessions, widths: optionsByWidth)
         var reports: [TargetReport] = []
         for periods in periodsByWidth {
             var epochs: [Epoch] = []

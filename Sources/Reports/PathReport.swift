@@ -22,11 +22,19 @@ struct PathPieces {
     var hours: [PathSummaryRow]
 }
 
-/// `target`'s path pieces of the window, raw rounds judged at the report's timeout.
+/// `target`'s path pieces of the window, raw rounds judged at the report's
+/// timeout. With several widths (makeReports), an hour is taken from its
+/// summary only where it lies whole in an epoch of every width: each
+/// width's epochs get the same pieces.
 func pathJudge(_ target: TargetRecord, input: ReportInput, options: ReportOptions,
-               sessions: [SessionRecord]) -> PathPieces {
-    let hours = exactPathSummaries(input.pathSummaries.filter { $0.targetID == target.id }, options)
-        .sorted { $0.hourNs < $1.hourNs }
+               sessions: [SessionRecord], widths: [ReportOptions]? = nil) -> PathPieces {
+    let mine = input.pathSummaries.filter { $0.targetID == target.id }
+    var hours = exactPathSummaries(mine, options)
+    for other in widths ?? [] {
+        let usable = Set(exactPathSummaries(hours, other).map(\.hourNs))
+        hours = hours.filter { usable.contains($0.hourNs) }
+    }
+    hours.sort { $0.hourNs < $1.hourNs }
     let summarized = Set(hours.map(\.hourNs))
     let probes = input.pathProbes.filter {
         $0.targetID == target.id && $0.roundNs >= options.since && $0.roundNs < options.until

@@ -186,3 +186,30 @@ func pathFromSummariesEqualsRawPath(seed: UInt64) throws {
     }
     #expect(segments.isSuperset(of: [.gateway, .path, .target, .local]), "\(segments)")
 }
+
+/// Raw probes with path summaries at several widths at once (what export's
+/// levels and watch make): an hour is taken from its summary only where it is
+/// whole in every width's epochs, so each width's epoch paths equal the raw
+/// rounds'. Before, the 5-minute level put a whole hour's tally in its first
+/// epoch.
+@Test func severalWidthsAtOnceTakeOnlyHoursWholeInEach() throws {
+    let file = TemporaryFolder()
+    let db = try Database(path: file.file("pingem.db"), mode: .readWrite)
+    let end = try writePathHistory(db, seed: 5, hours: 6)
+    let options = ReportOptions(since: t0, until: end, epochNs: nil, timeoutNs: 2 * second, outageMin: 2, targets: [])
+    let widths: [Nanoseconds?] = [5 * minute, 3600 * second, nil]
+    var raw = try ReportInput.load(from: db, options: options)
+    try raw.loadPathProbes(from: db, options: options, summaries: false)
+    var mixed = raw
+    try mixed.loadPathProbes(from: db, options: options, summaries: true)
+    mixed.pathProbes = raw.pathProbes
+    #expect(!mixed.pathSummaries.isEmpty)
+    let a = try makeReports(raw, options, epochWidths: widths).reports
+    let b = try makeReports(mixed, options, epochWidths: widths).reports
+    for (w, (ra, rb)) in zip(a, b).enumerated() {
+        for (ta, tb) in zip(ra.targets, rb.targets) {
+            #expect(ta.epochs.map(\.path) == tb.epochs.map(\.path), "width \(w) \(ta.target)")
+            #expect(ta.epochs.isEmpty || ta.epochs.contains { !$0.path.isEmpty })
+        }
+    }
+}
