@@ -54,19 +54,21 @@ struct PathRound {
 }
 
 /// When a target counts as losing probes, which runs its rounds every
-/// --interval: from a lost probe that follows another within `pairNs`
-/// (10 s, or 3 intervals if longer) until `holdNs` after its last lost probe.
-/// An outage's second lost probe starts it; a lone lost probe does not: on a
-/// line with 0.5 % random loss one loss every ~200 s would otherwise keep
-/// rounds at --interval a quarter of the time and make paths cost 4 times
-/// what the probes cost (docs/STORAGE.md, "What paths cost"), for rounds
-/// that mostly cannot see a loss that is already over. Also the schedule
-/// pingem-bench generates path histories by.
-public struct LossCadence: Sendable, Equatable {
+/// --interval: from its third lost probe within `windowNs` (10 s, or 3
+/// intervals if longer) until `holdNs` after its last lost probe. Lost
+/// probes are seen 2 s late (PathRounds.lossLagNs), so a burst of one or two
+/// is over before a faster round could go out; random loss is such bursts:
+/// at 0.5 % one loss every ~200 s kept rounds at --interval for a minute
+/// after each (a quarter of the time), and two within 10 s about 20 times a
+/// day, which made paths cost 1.6 to 4 times what the probes cost
+/// (docs/STORAGE.md, "What paths cost"). An outage's third lost probe starts
+/// it. Also the schedule pingem-bench generates path histories by.
+public struct LossCadence: Sendable {
     public static let holdNs: Int64 = 60_000_000_000
-    public static func pairNs(probeIntervalNs: Int64) -> Int64 { max(10_000_000_000, 3 * probeIntervalNs) }
+    public static func windowNs(probeIntervalNs: Int64) -> Int64 { max(10_000_000_000, 3 * probeIntervalNs) }
 
-    var lastLossNs: Int64 = .min
+    /// The two lost probes before the latest, oldest first (.min: none).
+    var earlierLossesNs: (Int64, Int64) = (.min, .min)
     var losingUntilNs: Int64 = .min
 
     public init() {}
@@ -76,10 +78,11 @@ public struct LossCadence: Sendable, Equatable {
     /// Notes a lost probe found at `nowNs` (times in send order); true when
     /// it begins a losing stretch (a round is due at once).
     public mutating func noteLoss(at nowNs: Int64, probeIntervalNs: Int64) -> Bool {
-        defer { lastLossNs = nowNs }
+        let oldest = earlierLossesNs.0
+        earlierLossesNs = (earlierLossesNs.1, nowNs)
         let wasLosing = isLosing(at: nowNs)
-        let paired = lastLossNs != .min && nowNs - lastLossNs <= Self.pairNs(probeIntervalNs: probeIntervalNs)
-        guard wasLosing || paired else { return false }
+        let third = oldest != .min && nowNs - oldest <= Self.windowNs(probeIntervalNs: probeIntervalNs)
+        guard wasLosing || third else { return false }
         losingUntilNs = nowNs + Self.holdNs
         return !wasLosing
     }

@@ -105,10 +105,6 @@ func writePathHistory(_ db: Database, seed: UInt64, hours: Int) throws -> Nanose
     return end
 }
 
-private func close(_ a: Double?, _ b: Double?, relative: Double) -> Bool {
-    guard let a, let b else { return a == nil && b == nil }
-    return abs(a - b) <= relative * abs(b) + 1e-9
-}
 
 /// Every figure of two paths: counts and addresses exactly, RTTs as the
 /// histograms allow.

@@ -136,7 +136,8 @@ private func writeHistory(_ db: Database, seed: UInt64, hours: Int) throws -> Na
     return end
 }
 
-private func close(_ a: Double?, _ b: Double?, relative: Double) -> Bool {
+/// Whether two figures agree within `relative` (both nil counts as agreeing).
+func close(_ a: Double?, _ b: Double?, relative: Double) -> Bool {
     guard let a, let b else { return a == nil && b == nil }
     return abs(a - b) <= relative * abs(b) + 1e-9
 }
