@@ -154,10 +154,6 @@ public struct PathHopCounts: Sendable, Equatable {
         self.ttl = ttl; self.isTarget = isTarget; self.sent = sent; self.answered = answered
         self.forwardLost = forwardLost
     }
-
-    public init(_ f: PathHopFigures) {
-        self.init(ttl: f.ttl, isTarget: f.isTarget, sent: f.sent, answered: f.answered, forwardLost: f.forwardLost)
-    }
 }
 
 /// Each hop's counts over `rounds` (in round order), as pathHopFigures
@@ -168,7 +164,6 @@ public func pathHopCounts(_ rounds: some Collection<PathRound>) -> [PathHopCount
 
 /// Each hop's figures over `rounds` (in round order), by TTL, then the
 /// target's, whose TTL is the distance most rounds had (on a tie the latest).
-/// Without `keepingAnswers` only the counts are made (rtt and addresses empty).
-public func pathHopFigures(_ rounds: some Collection<PathRound>, keepingAnswers: Bool = true) -> [PathHopFigures] {
-    PathTally(rounds, keepingAnswers: keepingAnswers).figures()
+public func pathHopFigures(_ rounds: some Collection<PathRound>) -> [PathHopFigures] {
+    PathTally(rounds).figures()
 }
