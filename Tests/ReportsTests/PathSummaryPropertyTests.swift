@@ -32,15 +32,9 @@ func writePathHistory(_ db: Database, seed: UInt64, hours: Int) throws -> Nanose
     while start < end {
         let sessionEnd = min(end, start + Nanoseconds(g.int(3600...(5 * 3600))) * second)
         let crashed = g.unit() < 0.3
-        let id = try db.beginSession(
-            NewSession(runID: g.next(), pid: 1, hostname: "h", version: "t", socketKind: "raw",
-                       intervalNs: interval, payloadBytes: 56, startedNs: start),
-            targets: targets.enumerated().map { SessionTargetRecord(sessionID: 0, targetID: $1.id, offsetNs: Int64($0) * 100 * millisecond) })
-        var batch = WriteBatch()
-        if first {
-            batch.addresses = targets.map { AddressRecord(targetID: $0.id, sinceNs: start, address: $0.host) }
-            first = false
-        }
+        let session = try beginHistorySession(db, &g, targets: targets, start: start, intervalNs: interval, first: &first)
+        let id = session.id
+        var batch = session.batch
         var trouble: [Int: (until: Nanoseconds, kind: Trouble, hop: Int)] = [:]
         var losingUntil: [Int: Nanoseconds] = [:]
         var slot = start, lastSlot = start, index = 0
@@ -96,10 +90,7 @@ func writePathHistory(_ db: Database, seed: UInt64, hours: Int) throws -> Nanose
             slot += interval
             index += 1
         }
-        batch.heartbeatNs = crashed ? lastSlot + Nanoseconds(g.int(0...3000)) * millisecond : lastSlot
-        try db.write(batch, session: id)
-        if !crashed { try db.endSession(id, stoppedNs: sessionEnd) }
-        start = sessionEnd + Nanoseconds(g.int(0...900)) * second
+        start = try endHistorySession(db, &g, batch, id: id, crashed: crashed, lastSlot: lastSlot, end: sessionEnd)
     }
     while try db.summarizeHours(endingBy: end + 3600 * second, maxHours: 7) > 0 {}
     return end

@@ -30,15 +30,9 @@ private func writeHistory(_ db: Database, seed: UInt64, hours: Int) throws -> Na
         let length = Nanoseconds(g.int(1800...(4 * 3600))) * second
         let sessionEnd = min(end, start + length)
         let crashed = g.unit() < 0.3
-        let id = try db.beginSession(
-            NewSession(runID: g.next(), pid: 1, hostname: "h", version: "t", socketKind: "raw",
-                       intervalNs: interval, payloadBytes: 56, startedNs: start),
-            targets: targets.enumerated().map { SessionTargetRecord(sessionID: 0, targetID: $1.id, offsetNs: Int64($0) * 100 * millisecond) })
-        var batch = WriteBatch()
-        if first {
-            batch.addresses = targets.map { AddressRecord(targetID: $0.id, sinceNs: start, address: $0.host) }
-            first = false
-        }
+        let session = try beginHistorySession(db, &g, targets: targets, start: start, intervalNs: interval, first: &first)
+        let id = session.id
+        var batch = session.batch
         var outage: [Int64: (until: Nanoseconds, kind: Int)] = [:]
         var slot = start
         var lastSlot = start
@@ -126,14 +120,39 @@ private func writeHistory(_ db: Database, seed: UInt64, hours: Int) throws -> Na
                 batch = WriteBatch()
             }
         }
-        // A crash ends the data at the last heartbeat, a little after the last probe.
-        batch.heartbeatNs = crashed ? lastSlot + Nanoseconds(g.int(0...3000)) * millisecond : lastSlot
-        try db.write(batch, session: id)
-        if !crashed { try db.endSession(id, stoppedNs: sessionEnd) }
-        start = sessionEnd + Nanoseconds(g.int(0...900)) * second
+        start = try endHistorySession(db, &g, batch, id: id, crashed: crashed, lastSlot: lastSlot, end: sessionEnd)
     }
     while try db.summarizeHours(endingBy: end + 3600 * second, maxHours: 7) > 0 {}
     return end
+}
+
+/// Begins one session of a generated history: `targets` probed 100 ms
+/// apart from `start`, and its first batch, which holds the targets'
+/// addresses in the history's `first` session.
+func beginHistorySession(_ db: Database, _ g: inout SplitMix64, targets: [TargetRecord], start: Nanoseconds,
+                         intervalNs: Nanoseconds, first: inout Bool) throws -> (id: Int64, batch: WriteBatch) {
+    let id = try db.beginSession(
+        NewSession(runID: g.next(), pid: 1, hostname: "h", version: "t", socketKind: "raw",
+                   intervalNs: intervalNs, payloadBytes: 56, startedNs: start),
+        targets: targets.enumerated().map { SessionTargetRecord(sessionID: 0, targetID: $1.id, offsetNs: Int64($0) * 100 * millisecond) })
+    var batch = WriteBatch()
+    if first {
+        batch.addresses = targets.map { AddressRecord(targetID: $0.id, sinceNs: start, address: $0.host) }
+        first = false
+    }
+    return (id, batch)
+}
+
+/// Writes a generated session's last batch and ends it (a crash ends the
+/// data at the last heartbeat, a little after the last probe); the next
+/// session's start.
+func endHistorySession(_ db: Database, _ g: inout SplitMix64, _ last: WriteBatch, id: Int64, crashed: Bool,
+                       lastSlot: Nanoseconds, end: Nanoseconds) throws -> Nanoseconds {
+    var batch = last
+    batch.heartbeatNs = crashed ? lastSlot + Nanoseconds(g.int(0...3000)) * millisecond : lastSlot
+    try db.write(batch, session: id)
+    if !crashed { try db.endSession(id, stoppedNs: end) }
+    return end + Nanoseconds(g.int(0...900)) * second
 }
 
 /// Whether two figures agree within `relative` (both nil counts as agreeing).
