@@ -28,20 +28,23 @@ struct PathPieces {
 /// width's epochs get the same pieces.
 func pathJudge(_ target: TargetRecord, input: ReportInput, options: ReportOptions,
                sessions: [SessionRecord], widths: [ReportOptions]? = nil) -> PathPieces {
-    let mine = input.pathSummaries.filter { $0.targetID == target.id }
-    var hours = exactPathSummaries(mine, options)
+    var hours = exactPathSummaries(input.pathSummaries.filter { $0.targetID == target.id }, options)
     for other in widths ?? [] {
         let usable = Set(exactPathSummaries(hours, other).map(\.hourNs))
         hours = hours.filter { usable.contains($0.hourNs) }
     }
     hours.sort { $0.hourNs < $1.hourNs }
     let summarized = Set(hours.map(\.hourNs))
-    let probes = input.pathProbes.filter {
-        $0.targetID == target.id && $0.roundNs >= options.since && $0.roundNs < options.until
-            && !summarized.contains(floorDivide($0.roundNs, summaryHourNs) * summaryHourNs)
+    let mine = input.pathProbes(of: target.id)
+    let wanted = { (probe: PathProbeRecord) in
+        probe.roundNs >= options.since && probe.roundNs < options.until
+            && (summarized.isEmpty || !summarized.contains(floorDivide(probe.roundNs, summaryHourNs) * summaryHourNs))
     }
-    let rounds = pathRounds(probes, sessions: sessions, timeoutNs: options.timeoutNs)
-    return PathPieces(rounds: rounds.sorted { $0.roundNs < $1.roundNs }, hours: hours)
+    // The loader gives only what is wanted: a copy only for other input.
+    let rounds = mine.allSatisfy(wanted)
+        ? pathRounds(mine, sessions: sessions, timeoutNs: options.timeoutNs)
+        : pathRounds(mine.filter(wanted), sessions: sessions, timeoutNs: options.timeoutNs)
+    return PathPieces(rounds: rounds, hours: hours)
 }
 
 extension TargetReport {

@@ -18,10 +18,31 @@ public struct ReportInput: Sendable, Equatable {
     /// selected target can use (see load(from:options:summaries:)).
     public var summaries: [HourSummary] = []
     /// The selected targets' path probes of the window's rounds (a round's
-    /// time, roundNs, in [since, until)), any order, but for hours whose
-    /// path summaries every selected target can use (loadPathProbes). Empty:
-    /// no path rounds (paths off, an older database).
-    public var pathProbes: [PathProbeRecord] = []
+    /// time, roundNs, in [since, until)), but for hours whose path summaries
+    /// every selected target can use (loadPathProbes). Empty: no path rounds
+    /// (paths off, an older database). Set in any order, kept by target
+    /// (the loader's order, checked in one pass), so that a target's are a
+    /// slice (pathProbes(of:)).
+    public var pathProbes: [PathProbeRecord] = [] {
+        didSet {
+            if zip(pathProbes, pathProbes.dropFirst()).contains(where: { $0.targetID > $1.targetID }) {
+                pathProbes.sort { $0.targetID < $1.targetID }
+            }
+        }
+    }
+
+    /// `target`'s path probes (pathProbes is by target).
+    func pathProbes(of target: Int64) -> ArraySlice<PathProbeRecord> {
+        func first(where after: (Int64) -> Bool) -> Int {
+            var low = 0, high = pathProbes.count
+            while low < high {
+                let mid = (low + high) / 2
+                if after(pathProbes[mid].targetID) { high = mid } else { low = mid + 1 }
+            }
+            return low
+        }
+        return pathProbes[first { $0 >= target }..<first { $0 > target }]
+    }
     /// The selected targets' path summaries of the whole hours inside the
     /// window, still encoded (a year of 10 targets is 87,600 of them: a
     /// report decodes each while it adds it up). Empty: judge raw rounds.
@@ -75,10 +96,23 @@ public struct ReportInput: Sendable, Equatable {
             let usable = exact.contains(SummaryKey(target: row.targetID, hourNs: row.hourNs))
             skippable[row.hourNs] = (skippable[row.hourNs] ?? true) && usable
         }
-        pathProbes = []
-        for (start, end) in rangesBetween(options.since, options.until, skipping: skippable.filter(\.value).keys) {
-            pathProbes += try db.pathProbes(targets: ids, from: start, to: end)
+        let ranges = try rangesBetween(options.since, options.until, skipping: skippable.filter(\.value).keys).map {
+            try db.pathProbes(targets: ids, from: $0.0, to: $0.1)
         }
+        // Each range is by target then round: target by target, range by
+        // range, keeps both orders without a sort.
+        var probes: [PathProbeRecord] = []
+        probes.reserveCapacity(ranges.reduce(0) { $0 + $1.count })
+        var cursors = ranges.map { _ in 0 }
+        while let target = ranges.indices.compactMap({ cursors[$0] < ranges[$0].count ? ranges[$0][cursors[$0]].targetID : nil }).min() {
+            for r in ranges.indices {
+                while cursors[r] < ranges[r].count && ranges[r][cursors[r]].targetID == target {
+                    probes.append(ranges[r][cursors[r]])
+                    cursors[r] += 1
+                }
+            }
+        }
+        pathProbes = probes
     }
 
     /// What every report reads, whatever it reads of the probes: targets,

@@ -86,20 +86,38 @@ extension Database {
     public func pathProbes(targets: Set<Int64>?, from: Nanoseconds, to: Nanoseconds) throws -> [PathProbeRecord] {
         guard from < to, try userVersion() >= 7 else { return [] }
         return try inReadSnapshot {
-            var blocks = try pathBlockProbes(targets: targets, from: from, to: to)
-            let held = Set(blocks.map { PathKey(target: $0.targetID, round: $0.roundNs, ttl: $0.ttl) })
-            blocks += try pathRows(targets: targets, from: from, to: to).filter {
-                !held.contains(PathKey(target: $0.targetID, round: $0.roundNs, ttl: $0.ttl))
-            }
-            // (target, round, ttl) is the rows' key: a total order, the one
-            // the rows alone came in.
-            blocks.sort { ($0.targetID, $0.roundNs, $0.ttl) < ($1.targetID, $1.roundNs, $1.ttl) }
-            return blocks
+            let blocks = try pathBlockProbes(targets: targets, from: from, to: to)
+            var rows = try pathRows(targets: targets, from: from, to: to)
+            guard let earliest = rows.lazy.map(\.roundNs).min() else { return blocks }
+            // Rows overlap blocks only in hours compacted after they were
+            // written: only blocks' probes from the earliest row on can be held twice.
+            let held = Set(blocks.lazy.filter { $0.roundNs >= earliest }.map(PathKey.init))
+            if !held.isEmpty { rows.removeAll { held.contains(PathKey($0)) } }
+            return mergedInKeyOrder(blocks, rows)
         }
+    }
+
+    /// Two runs of path probes, each in (target, round, ttl) order (the
+    /// rows' key: a total order), as one in that order.
+    private func mergedInKeyOrder(_ a: [PathProbeRecord], _ b: [PathProbeRecord]) -> [PathProbeRecord] {
+        if b.isEmpty { return a }
+        if a.isEmpty { return b }
+        func key(_ p: PathProbeRecord) -> (Int64, Int64, Int) { (p.targetID, p.roundNs, p.ttl) }
+        var merged: [PathProbeRecord] = []
+        merged.reserveCapacity(a.count + b.count)
+        var i = 0, j = 0
+        while i < a.count && j < b.count {
+            if key(b[j]) < key(a[i]) { merged.append(b[j]); j += 1 } else { merged.append(a[i]); i += 1 }
+        }
+        merged += a[i...]
+        merged += b[j...]
+        return merged
     }
 
     fileprivate struct PathKey: Hashable {
         var target: Int64, round: Int64, ttl: Int
+        init(target: Int64, round: Int64, ttl: Int) { self.target = target; self.round = round; self.ttl = ttl }
+        init(_ probe: PathProbeRecord) { self.init(target: probe.targetID, round: probe.roundNs, ttl: probe.ttl) }
     }
 
     /// The path_probe rows with from <= round_ns < to, in (target, round,
@@ -128,25 +146,37 @@ extension Database {
         return rows.filter { targets.contains($0.targetID) }
     }
 
-    /// The probes of the path blocks that hold rounds in [from, to).
+    /// The probes of the path blocks that hold rounds in [from, to), in
+    /// (target, round, ttl) order (blocks by target and hour, each in round
+    /// and TTL order).
     private func pathBlockProbes(targets: Set<Int64>?, from: Nanoseconds, to: Nanoseconds) throws -> [PathProbeRecord] {
         guard try userVersion() >= 8 else { return [] }
         let blockFrom = from > Int64.min + Database.blockSpanNs ? from - Database.blockSpanNs : Int64.min
-        var probes: [PathProbeRecord] = []
-        try withStatement("""
-            SELECT start_ns, target_id, count, first_round_ns, last_round_ns, data FROM path_block
-            WHERE start_ns > ?1 AND start_ns < ?2 AND last_round_ns >= ?3 ORDER BY target_id, start_ns
-            """) { statement in
+        let condition = "start_ns > ?1 AND start_ns < ?2 AND last_round_ns >= ?3"
+        func bind(_ statement: Statement) {
             statement.bind(blockFrom, at: 1)
             statement.bind(to, at: 2)
             statement.bind(from, at: 3)
+        }
+        // Reserved from the blocks' counts: a week of 10 targets is 2.7 M
+        // probes, which growing by doubling would copy and fault in twice.
+        let counts = try fetchAll("SELECT target_id, sum(count) FROM path_block WHERE \(condition) GROUP BY target_id",
+                                  bind: bind) { ($0.int64(at: 0), $0.int64(at: 1)) }
+        var probes: [PathProbeRecord] = []
+        probes.reserveCapacity(Int(counts.reduce(0) { $0 + (targets?.contains($1.0) ?? true ? $1.1 : 0) }))
+        try withStatement("""
+            SELECT start_ns, target_id, count, first_round_ns, last_round_ns, data FROM path_block
+            WHERE \(condition) ORDER BY target_id, start_ns
+            """) { statement in
+            bind(statement)
             while try statement.step() {
                 if let targets, !targets.contains(sqlite3_column_int64(statement.sqliteStatement, 1)) { continue }
                 try Database.decodePathBlockRow(statement, into: &probes)
             }
         }
         // A block of the window's first or last hour reaches past it.
-        return probes.filter { $0.roundNs >= from && $0.roundNs < to }
+        probes.removeAll { $0.roundNs < from || $0.roundNs >= to }
+        return probes
     }
 }
 

@@ -70,18 +70,25 @@ public struct PathRound: Sendable, Hashable {
 /// The rounds of one target's path probes (any order), in round order, each
 /// probe judged at `timeoutNs` against `sessions` (the target's sessions
 /// sorted by start: sessionsJudging). Rounds with an unknown probe are left out.
-public func pathRounds(_ probes: [PathProbeRecord], sessions: [SessionRecord], timeoutNs: Nanoseconds) -> [PathRound] {
-    let sorted = probes.sorted { ($0.roundNs, $0.toTarget ? 1 : 0, $0.ttl) < ($1.roundNs, $1.toTarget ? 1 : 0, $1.ttl) }
+public func pathRounds(_ probes: some RandomAccessCollection<PathProbeRecord>, sessions: [SessionRecord],
+                       timeoutNs: Nanoseconds) -> [PathRound] {
+    // The store gives (round, ttl) order, which is this one: a round's
+    // hops have smaller TTLs than its probe to the target. Sorting is only
+    // a guard for hand-built input.
+    func order(_ p: PathProbeRecord) -> (Int64, Int, Int) { (p.roundNs, p.toTarget ? 1 : 0, p.ttl) }
+    guard !zip(probes, probes.dropFirst()).contains(where: { order($0) > order($1) }) else {
+        return pathRounds(probes.sorted { order($0) < order($1) }, sessions: sessions, timeoutNs: timeoutNs)
+    }
     var cursor = SessionCursor(sessions)
     var rounds: [PathRound] = []
-    var index = sorted.startIndex
-    while index < sorted.endIndex {
-        let roundNs = sorted[index].roundNs
+    var index = probes.startIndex
+    while index < probes.endIndex {
+        let roundNs = probes[index].roundNs
         var round = PathRound(roundNs: roundNs, hops: [], target: nil)
         var unknown = false
-        while index < sorted.endIndex && sorted[index].roundNs == roundNs {
-            let record = sorted[index]
-            index += 1
+        while index < probes.endIndex && probes[index].roundNs == roundNs {
+            let record = probes[index]
+            probes.formIndex(after: &index)
             let session = cursor.session(at: record.sentNs)
             let judged = judge(record, sessionEndNs: cursor.endNs(session), timeoutNs: timeoutNs)
             if judged.verdict == .unknown { unknown = true }
@@ -94,18 +101,19 @@ public func pathRounds(_ probes: [PathProbeRecord], sessions: [SessionRecord], t
 
 /// One path probe through the one verdict: a hop's answer of any kind is its
 /// reply; the target's only by its echo reply, any other answer an ICMP error.
-private func judge(_ record: PathProbeRecord, sessionEndNs: Nanoseconds?, timeoutNs: Nanoseconds) -> PathRoundProbe {
+private func judge(_ record: PathProbeRecord, sessionEndNs: @autoclosure () -> Nanoseconds?,
+                   timeoutNs: Nanoseconds) -> PathRoundProbe {
     let replied = record.answer == .echoReply || (!record.toTarget && record.answer != nil)
     let rtt = record.rttNs
-    let probe = ProbeRecord(sentNs: record.sentNs, targetID: record.targetID, rttNs: replied ? rtt : nil,
-                            sendError: record.sendError)
-    let error = !replied && rtt != nil
-        ? ICMPErrorRecord(sentNs: record.sentNs, targetID: record.targetID, rttNs: rtt!, family: 0,
-                          type: UInt8(clamping: record.icmpType ?? 0), code: UInt8(clamping: record.icmpCode ?? 0),
-                          source: record.from ?? "")
-        : nil
-    let answers = ProbeAnswers(probe, replyRows: nil, icmpError: error)
-    let verdict = answers.verdict(sentNs: record.sentNs, sessionEndNs: sessionEndNs, timeoutNs: timeoutNs)
+    let failure: FailureKind? = if let errno = record.sendError {
+        .send(errno)
+    } else if !replied && rtt != nil {
+        .icmp(family: 0, type: UInt8(clamping: record.icmpType ?? 0), code: UInt8(clamping: record.icmpCode ?? 0))
+    } else {
+        nil
+    }
+    let answers = ProbeAnswers(firstReplyNs: replied ? rtt : nil, replies: replied && rtt != nil ? 1 : 0, failure: failure)
+    let verdict = answers.verdict(sentNs: record.sentNs, sessionEndNs: sessionEndNs(), timeoutNs: timeoutNs)
     let answered = verdict == .received
     return PathRoundProbe(ttl: record.ttl, sentNs: record.sentNs, verdict: verdict, notSent: record.sendError != nil,
                           rttNs: answered ? rtt : nil, from: answered ? record.from : nil)

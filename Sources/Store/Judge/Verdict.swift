@@ -80,6 +80,13 @@ public struct ProbeAnswers: Sendable {
         }
     }
 
+    /// Answers known as they are (a path probe's: its one answer, judged
+    /// as a reply or as an ICMP error by PathRounds).
+    @inlinable
+    public init(firstReplyNs: Nanoseconds?, replies: Int, failure: FailureKind?) {
+        self.firstReplyNs = firstReplyNs; self.replies = replies; self.failure = failure
+    }
+
     /// Echo replies beyond the first.
     @inlinable public var duplicates: Int { max(0, replies - 1) }
 
