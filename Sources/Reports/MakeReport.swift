@@ -83,9 +83,9 @@ func makeReports(
             var report = TargetReport(target: target.name, host: target.host, addresses: addresses,
                                       summary: summary, epochs: epochs, outages: outages)
             report.probed(as: probedAs)
-            report.judgePath(path, since: options.since, until: options.until)
             reports.append(report)
         }
+        TargetReport.judgePaths(&reports, path)
         perTarget.withLock { $0[t] = (reports, classified) }
     }
     let results = perTarget.withLock { $0 }.map { $0! }

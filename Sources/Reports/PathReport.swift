@@ -51,15 +51,27 @@ extension TargetReport {
     /// Fills `path`, each epoch's hop counts and every `where`: the window's
     /// and each epoch's when they lost probes (else nil), each outage's.
     /// Summarized hours lie inside one epoch (exactPathSummaries).
-    mutating func judgePath(_ pieces: PathPieces, since: Nanoseconds, until: Nanoseconds) {
+    mutating func judgePath(_ pieces: PathPieces) {
+        var one = [self]
+        TargetReport.judgePaths(&one, pieces)
+        self = one[0]
+    }
+
+    /// judgePath for one target's reports of one window at several epoch
+    /// widths (makeReports: same summary and outages, other epochs), in one
+    /// pass over the pieces: each round judged and each summary decoded
+    /// once, the window's tally and judge made once. An epoch's tally lives
+    /// while the pass is in it, and after only if the epoch lost probes (its
+    /// `where` needs the window's judge): memory stays bounded by the
+    /// epochs, whatever the window's length.
+    static func judgePaths(_ reports: inout [TargetReport], _ pieces: PathPieces) {
+        guard let first = reports.first else { return }
         var window = PathTally()
-        var perEpoch = epochs.map { _ in PathTally(keepingAnswers: false) }
+        var widths = reports.map { EpochTallies(epochs: $0.epochs) }
         var lostRounds: [PathRound] = []
-        var epoch = 0
         func add(at time: Nanoseconds, _ addTo: (inout PathTally) -> Void) {
             addTo(&window)
-            while epoch < epochs.count && epochs[epoch].end <= time { epoch += 1 }
-            if epoch < epochs.count && epochs[epoch].start <= time { addTo(&perEpoch[epoch]) }
+            for w in widths.indices { widths[w].add(at: time, to: &reports[w].epochs, addTo) }
         }
         var next = 0
         for row in pieces.hours {
@@ -76,15 +88,55 @@ extension TargetReport {
         for round in pieces.rounds[next...] { add(at: round.roundNs) { $0.add(round) } }
         let lost = pieces.rounds.filter { $0.target.map { !$0.answered } ?? false }
         let judge = PathJudge(tally: window, rounds: (lost + lostRounds).sorted { $0.roundNs < $1.roundNs })
-        path = judge.hops.map(PathHop.init)
-        if summary.lost > 0 { summary.lossWhere = judge.lossWhere(window) }
-        for i in epochs.indices {
-            if epochs[i].summary.lost > 0 { epochs[i].summary.lossWhere = judge.lossWhere(perEpoch[i]) }
-            if window.rounds > 0 { epochs[i].path = perEpoch[i].counts() }
+        let path = judge.hops.map(PathHop.init)
+        let windowWhere = first.summary.lost > 0 ? judge.lossWhere(window) : nil
+        let outageWhere = first.outages.map { judge.lossWhere(from: $0.start, to: $0.end) }
+        for w in reports.indices {
+            widths[w].close(&reports[w].epochs)
+            reports[w].path = path
+            if let windowWhere { reports[w].summary.lossWhere = windowWhere }
+            for i in reports[w].epochs.indices {
+                if reports[w].epochs[i].summary.lost > 0 {
+                    reports[w].epochs[i].summary.lossWhere = judge.lossWhere(widths[w].lossy[i] ?? PathTally(keepingAnswers: false))
+                }
+                if window.rounds == 0 { reports[w].epochs[i].path = [] }
+            }
+            for i in reports[w].outages.indices { reports[w].outages[i].lossWhere = outageWhere[i] }
         }
-        for i in outages.indices {
-            outages[i].lossWhere = judge.lossWhere(from: outages[i].start, to: outages[i].end)
+    }
+}
+
+/// One width's epoch tallies during judgePaths' pass: the epoch the pass
+/// is in, counted; when the pass leaves it, its counts go into its
+/// `Epoch.path` and, if it lost probes, its tally is kept for its `where`.
+private struct EpochTallies {
+    let lostIn: [Bool]
+    var epoch = 0
+    var current = PathTally(keepingAnswers: false)
+    var touched = false
+    var lossy: [Int: PathTally] = [:]
+
+    init(epochs: [Epoch]) { lostIn = epochs.map { $0.summary.lost > 0 } }
+
+    /// Adds to the epoch holding `time` (the times come in order).
+    mutating func add(at time: Nanoseconds, to epochs: inout [Epoch], _ addTo: (inout PathTally) -> Void) {
+        while epoch < epochs.count && epochs[epoch].end <= time {
+            close(&epochs)
+            epoch += 1
         }
+        if epoch < epochs.count && epochs[epoch].start <= time {
+            addTo(&current)
+            touched = true
+        }
+    }
+
+    /// Leaves the current epoch.
+    mutating func close(_ epochs: inout [Epoch]) {
+        guard touched else { return }
+        epochs[epoch].path = current.counts()
+        if lostIn[epoch] { lossy[epoch] = current }
+        current = PathTally(keepingAnswers: false)
+        touched = false
     }
 }
 

@@ -96,23 +96,8 @@ public struct ReportInput: Sendable, Equatable {
             let usable = exact.contains(SummaryKey(target: row.targetID, hourNs: row.hourNs))
             skippable[row.hourNs] = (skippable[row.hourNs] ?? true) && usable
         }
-        let ranges = try rangesBetween(options.since, options.until, skipping: skippable.filter(\.value).keys).map {
-            try db.pathProbes(targets: ids, from: $0.0, to: $0.1)
-        }
-        // Each range is by target then round: target by target, range by
-        // range, keeps both orders without a sort.
-        var probes: [PathProbeRecord] = []
-        probes.reserveCapacity(ranges.reduce(0) { $0 + $1.count })
-        var cursors = ranges.map { _ in 0 }
-        while let target = ranges.indices.compactMap({ cursors[$0] < ranges[$0].count ? ranges[$0][cursors[$0]].targetID : nil }).min() {
-            for r in ranges.indices {
-                while cursors[r] < ranges[r].count && ranges[r][cursors[r]].targetID == target {
-                    probes.append(ranges[r][cursors[r]])
-                    cursors[r] += 1
-                }
-            }
-        }
-        pathProbes = probes
+        pathProbes = try db.pathProbes(
+            targets: ids, ranges: rangesBetween(options.since, options.until, skipping: skippable.filter(\.value).keys))
     }
 
     /// What every report reads, whatever it reads of the probes: targets,

@@ -212,8 +212,7 @@ private func summaryTargetReport(
         addresses: addressesInEffect(input.addresses, target: target.id, options.since, options.until),
         summary: summary, epochs: epochs, outages: outages)
     report.probed(as: latestProbing(input, target: target.id, options.since, options.until))
-    report.judgePath(pathJudge(target, input: input, options: options, sessions: sessions),
-                     since: options.since, until: options.until)
+    report.judgePath(pathJudge(target, input: input, options: options, sessions: sessions))
     return (report, approximate, histogram ? bucketCounts(classified, hours: used) : [])
 }
 

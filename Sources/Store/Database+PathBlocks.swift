@@ -84,34 +84,63 @@ extension Database {
     /// Empty in a database older than paths (schema 7), opened read-only and
     /// so not migrated.
     public func pathProbes(targets: Set<Int64>?, from: Nanoseconds, to: Nanoseconds) throws -> [PathProbeRecord] {
-        guard from < to, try userVersion() >= 7 else { return [] }
+        try pathProbes(targets: targets, ranges: [(from, to)])
+    }
+
+    /// The path probes of the rounds in `ranges` (disjoint, in time order),
+    /// in (target, round, ttl) order: target by target, range by range,
+    /// written once into an array reserved from the blocks' counts (a week
+    /// of 10 targets is 2.7 M probes, which growing, merging or sorting
+    /// would copy and fault in again).
+    public func pathProbes(targets: Set<Int64>?, ranges: [(Nanoseconds, Nanoseconds)]) throws -> [PathProbeRecord] {
+        let ranges = ranges.filter { $0.0 < $0.1 }
+        guard !ranges.isEmpty, try userVersion() >= 7 else { return [] }
         return try inReadSnapshot {
-            let blocks = try pathBlockProbes(targets: targets, from: from, to: to)
-            var rows = try pathRows(targets: targets, from: from, to: to)
-            guard let earliest = rows.lazy.map(\.roundNs).min() else { return blocks }
-            // Rows overlap blocks only in hours compacted after they were
-            // written: only blocks' probes from the earliest row on can be held twice.
-            let held = Set(blocks.lazy.filter { $0.roundNs >= earliest }.map(PathKey.init))
-            if !held.isEmpty { rows.removeAll { held.contains(PathKey($0)) } }
-            return mergedInKeyOrder(blocks, rows)
+            var rows: [Int64: [[PathProbeRecord]]] = [:]
+            for (r, (from, to)) in ranges.enumerated() {
+                for row in try pathRows(targets: targets, from: from, to: to) {
+                    rows[row.targetID, default: Array(repeating: [], count: ranges.count)][r].append(row)
+                }
+            }
+            var counts: [Int64: Int64] = [:]
+            for (from, to) in ranges {
+                for (target, count) in try pathBlockCounts(from: from, to: to) { counts[target, default: 0] += count }
+            }
+            let ids = Set(counts.keys).union(rows.keys).filter { targets?.contains($0) ?? true }.sorted()
+            var probes: [PathProbeRecord] = []
+            probes.reserveCapacity(ids.reduce(0) { $0 + Int(counts[$1] ?? 0) + (rows[$1]?.reduce(0) { $0 + $1.count } ?? 0) })
+            for id in ids {
+                for (r, (from, to)) in ranges.enumerated() {
+                    let start = probes.count
+                    if counts[id] != nil { try appendPathBlockProbes(target: id, from: from, to: to, into: &probes) }
+                    appendRows(rows[id]?[r] ?? [], after: start, in: &probes)
+                }
+            }
+            return probes
         }
     }
 
-    /// Two runs of path probes, each in (target, round, ttl) order (the
-    /// rows' key: a total order), as one in that order.
-    private func mergedInKeyOrder(_ a: [PathProbeRecord], _ b: [PathProbeRecord]) -> [PathProbeRecord] {
-        if b.isEmpty { return a }
-        if a.isEmpty { return b }
-        func key(_ p: PathProbeRecord) -> (Int64, Int64, Int) { (p.targetID, p.roundNs, p.ttl) }
-        var merged: [PathProbeRecord] = []
-        merged.reserveCapacity(a.count + b.count)
-        var i = 0, j = 0
-        while i < a.count && j < b.count {
-            if key(b[j]) < key(a[i]) { merged.append(b[j]); j += 1 } else { merged.append(a[i]); i += 1 }
+    /// Adds one target's rows of a range to its block probes, probes[start...]
+    /// (both in (round, ttl) order). Rows overlap blocks only in hours
+    /// compacted after they were written; a key both hold keeps the block's.
+    private func appendRows(_ rows: [PathProbeRecord], after start: Int, in probes: inout [PathProbeRecord]) {
+        guard let firstRow = rows.first else { return }
+        func key(_ p: PathProbeRecord) -> (Int64, Int) { (p.roundNs, p.ttl) }
+        // The usual case: the rows are the recent, uncompacted hours.
+        if probes.count == start || key(probes[probes.count - 1]) < key(firstRow) {
+            probes += rows
+            return
         }
-        merged += a[i...]
-        merged += b[j...]
-        return merged
+        let blocks = Array(probes[start...])
+        let held = Set(blocks.lazy.filter { $0.roundNs >= firstRow.roundNs }.map(PathKey.init))
+        let kept = rows.filter { !held.contains(PathKey($0)) }
+        probes.removeSubrange(start...)
+        var i = 0, j = 0
+        while i < blocks.count && j < kept.count {
+            if key(kept[j]) < key(blocks[i]) { probes.append(kept[j]); j += 1 } else { probes.append(blocks[i]); i += 1 }
+        }
+        probes += blocks[i...]
+        probes += kept[j...]
     }
 
     fileprivate struct PathKey: Hashable {
@@ -146,37 +175,41 @@ extension Database {
         return rows.filter { targets.contains($0.targetID) }
     }
 
-    /// The probes of the path blocks that hold rounds in [from, to), in
-    /// (target, round, ttl) order (blocks by target and hour, each in round
-    /// and TTL order).
-    private func pathBlockProbes(targets: Set<Int64>?, from: Nanoseconds, to: Nanoseconds) throws -> [PathProbeRecord] {
+    /// The path blocks that hold rounds in [from, to): their condition on
+    /// start_ns (?1, ?2) and last_round_ns (?3), bound.
+    private static let blocksMeeting = "start_ns > ?1 AND start_ns < ?2 AND last_round_ns >= ?3"
+    private func bindBlocksMeeting(_ statement: Statement, from: Nanoseconds, to: Nanoseconds) {
+        statement.bind(from > Int64.min + Database.blockSpanNs ? from - Database.blockSpanNs : Int64.min, at: 1)
+        statement.bind(to, at: 2)
+        statement.bind(from, at: 3)
+    }
+
+    /// Each target's probes in the path blocks that hold rounds in [from, to).
+    private func pathBlockCounts(from: Nanoseconds, to: Nanoseconds) throws -> [(Int64, Int64)] {
         guard try userVersion() >= 8 else { return [] }
-        let blockFrom = from > Int64.min + Database.blockSpanNs ? from - Database.blockSpanNs : Int64.min
-        let condition = "start_ns > ?1 AND start_ns < ?2 AND last_round_ns >= ?3"
-        func bind(_ statement: Statement) {
-            statement.bind(blockFrom, at: 1)
-            statement.bind(to, at: 2)
-            statement.bind(from, at: 3)
-        }
-        // Reserved from the blocks' counts: a week of 10 targets is 2.7 M
-        // probes, which growing by doubling would copy and fault in twice.
-        let counts = try fetchAll("SELECT target_id, sum(count) FROM path_block WHERE \(condition) GROUP BY target_id",
-                                  bind: bind) { ($0.int64(at: 0), $0.int64(at: 1)) }
-        var probes: [PathProbeRecord] = []
-        probes.reserveCapacity(Int(counts.reduce(0) { $0 + (targets?.contains($1.0) ?? true ? $1.1 : 0) }))
+        return try fetchAll("SELECT target_id, sum(count) FROM path_block WHERE \(Database.blocksMeeting) GROUP BY target_id",
+                            bind: { bindBlocksMeeting($0, from: from, to: to) }) { ($0.int64(at: 0), $0.int64(at: 1)) }
+    }
+
+    /// Appends one target's probes of the path blocks that hold rounds in
+    /// [from, to) that lie in it, in (round, ttl) order (blocks by hour,
+    /// each in round and TTL order).
+    private func appendPathBlockProbes(target: Int64, from: Nanoseconds, to: Nanoseconds,
+                                       into probes: inout [PathProbeRecord]) throws {
+        guard try userVersion() >= 8 else { return }
         try withStatement("""
             SELECT start_ns, target_id, count, first_round_ns, last_round_ns, data FROM path_block
-            WHERE \(condition) ORDER BY target_id, start_ns
+            WHERE \(Database.blocksMeeting) AND target_id = ?4 ORDER BY start_ns
             """) { statement in
-            bind(statement)
-            while try statement.step() {
-                if let targets, !targets.contains(sqlite3_column_int64(statement.sqliteStatement, 1)) { continue }
-                try Database.decodePathBlockRow(statement, into: &probes)
-            }
+            bindBlocksMeeting(statement, from: from, to: to)
+            statement.bind(target, at: 4)
+            let start = probes.count
+            while try statement.step() { try Database.decodePathBlockRow(statement, into: &probes) }
+            // Only the blocks of the range's first and last hour reach past it.
+            while probes.count > start && probes[probes.count - 1].roundNs >= to { probes.removeLast() }
+            let early = probes[start...].prefix { $0.roundNs < from }.count
+            if early > 0 { probes.removeSubrange(start..<start + early) }
         }
-        // A block of the window's first or last hour reaches past it.
-        probes.removeAll { $0.roundNs < from || $0.roundNs >= to }
-        return probes
     }
 }
 

@@ -198,38 +198,40 @@ public struct PathTally: Sendable, Hashable {
     /// The next round, in round order.
     public mutating func add(_ round: PathRound) {
         rounds += 1
-        let probes = round.probes
-        // Walking back, "every later probe unanswered" is one running flag.
+        // Walking back from the target, "every later probe unanswered" is
+        // one running flag; a hop's forward loss is its round.lostFrom (its
+        // TTL is below every later hop's and the target's). No array of
+        // the round's probes: a week is 230,000 rounds per target.
         var laterAnswered = false
-        for (i, probe) in probes.enumerated().reversed() {
+        if let t = round.target {
+            target.add(t, forwardLost: !t.answered, roundNs: round.roundNs, keepingAnswers: keepingAnswers)
+            var d = distances[t.ttl] ?? PathDistanceCount(rounds: 0, lastNs: round.roundNs)
+            d.rounds += 1
+            d.lastNs = round.roundNs
+            d.target.probed += 1
+            if t.answered { d.target.answered += 1 } else { d.forwardLost += 1 }
+            distances[t.ttl] = d
+            laterAnswered = t.answered
+            if !t.answered {
+                lostRounds += 1
+                if t.notSent { lostNotSent += 1 }
+            }
+        }
+        // The rounds that count for `where`: those that reached the target,
+        // and those that lost it and were sent.
+        let reachedTarget = round.target?.answered ?? false
+        let lostSent = round.target.map { !$0.answered && !$0.notSent } ?? false
+        for probe in round.hops.reversed() {
             let forwardLost = !probe.answered && !laterAnswered
             laterAnswered = laterAnswered || probe.answered
-            if round.target != nil && i == probes.count - 1 {
-                target.add(probe, forwardLost: forwardLost, roundNs: round.roundNs, keepingAnswers: keepingAnswers)
-                var d = distances[probe.ttl] ?? PathDistanceCount(rounds: 0, lastNs: round.roundNs)
-                d.rounds += 1
-                d.lastNs = round.roundNs
-                d.target.probed += 1
-                if probe.answered { d.target.answered += 1 }
-                if forwardLost { d.forwardLost += 1 }
-                distances[probe.ttl] = d
-            } else {
-                hops[probe.ttl, default: PathHopTally()].add(probe, forwardLost: forwardLost, roundNs: round.roundNs,
-                                                               keepingAnswers: keepingAnswers)
+            hops[probe.ttl, default: PathHopTally()].add(probe, forwardLost: forwardLost, roundNs: round.roundNs,
+                                                           keepingAnswers: keepingAnswers)
+            if reachedTarget {
+                reached[probe.ttl, default: PathProbeCounts()].add(PathProbeCounts(probed: 1, answered: probe.answered ? 1 : 0))
+            } else if lostSent {
+                lost[probe.ttl, default: PathProbeCounts()].add(
+                    PathProbeCounts(probed: 1, answered: probe.answered ? 1 : 0, lostFrom: forwardLost ? 1 : 0))
             }
-        }
-        guard let t = round.target else { return }
-        if t.answered {
-            for hop in round.hops {
-                reached[hop.ttl, default: PathProbeCounts()].add(PathProbeCounts(probed: 1, answered: hop.answered ? 1 : 0))
-            }
-            return
-        }
-        lostRounds += 1
-        if t.notSent { lostNotSent += 1; return }
-        for hop in round.hops {
-            let counts = PathProbeCounts(probed: 1, answered: hop.answered ? 1 : 0, lostFrom: round.lostFrom(hop.ttl) ? 1 : 0)
-            lost[hop.ttl, default: PathProbeCounts()].add(counts)
         }
     }
 
