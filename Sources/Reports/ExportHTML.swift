@@ -99,11 +99,9 @@ public func exportInput(from db: Database, _ options: ExportOptions, exact: Bool
     }
     // As `pingem report` reads them: the hop strips and every outage's
     // `where` come from the same rounds the report judges.
-    // Its summaries where the finest level's epochs hold whole hours, the
-    // raw rounds elsewhere (and all of them where the probes are read raw).
-    var pathLoad = options.report
-    pathLoad.epochNs = exportLevelWidths(options).first
-    try input.loadPathProbes(from: db, options: pathLoad, summaries: !exact)
+    // Its summaries where every level's epochs hold whole hours, the raw
+    // rounds elsewhere (and all of them where the probes are read raw).
+    try input.loadPathProbes(from: db, options: options.report, summaries: !exact, widths: exportLevelWidths(options))
     return input
 }
 
@@ -139,16 +137,8 @@ func exportFigures(_ input: ReportInput, _ options: ExportOptions, widths: [Nano
             histogram { each in for probe in probes where probe.verdict == .received { each(Double(probe.rttNs), 1) } }
         }
     } else {
-        var byWidth: [Report] = []
-        var buckets: [[Int]] = []
-        for (w, width) in widths.enumerated() {
-            var o = r
-            o.epochNs = width
-            let (report, counts) = try summaryReport(input, o, histograms: wanted && w == widths.count - 1)
-            byWidth.append(report)
-            if !counts.isEmpty { buckets = counts }
-        }
-        reports = byWidth
+        let buckets: [[Int]]
+        (reports, buckets) = try summaryReports(input, r, epochWidths: widths, histograms: wanted)
         classified = []
         histograms = zip(buckets, reports.last?.targets ?? []).map { counts, target in
             histogram { each in bucketValues(counts, target.summary.rtt, each) }

@@ -81,8 +81,11 @@ public struct ReportInput: Sendable, Equatable {
     /// shows them): with `summaries`, the path summaries of its whole hours
     /// and raw path probes only of the hours where some selected target
     /// cannot use its summary (any window length: a year of 10 targets is
-    /// 87,600 rows); without, every raw path probe (--exact).
-    public mutating func loadPathProbes(from db: Database, options: ReportOptions, summaries: Bool = true) throws {
+    /// 87,600 rows); without, every raw path probe (--exact). With `widths`
+    /// (several reports of the window: export's levels), a summary counts as
+    /// usable only if a report at every one of those epoch widths can use it.
+    public mutating func loadPathProbes(from db: Database, options: ReportOptions, summaries: Bool = true,
+                                        widths: [Nanoseconds?]? = nil) throws {
         let ids: Set<Int64>? = options.targets.isEmpty ? nil : Set(try selectTargets(targets, options.targets).map(\.id))
         guard summaries else {
             pathProbes = try db.pathProbes(targets: ids, from: options.since, to: options.until)
@@ -90,7 +93,12 @@ public struct ReportInput: Sendable, Equatable {
         }
         let firstWhole = floorDivide(options.since + summaryHourNs - 1, summaryHourNs) * summaryHourNs
         pathSummaries = try db.pathSummaryRows(from: firstWhole, to: options.until - summaryHourNs + 1, targets: ids)
-        let exact = exactPathSummaries(self, options)
+        var exact = exactPathSummaries(self, options)
+        for width in widths ?? [] {
+            var o = options
+            o.epochNs = width
+            exact.formIntersection(exactPathSummaries(self, o))
+        }
         var skippable: [Nanoseconds: Bool] = [:]
         for row in pathSummaries {
             let usable = exact.contains(SummaryKey(target: row.targetID, hourNs: row.hourNs))

@@ -86,11 +86,28 @@ func makeSummaryReport(_ input: ReportInput, _ options: ReportOptions) throws ->
 /// draws its whole-window histogram from them without holding every probe.
 func summaryReport(_ input: ReportInput, _ options: ReportOptions, histograms: Bool) throws
     -> (report: Report, histograms: [[Int]]) {
-    try validate(options)
-    let periods = try epochPeriods(options)
+    let (reports, counts) = try summaryReports(input, options, epochWidths: [options.epochNs], histograms: histograms)
+    return (reports[0], counts)
+}
+
+/// The summary-path reports of one window at several epoch widths, and
+/// with `histograms` the whole window's RTT bucket counts (as
+/// summaryReport). Each width's figures are its own report's; the path is
+/// judged once for all of them (judgePaths), from the hours whose path
+/// summaries every width can use: each equals summaryReport at its width
+/// over the same path pieces.
+func summaryReports(_ input: ReportInput, _ options: ReportOptions, epochWidths: [Nanoseconds?], histograms: Bool)
+    throws -> (reports: [Report], histograms: [[Int]]) {
+    let optionsByWidth = epochWidths.map { width -> ReportOptions in
+        var o = options
+        o.epochNs = width
+        return o
+    }
+    for o in optionsByWidth { try validate(o) }
+    let periodsByWidth = try optionsByWidth.map(epochPeriods)
+    let exactByWidth = optionsByWidth.map { exactSummaries(input, $0) }
     let selected = try selectTargets(input.targets, options.targets)
     let index = ProbeIndex(input)
-    let exact = exactSummaries(input, options)
 
     // Each selected target's probes, in the loader's send order: one pass
     // (a pass per target on its own core read ten times the memory and cost
@@ -104,30 +121,40 @@ func summaryReport(_ input: ReportInput, _ options: ReportOptions, histograms: B
     let probesByTarget = probesOf
 
     // Targets are independent: each on its own core, as in makeReports.
-    let results = Mutex([Result<(TargetReport, Bool, [Int]), Error>?](repeating: nil, count: selected.count))
+    typealias Result = Swift.Result<(reports: [TargetReport], approximate: [Bool], histogram: [Int]), Error>
+    let results = Mutex([Result?](repeating: nil, count: selected.count))
     DispatchQueue.concurrentPerform(iterations: selected.count) { t in
         let result = Result {
-            try summaryTargetReport(selected[t], probes: probesByTarget[t], input: input, index: index,
-                                    exact: exact, options: options, periods: periods, histogram: histograms)
+            let target = selected[t]
+            var reports: [TargetReport] = [], approximate: [Bool] = [], histogram: [Int] = []
+            for w in optionsByWidth.indices {
+                let last = w == optionsByWidth.count - 1
+                let (report, used, counts) = try summaryTargetReport(
+                    target, probes: probesByTarget[t], input: input, index: index, exact: exactByWidth[w],
+                    options: optionsByWidth[w], periods: periodsByWidth[w], histogram: histograms && last)
+                reports.append(report)
+                approximate.append(used)
+                if last { histogram = counts }
+            }
+            let sessions = sessionsJudging(target.id, sessions: input.sessions, sessionTargets: input.sessionTargets)
+            TargetReport.judgePaths(&reports, pathJudge(target, input: input, options: options, sessions: sessions,
+                                                        widths: optionsByWidth))
+            return (reports, approximate, histogram)
         }
         results.withLock { $0[t] = result }
     }
-    var targetReports: [TargetReport] = []
-    var histogramsByTarget: [[Int]] = []
-    var approximate = false
-    for result in results.withLock({ $0 }) {
-        let (report, usedSummaries, histogram) = try result!.get()
-        targetReports.append(report)
-        histogramsByTarget.append(histogram)
-        approximate = approximate || usedSummaries
+    let perTarget = try results.withLock({ $0 }).map { try $0!.get() }
+    let reports = optionsByWidth.enumerated().map { w, o in
+        var report = Report(since: o.since, until: o.until, epochNs: o.epochNs, timeoutNs: o.timeoutNs,
+                            targets: perTarget.map { $0.reports[w] })
+        report.percentilesApproximate = perTarget.contains { $0.approximate[w] }
+        return report
     }
-    var report = Report(since: options.since, until: options.until, epochNs: options.epochNs,
-                        timeoutNs: options.timeoutNs, targets: targetReports)
-    report.percentilesApproximate = approximate
-    return (report, histograms ? histogramsByTarget : [])
+    return (reports, histograms ? perTarget.map(\.histogram) : [])
 }
 
-/// One target's report; true when some period took a summary; with
+/// One target's report without its path (the caller judges it for all
+/// widths at once); true when some period took a summary; with
 /// `histogram`, the window's RTT bucket counts (else empty).
 private func summaryTargetReport(
     _ target: TargetRecord, probes all: [ProbeRecord], input: ReportInput, index: ProbeIndex,
@@ -212,7 +239,6 @@ private func summaryTargetReport(
         addresses: addressesInEffect(input.addresses, target: target.id, options.since, options.until),
         summary: summary, epochs: epochs, outages: outages)
     report.probed(as: latestProbing(input, target: target.id, options.since, options.until))
-    report.judgePath(pathJudge(target, input: input, options: options, sessions: sessions))
     return (report, approximate, histogram ? bucketCounts(classified, hours: used) : [])
 }
 
