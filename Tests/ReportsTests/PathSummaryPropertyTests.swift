@@ -200,3 +200,37 @@ func pathFromSummariesEqualsRawPath(seed: UInt64) throws {
         }
     }
 }
+
+/// Export's summary path at several levels: the loader reads raw rounds of
+/// every hour some level cannot take from its summary (here the 90-minute
+/// level splits every other hour that the hour level takes whole), and one
+/// call judges every level from the same pieces, so each level's epoch
+/// paths and `where`s are the raw rounds'. Before, the loader skipped the
+/// hours the finest level could use and the 90-minute level lacked them.
+@Test func everyLevelOfTheSummaryPathHasTheRoundsItNeeds() throws {
+    let file = TemporaryFolder()
+    let db = try Database(path: file.file("pingem.db"), mode: .readWrite)
+    let end = try writePathHistory(db, seed: 7, hours: 9)
+    let widths: [Nanoseconds?] = [3600 * second, 90 * minute]
+    let options = ReportOptions(since: t0, until: end, epochNs: widths[0], timeoutNs: 2 * second, outageMin: 2, targets: [])
+    var raw = try ReportInput.load(from: db, options: options)
+    try raw.loadPathProbes(from: db, options: options, summaries: false)
+    // The probes' summaries as the coarser level takes them (each hour it
+    // takes whole the hour level does too).
+    var coarser = options
+    coarser.epochNs = widths[1]
+    var fast = try ReportInput.load(from: db, options: coarser, summaries: true)
+    try fast.loadPathProbes(from: db, options: options, widths: widths)
+    #expect(!fast.summaries.isEmpty && !exactPathSummaries(fast, options).isEmpty)
+    #expect(fast.pathProbes.count < raw.pathProbes.count && fast.pathProbes.count > 0)
+    let a = try makeReports(raw, options, epochWidths: widths).reports
+    let b = try summaryReports(fast, options, epochWidths: widths, histograms: false).reports
+    for (w, (ra, rb)) in zip(a, b).enumerated() {
+        for (ta, tb) in zip(ra.targets, rb.targets) {
+            #expect(ta.epochs.map(\.path) == tb.epochs.map(\.path), "width \(w) \(ta.target)")
+            #expect(ta.epochs.map(\.summary.lossWhere) == tb.epochs.map(\.summary.lossWhere), "width \(w) \(ta.target)")
+            #expect(ta.outages.map(\.lossWhere) == tb.outages.map(\.lossWhere), "width \(w) \(ta.target)")
+            #expect(ta.epochs.contains { !$0.path.isEmpty })
+        }
+    }
+}
