@@ -63,7 +63,8 @@ public struct ReportInput: Sendable, Equatable {
     /// reports over one long input (the live page's recent epochs): the
     /// probes, replies and ICMP errors sent in the whole UTC hours that meet
     /// the window (the summary path counts an edge hour's probes against its
-    /// summary) and those hours' summaries; targets, sessions, gaps and
+    /// summary), the path rounds of those hours and their path summaries, and
+    /// those hours' summaries; targets, sessions, gaps and
     /// addresses whole. Every report reads only that much of its input, so
     /// a report over the part equals one over the whole.
     func hours(meeting since: Nanoseconds, _ until: Nanoseconds) -> ReportInput {
@@ -74,6 +75,10 @@ public struct ReportInput: Sendable, Equatable {
         part.replies = replies.filter { $0.sentNs >= from && $0.sentNs < to }
         part.icmpErrors = icmpErrors.filter { $0.sentNs >= from && $0.sentNs < to }
         part.summaries = summaries.filter { $0.hourNs >= from && $0.hourNs < to }
+        // A report judges only rounds of its window: the rest would be read
+        // past (a week's 2.7 M path probes for each new minute epoch).
+        part.pathProbes = pathProbes.filter { $0.roundNs >= from && $0.roundNs < to }
+        part.pathSummaries = pathSummaries.filter { $0.hourNs >= from && $0.hourNs < to }
         return part
     }
 
