@@ -33,13 +33,7 @@ public func makeReport(_ input: ReportInput, _ options: ReportOptions) throws ->
 func makeReports(
     _ input: ReportInput, _ options: ReportOptions, epochWidths: [Nanoseconds?]
 ) throws -> (reports: [Report], classified: [[ClassifiedProbe]]) {
-    let optionsByWidth = epochWidths.map { width -> ReportOptions in
-        var o = options
-        o.epochNs = width
-        return o
-    }
-    for o in optionsByWidth { try validate(o) }
-    let periodsByWidth = try optionsByWidth.map(epochPeriods)
+    let (optionsByWidth, periodsByWidth) = try validated(options, epochWidths: epochWidths)
     let selected = try selectTargets(input.targets, options.targets)
     let index = ProbeIndex(input)
     let wanted = Set(selected.map(\.id))
@@ -107,6 +101,18 @@ private func classifyTarget(
     }
     let sessions = sessionsJudging(target.id, sessions: input.sessions, sessionTargets: input.sessionTargets)
     return (classify(probes[...], target: target.id, sessions: sessions, index: index, timeoutNs: timeoutNs), sessions)
+}
+
+/// `options` at each of `epochWidths`, each validated, and each one's epochs.
+func validated(_ options: ReportOptions, epochWidths: [Nanoseconds?]) throws
+    -> (options: [ReportOptions], periods: [[(Nanoseconds, Nanoseconds)]]) {
+    let byWidth = epochWidths.map { width -> ReportOptions in
+        var o = options
+        o.epochNs = width
+        return o
+    }
+    for o in byWidth { try validate(o) }
+    return (byWidth, try byWidth.map(epochPeriods))
 }
 
 func validate(_ options: ReportOptions) throws {

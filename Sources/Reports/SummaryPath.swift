@@ -98,13 +98,7 @@ func summaryReport(_ input: ReportInput, _ options: ReportOptions, histograms: B
 /// over the same path pieces.
 func summaryReports(_ input: ReportInput, _ options: ReportOptions, epochWidths: [Nanoseconds?], histograms: Bool)
     throws -> (reports: [Report], histograms: [[Int]]) {
-    let optionsByWidth = epochWidths.map { width -> ReportOptions in
-        var o = options
-        o.epochNs = width
-        return o
-    }
-    for o in optionsByWidth { try validate(o) }
-    let periodsByWidth = try optionsByWidth.map(epochPeriods)
+    let (optionsByWidth, periodsByWidth) = try validated(options, epochWidths: epochWidths)
     let exactByWidth = optionsByWidth.map { exactSummaries(input, $0) }
     let selected = try selectTargets(input.targets, options.targets)
     let index = ProbeIndex(input)
