@@ -96,6 +96,33 @@ import TestSupport
         #expect(try db.pathProbes(targets: nil, from: .min, to: .max) == expected)
     }
 
+    /// Several ranges at once (a report skipping summarized hours) read
+    /// what the ranges read one by one, target by target in (round, ttl)
+    /// order, from blocks, rows and both in one hour.
+    @Test func severalRangesReadWhatEachReadsInKeyOrder() throws {
+        let (db, targets, session, _) = try filled("r.db")
+        #expect(try db.compact(hoursEndingBefore: Self.t0 + Self.hour + 1, limit: 1) == 2)
+        // A held round written late into the compacted first hour.
+        var batch = WriteBatch()
+        batch.pathProbes = [PathProbeRecord(targetID: targets[1], roundNs: Self.t0 + 11, ttl: 2, toTarget: false, sentNs: Self.t0 + 11)]
+        try db.write(batch, session: session)
+        let h = Self.hour
+        let shapes: [[(Int64, Int64)]] = [
+            [(Self.t0, Self.t0 + h), (Self.t0 + 2 * h, Self.t0 + 3 * h)],
+            [(Self.t0 + h / 3, Self.t0 + h / 2), (Self.t0 + h - 7, Self.t0 + 2 * h + 60_000_000_000), (Self.t0 + 5 * h / 2, .max)],
+            [(.min, Self.t0 + 12), (Self.t0 + 12, .max)],
+            [(Self.t0 + h, Self.t0 + h)],
+        ]
+        for ranges in shapes {
+            for wanted in [nil, Set([targets[1]])] as [Set<Int64>?] {
+                let one = try ranges.flatMap { try db.pathProbes(targets: wanted, from: $0.0, to: $0.1) }
+                let expected = one.sorted { ($0.targetID, $0.roundNs, $0.ttl) < ($1.targetID, $1.roundNs, $1.ttl) }
+                #expect(try db.pathProbes(targets: wanted, ranges: ranges) == expected, "\(ranges) \(String(describing: wanted))")
+            }
+        }
+        #expect(try db.pathProbes(targets: nil, ranges: [(.min, .max)]).count > 0)
+    }
+
     @Test func aCompactionStoppedAtAnyPhaseLosesNothing() throws {
         struct Stop: Error {}
         for stopAt in [CompactionPhase.pathBlockStored, .pathHourMoved] {
