@@ -89,19 +89,25 @@ extension TargetReport {
         let lost = pieces.rounds.filter { $0.target.map { !$0.answered } ?? false }
         let judge = PathJudge(tally: window, rounds: (lost + lostRounds).sorted { $0.roundNs < $1.roundNs })
         let path = judge.hops.map(PathHop.init)
-        let windowWhere = first.summary.lost > 0 ? judge.lossWhere(window) : nil
+        // The widths share the window's summary and outages (each report
+        // still gets its own, should they ever differ).
+        let windowWhere = judge.lossWhere(window)
         let outageWhere = first.outages.map { judge.lossWhere(from: $0.start, to: $0.end) }
         for w in reports.indices {
             widths[w].close(&reports[w].epochs)
             reports[w].path = path
-            if let windowWhere { reports[w].summary.lossWhere = windowWhere }
+            if reports[w].summary.lost > 0 { reports[w].summary.lossWhere = windowWhere }
             for i in reports[w].epochs.indices {
                 if reports[w].epochs[i].summary.lost > 0 {
                     reports[w].epochs[i].summary.lossWhere = judge.lossWhere(widths[w].lossy[i] ?? PathTally(keepingAnswers: false))
                 }
                 if window.rounds == 0 { reports[w].epochs[i].path = [] }
             }
-            for i in reports[w].outages.indices { reports[w].outages[i].lossWhere = outageWhere[i] }
+            let same = reports[w].outages.map { ($0.start, $0.end) }.elementsEqual(first.outages.map { ($0.start, $0.end) }, by: ==)
+            for i in reports[w].outages.indices {
+                let (start, end) = (reports[w].outages[i].start, reports[w].outages[i].end)
+                reports[w].outages[i].lossWhere = same ? outageWhere[i] : judge.lossWhere(from: start, to: end)
+            }
         }
     }
 }
