@@ -16,17 +16,23 @@ struct PathSummariesCommand: ParsableCommand {
     @Option(help: "Targets.") var targets = 10
     @Option(help: "Days of history.") var days = 365
     @Option(help: "Hops of each path, the target included.") var hops = 12
+    @Flag(help: "Add the path summaries to the targets of an existing history (pingem-bench generate's) instead.")
+    var addToTargets = false
 
     func run() throws {
         guard targets >= 1, days >= 1, (2...30).contains(hops) else {
             throw ValidationError("--targets and --days must be positive and --hops 2 to 30.")
         }
-        let reuse = FileManager.default.fileExists(atPath: db)
+        let reuse = FileManager.default.fileExists(atPath: db) && !addToTargets
+        if addToTargets && !FileManager.default.fileExists(atPath: db) {
+            throw ValidationError("--add-to-targets needs an existing history: make one with pingem-bench generate.")
+        }
         let hourNs = summaryHourNs
         let end = Int64(Date().timeIntervalSince1970 * 1e9) / hourNs * hourNs
         let start = end - Int64(days) * 24 * hourNs
         let database = try Database(path: db, mode: .readWrite)
-        let ids = try (1...targets).map { try database.target(name: "t\($0)", host: "10.0.0.\($0)").id }
+        let ids = addToTargets ? try database.targets().map(\.id)
+            : try (1...targets).map { try database.target(name: "t\($0)", host: "10.0.0.\($0)").id }
         let session = SessionRecord(id: 1, runID: 1, pid: 1, hostname: "h", version: "bench", socketKind: "raw",
                                     intervalNs: 1_000_000_000, payloadBytes: 56, startedNs: start - hourNs,
                                     heartbeatNs: end + hourNs, stoppedNs: end + hourNs)
@@ -38,7 +44,7 @@ struct PathSummariesCommand: ParsableCommand {
         let clock = ContinuousClock()
         var began = clock.now
         if !reuse { try write(variants, database: database, ids: ids, from: start, to: end) }
-        print("\(days * 24 * targets) path summaries", reuse ? "there" : "written in \(clock.now - began)")
+        print("\(days * 24 * ids.count) path summaries", reuse ? "there" : "written in \(clock.now - began)")
 
         began = clock.now
         let options = ReportOptions(since: start, until: end, epochNs: 24 * hourNs)
@@ -49,7 +55,7 @@ struct PathSummariesCommand: ParsableCommand {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let hopsOut = report.targets.first?.path.count ?? 0
-        print("report of \(days) days, \(targets) targets: loaded in \(loaded), judged in \(clock.now - began) in all;",
+        print("report of \(days) days, \(ids.count) targets: loaded in \(loaded), judged in \(clock.now - began) in all;",
               "\(hopsOut) hops per path, \(report.targets.first?.epochs.count ?? 0) epochs; peak RSS \(usage.ru_maxrss / 1024) MB")
     }
 
