@@ -126,19 +126,20 @@ struct ExportFigures {
 }
 
 /// The figures of `widths` (each level's report over the window of
-/// `options`); `histograms` false skips the whole-window histograms.
+/// `options`); `histograms` false skips the whole-window histograms;
+/// `pathRuns`: summarized path hours kept between calls (the live page).
 func exportFigures(_ input: ReportInput, _ options: ExportOptions, widths: [Nanoseconds],
-                   histograms wanted: Bool = true) throws -> ExportFigures {
+                   histograms wanted: Bool = true, pathRuns: KeptPathRuns? = nil) throws -> ExportFigures {
     let r = options.report
     let reports: [Report], histograms: [String], classified: [[ClassifiedProbe]]
     if input.summaries.isEmpty {
-        (reports, classified) = try makeReports(input, r, epochWidths: widths)
+        (reports, classified) = try makeReports(input, r, epochWidths: widths, pathRuns: pathRuns)
         histograms = !wanted ? [] : classified.map { probes in
             histogram { each in for probe in probes where probe.verdict == .received { each(Double(probe.rttNs), 1) } }
         }
     } else {
         let buckets: [[Int]]
-        (reports, buckets) = try summaryReports(input, r, epochWidths: widths, histograms: wanted)
+        (reports, buckets) = try summaryReports(input, r, epochWidths: widths, histograms: wanted, pathRuns: pathRuns)
         classified = []
         histograms = zip(buckets, reports.last?.targets ?? []).map { counts, target in
             histogram { each in bucketValues(counts, target.summary.rtt, each) }

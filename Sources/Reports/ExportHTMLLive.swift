@@ -34,6 +34,10 @@ public struct LivePageCache: Sendable {
     private var targets: [String] = []
     /// By epoch width, by epoch start: each kept epoch, one per target.
     private var levels: [Nanoseconds: [Nanoseconds: KeptEpoch]] = [:]
+    /// The coarsest level's runs of summarized path hours.
+    private let pathRuns = KeptPathRuns()
+    /// Runs of summarized path hours taken from earlier calls, over all calls.
+    public var reusedPathRuns: Int { pathRuns.reused }
 
     public init(maximumKept: Int = 120_000) { self.maximumKept = maximumKept }
 
@@ -42,7 +46,9 @@ public struct LivePageCache: Sendable {
     /// later ones). `input` is what exportInput reads for `options`.
     public mutating func data(_ input: ReportInput, _ options: ExportOptions, stableMarginNs: Nanoseconds) throws -> String {
         let widths = exportLevelWidths(options)
-        let coarsest = try exportFigures(input, options, widths: [widths.last!])
+        // The whole window's level is made afresh every time, but for the
+        // runs of summarized path hours it took before (a year is 87,600).
+        let coarsest = try exportFigures(input, options, widths: [widths.last!], pathRuns: pathRuns)
         let whole = coarsest.reports[0]
         madeEpochs = whole.targets.reduce(0) { $0 + $1.epochs.count }
         let names = whole.targets.map(\.target)

@@ -30,8 +30,9 @@ public func makeReport(_ input: ReportInput, _ options: ReportOptions) throws ->
 /// summary and the outages do not depend on the epoch width, so they are
 /// computed once: `pingem export html` needs three widths of a week in under
 /// two seconds. Each report equals makeReport with that epoch width.
+/// `pathRuns`: summarized path hours kept between calls (PathRuns.swift).
 func makeReports(
-    _ input: ReportInput, _ options: ReportOptions, epochWidths: [Nanoseconds?]
+    _ input: ReportInput, _ options: ReportOptions, epochWidths: [Nanoseconds?], pathRuns: KeptPathRuns? = nil
 ) throws -> (reports: [Report], classified: [[ClassifiedProbe]]) {
     let (optionsByWidth, periodsByWidth) = try validated(options, epochWidths: epochWidths)
     let selected = try selectTargets(input.targets, options.targets)
@@ -79,7 +80,7 @@ func makeReports(
             report.probed(as: probedAs)
             reports.append(report)
         }
-        TargetReport.judgePaths(&reports, path)
+        TargetReport.judgePaths(&reports, path, kept: pathRuns, target: target.id)
         perTarget.withLock { $0[t] = (reports, classified) }
     }
     let results = perTarget.withLock { $0 }.map { $0! }

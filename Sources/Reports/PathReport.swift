@@ -64,7 +64,11 @@ extension TargetReport {
     /// while the pass is in it, and after only if the epoch lost probes (its
     /// `where` needs the window's judge): memory stays bounded by the
     /// epochs, whatever the window's length.
-    static func judgePaths(_ reports: inout [TargetReport], _ pieces: PathPieces) {
+    /// `kept` (serve's live page): the target's runs of summarized hours
+    /// from the report before, taken again where their rows are the same,
+    /// and this report's kept for the next (PathRuns.swift).
+    static func judgePaths(_ reports: inout [TargetReport], _ pieces: PathPieces,
+                           kept: KeptPathRuns? = nil, target: Int64 = 0) {
         guard let first = reports.first else { return }
         var window = PathTally()
         var widths = reports.map { EpochTallies(epochs: $0.epochs) }
@@ -73,19 +77,41 @@ extension TargetReport {
             addTo(&window)
             for w in widths.indices { widths[w].add(at: time, to: &reports[w].epochs, addTo) }
         }
+        let before = kept?.of(target) ?? [:]
+        var runs: [Nanoseconds: PathRun] = [:]
+        var reused = 0
+        func sameEpochs(_ a: Nanoseconds, _ b: Nanoseconds) -> Bool {
+            widths.indices.allSatisfy { widths[$0].epoch(holding: a, reports[$0].epochs) == widths[$0].epoch(holding: b, reports[$0].epochs) }
+        }
         var next = 0
-        for row in pieces.hours {
-            while next < pieces.rounds.count && pieces.rounds[next].roundNs < row.hourNs {
+        for bounds in pathRunBounds(pieces.hours) {
+            let rows = pieces.hours[bounds]
+            let start = rows.first!.hourNs
+            while next < pieces.rounds.count && pieces.rounds[next].roundNs < start {
                 let round = pieces.rounds[next]
                 add(at: round.roundNs) { $0.add(round) }
                 next += 1
             }
-            // Checked by exactPathSummaries, which read raw rounds instead.
-            guard let hour = try? row.decoded() else { continue }
-            add(at: row.hourNs) { $0.append(hour.tally) }
-            lostRounds += hour.lostRounds
+            let digest = kept == nil ? 0 : pathRunDigest(rows)
+            var run: PathRun
+            if let old = before[start], old.digest == digest,
+               old.segments.allSatisfy({ sameEpochs($0.startNs, $0.endNs - 1) }) {
+                run = old
+                reused += 1
+            } else {
+                run = makePathRun(rows, digest: digest, sameEpochs: sameEpochs)
+            }
+            window.append(run.tally)
+            for segment in run.segments {
+                for w in widths.indices {
+                    widths[w].add(at: segment.startNs, to: &reports[w].epochs) { $0.append(segment.counts) }
+                }
+            }
+            lostRounds += run.lostRounds
+            if kept != nil { runs[start] = run }
         }
         for round in pieces.rounds[next...] { add(at: round.roundNs) { $0.add(round) } }
+        kept?.keep(runs, of: target, reused: reused)
         let lost = pieces.rounds.filter { $0.target.map { !$0.answered } ?? false }
         let judge = PathJudge(tally: window, rounds: (lost + lostRounds).sorted { $0.roundNs < $1.roundNs })
         let path = judge.hops.map(PathHop.init)
@@ -134,6 +160,16 @@ private struct EpochTallies {
             addTo(&current)
             touched = true
         }
+    }
+
+    /// The index of the epoch holding `time`, nil outside every epoch.
+    func epoch(holding time: Nanoseconds, _ epochs: [Epoch]) -> Int? {
+        var low = 0, high = epochs.count
+        while low < high {
+            let mid = (low + high) / 2
+            if epochs[mid].end <= time { low = mid + 1 } else { high = mid }
+        }
+        return low < epochs.count && epochs[low].start <= time ? low : nil
     }
 
     /// Leaves the current epoch.

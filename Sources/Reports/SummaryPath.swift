@@ -95,9 +95,9 @@ func summaryReport(_ input: ReportInput, _ options: ReportOptions, histograms: B
 /// summaryReport). Each width's figures are its own report's; the path is
 /// judged once for all of them (judgePaths), from the hours whose path
 /// summaries every width can use: each equals summaryReport at its width
-/// over the same path pieces.
-func summaryReports(_ input: ReportInput, _ options: ReportOptions, epochWidths: [Nanoseconds?], histograms: Bool)
-    throws -> (reports: [Report], histograms: [[Int]]) {
+/// over the same path pieces. `pathRuns` as for makeReports.
+func summaryReports(_ input: ReportInput, _ options: ReportOptions, epochWidths: [Nanoseconds?], histograms: Bool,
+                    pathRuns: KeptPathRuns? = nil) throws -> (reports: [Report], histograms: [[Int]]) {
     let (optionsByWidth, periodsByWidth) = try validated(options, epochWidths: epochWidths)
     let exactByWidth = optionsByWidth.map { exactSummaries(input, $0) }
     let selected = try selectTargets(input.targets, options.targets)
@@ -132,7 +132,7 @@ func summaryReports(_ input: ReportInput, _ options: ReportOptions, epochWidths:
             }
             let sessions = sessionsJudging(target.id, sessions: input.sessions, sessionTargets: input.sessionTargets)
             TargetReport.judgePaths(&reports, pathJudge(target, input: input, options: options, sessions: sessions,
-                                                        widths: optionsByWidth))
+                                                        widths: optionsByWidth), kept: pathRuns, target: target.id)
             return (reports, approximate, histogram)
         }
         results.withLock { $0[t] = result }

@@ -234,3 +234,48 @@ func pathFromSummariesEqualsRawPath(seed: UInt64) throws {
         }
     }
 }
+
+/// Serve's live page keeps the runs of summarized path hours between
+/// reports (KeptPathRuns): a run is taken again only where its rows are the
+/// same bytes and its segments still lie in one epoch of every width, and
+/// every report equals one made without kept runs.
+@Test func keptPathRunsGiveTheSameReportAndAreMadeAgainWhenTheirRowsChange() throws {
+    let file = TemporaryFolder()
+    let db = try Database(path: file.file("pingem.db"), mode: .readWrite)
+    let end = try writePathHistory(db, seed: 8, hours: 30)
+    let hour = 3600 * second
+    var options = ReportOptions(since: t0, until: end, epochNs: 24 * hour, timeoutNs: 2 * second, outageMin: 2, targets: [])
+    var input = try ReportInput.load(from: db, options: options, summaries: true)
+    try input.loadPathProbes(from: db, options: options)
+    func report(_ input: ReportInput, _ options: ReportOptions, _ kept: KeptPathRuns?) throws -> Report {
+        try summaryReports(input, options, epochWidths: [options.epochNs], histograms: false, pathRuns: kept).reports[0]
+    }
+    let fresh = try report(input, options, nil)
+    #expect(fresh.targets.allSatisfy { !$0.path.isEmpty })
+    let kept = KeptPathRuns()
+    #expect(try report(input, options, kept) == fresh)
+    let runs = kept.count
+    #expect(runs >= 4 && kept.reused == 0)
+    #expect(try report(input, options, kept) == fresh)
+    #expect(kept.reused == runs, "every run taken again")
+
+    // One hour's summary gone, not the first of its run: the run keeps its
+    // first hour but not its rows, so it is made again (and what is left of
+    // it after the gap is a new run).
+    let usable = exactPathSummaries(input, options)
+    let gone = try #require(input.pathSummaries.first { row in
+        let before = row.hourNs - hour
+        return usable.contains(SummaryKey(target: row.targetID, hourNs: row.hourNs))
+            && usable.contains(SummaryKey(target: row.targetID, hourNs: before))
+            && floorDivide(before, 24 * hour) == floorDivide(row.hourNs, 24 * hour)
+    })
+    input.pathSummaries.removeAll { $0 == gone }
+    let reused = kept.reused
+    #expect(try report(input, options, kept) == (try report(input, options, nil)))
+    #expect(kept.reused - reused == runs - 1)
+
+    // Epochs of 6 hours: the segments kept for days do not lie in one epoch
+    // each, so those runs are made again.
+    options.epochNs = 6 * hour
+    #expect(try report(input, options, kept) == (try report(input, options, nil)))
+}

@@ -131,6 +131,9 @@ struct AppendingHistory {
             if step > 1 { #expect(cache.madeEpochs < 2 * (9 + 192) / 2) }
         }
         #expect(approximate == 8)
+        // The whole window's level took its runs of summarized path hours
+        // from the tick before (8 days of them, each tick).
+        #expect(cache.reusedPathRuns > 7 * 7)
     }
 
     @Test func streamsOfOneQueryShareOneComputationPerTick() async throws {
