@@ -32,6 +32,7 @@ struct PathRun: Sendable {
         /// The first hour's start and the last hour's end.
         var startNs: Nanoseconds
         var endNs: Nanoseconds
+        /// Added to each epoch as counts (one hour's may hold its answers).
         var counts: PathTally
     }
 }
@@ -99,12 +100,19 @@ func makePathRun(_ rows: ArraySlice<PathSummaryRow>, digest: Int,
         run.tally.append(hour.tally)
         run.lostRounds += hour.lostRounds
         if let last = run.segments.last, last.endNs == row.hourNs, sameEpochs(last.startNs, row.hourNs) {
-            run.segments[run.segments.count - 1].counts.append(hour.tally)
-            run.segments[run.segments.count - 1].endNs = row.hourNs + summaryHourNs
+            let s = run.segments.count - 1
+            if run.segments[s].counts.keepingAnswers {
+                // A second hour: from here on only counts are added up.
+                var counts = PathTally(keepingAnswers: false)
+                counts.append(run.segments[s].counts)
+                run.segments[s].counts = counts
+            }
+            run.segments[s].counts.append(hour.tally)
+            run.segments[s].endNs = row.hourNs + summaryHourNs
         } else {
-            var counts = PathTally(keepingAnswers: false)
-            counts.append(hour.tally)
-            run.segments.append(PathRun.Segment(startNs: row.hourNs, endNs: row.hourNs + summaryHourNs, counts: counts))
+            // One hour's tally as it is (an epoch takes only its counts):
+            // an export's hour level makes a segment of every hour.
+            run.segments.append(PathRun.Segment(startNs: row.hourNs, endNs: row.hourNs + summaryHourNs, counts: hour.tally))
         }
     }
     return run
