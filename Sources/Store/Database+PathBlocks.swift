@@ -121,9 +121,10 @@ extension Database {
     }
 
     /// Adds one target's rows of a range to its block probes, probes[start...]
-    /// (both in (round, ttl) order). Rows overlap blocks only in hours
-    /// compacted after they were written; a key both hold keeps the block's.
-    private func appendRows(_ rows: [PathProbeRecord], after start: Int, in probes: inout [PathProbeRecord]) {
+    /// (both in (round, ttl) order), for readers and for compaction alike.
+    /// Rows overlap blocks only in hours compacted after they were written;
+    /// a key both hold keeps the block's.
+    fileprivate func appendRows(_ rows: [PathProbeRecord], after start: Int, in probes: inout [PathProbeRecord]) {
         guard let firstRow = rows.first else { return }
         func key(_ p: PathProbeRecord) -> (Int64, Int) { (p.roundNs, p.ttl) }
         // The usual case: the rows are the recent, uncompacted hours.
@@ -145,8 +146,7 @@ extension Database {
 
     fileprivate struct PathKey: Hashable {
         var target: Int64, round: Int64, ttl: Int
-        init(target: Int64, round: Int64, ttl: Int) { self.target = target; self.round = round; self.ttl = ttl }
-        init(_ probe: PathProbeRecord) { self.init(target: probe.targetID, round: probe.roundNs, ttl: probe.ttl) }
+        init(_ probe: PathProbeRecord) { target = probe.targetID; round = probe.roundNs; ttl = probe.ttl }
     }
 
     /// The path_probe rows with from <= round_ns < to, in (target, round,
@@ -242,11 +242,7 @@ extension Database {
     private func movePathHour(target: Int64, start: Nanoseconds) throws {
         let end = start + Database.blockSpanNs
         var probes = try pathBlockProbes(target: target, start: start)
-        let held = Set(probes.map { PathKey(target: target, round: $0.roundNs, ttl: $0.ttl) })
-        probes += try pathRows(targets: [target], from: start, to: end).filter {
-            !held.contains(PathKey(target: target, round: $0.roundNs, ttl: $0.ttl))
-        }
-        probes.sort { ($0.roundNs, $0.ttl) < ($1.roundNs, $1.ttl) }
+        appendRows(try pathRows(targets: [target], from: start, to: end), after: 0, in: &probes)
         try storePathBlock(probes, target: target, start: start)
         try compactionPhase?(.pathBlockStored)
         try run("DELETE FROM path_probe WHERE round_ns >= ?1 AND round_ns < ?2 AND target_id = ?3") { statement in
